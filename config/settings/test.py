@@ -1,0 +1,19 @@
+"""Test settings: real PostgreSQL and Redis (a separate Redis database), fast password hashing."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/pyloto")}
+DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 8, "timeout": 10.0}}
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+CACHES["default"]["LOCATION"] = REDIS_URL
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+WHATSAPP_APP_SECRET = "test-app-secret"
+WHATSAPP_VERIFY_TOKEN = "test-verify-token"
+WHATSAPP_ACCESS_TOKEN = "test-access-token"
+WHATSAPP_PHONE_NUMBER_ID = "100000000000001"
+WHATSAPP_API_BASE_URL = "http://127.0.0.1:9"  # tests that reach Graph point this at a fake server
+OPENAI_API_KEY = ""

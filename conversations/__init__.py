@@ -1,0 +1,1 @@
+"""Conversations: contacts, conversations with their state machine, messages, ingestion and delivery."""

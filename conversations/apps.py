@@ -1,0 +1,8 @@
+"""App config for conversations."""
+
+from django.apps import AppConfig
+
+
+class ConversationsConfig(AppConfig):
+    name = "conversations"
+    verbose_name = "Conversations"

@@ -1,0 +1,1 @@
+"""Institutional context and constraints edited by the product team, versioned and enforced."""

@@ -1,0 +1,1 @@
+"""Platform code shared by the apps: WhatsApp channel, pipeline, observability, resilience."""

@@ -1,0 +1,17 @@
+"""Liveness (`/healthz`) and readiness (`/readyz`: database, Redis, broker) endpoints."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """200 while the process runs; no dependency is consulted."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """200 when every dependency answers, else 503 naming what failed."""
+    from pyloto.readiness import check_readiness
+
+    results = check_readiness()
+    failing = [name for name, ok in results.items() if not ok]
+    return JsonResponse({"ready": not failing, "checks": results, "failing": failing}, status=503 if failing else 200)

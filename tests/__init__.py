@@ -1,0 +1,1 @@
+"""The test suite: pytest-django + factory-boy against real PostgreSQL and Redis."""
