@@ -1,0 +1,1 @@
+"""Services that write conversations: ingestion, state decisions, run leases, sessions, delivery."""
