@@ -130,6 +130,23 @@ OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT_S = env.float("LLM_TIMEOUT_S", default=20.0)
+# Retries the openai SDK makes itself (429/5xx/timeouts, with backoff) before our task-level retry.
+LLM_SDK_MAX_RETRIES = env.int("LLM_SDK_MAX_RETRIES", default=2)
+# Per-task model overrides; empty means LLM_MODEL.
+LLM_MODEL_DECIDE_STATE = env("LLM_MODEL_DECIDE_STATE", default="")
+LLM_MODEL_WRITE_REPLY = env("LLM_MODEL_WRITE_REPLY", default="")
+LLM_MODEL_CHOOSE_MESSAGE_TYPE = env("LLM_MODEL_CHOOSE_MESSAGE_TYPE", default="")
+# USD per 1M tokens, for the cost estimate on each LLMCall row; a JSON object overrides the whole table.
+LLM_PRICES = env.json(
+    "LLM_PRICES",
+    default={
+        "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+        "gpt-4o": {"input": 2.50, "output": 10.00},
+        "gpt-4.1-nano": {"input": 0.10, "output": 0.40},
+        "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+        "gpt-4.1": {"input": 2.00, "output": 8.00},
+    },
+)
 
 # --- Observability -----------------------------------------------------------------------------
 SENTRY_DSN = env("SENTRY_DSN", default="")
