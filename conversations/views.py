@@ -1,7 +1,68 @@
-"""The WhatsApp webhook endpoint (thin: verify, parse, hand to the ingestion service)."""
+"""The WhatsApp webhook endpoint: verify, parse, hand the body to the ingestion service."""
 
+import json
+import uuid
+
+import structlog
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from conversations.services.ingestion import webhook_ingest
+from pyloto.whatsapp.signature import signature_is_valid
+
+log = structlog.get_logger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-ID"
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class WhatsAppWebhookView(View):
-    pass
+    """GET: Meta's subscription handshake. POST: signed notifications, answered 200 once stored."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        mode = request.GET.get("hub.mode")
+        token = request.GET.get("hub.verify_token", "")
+        if mode == "subscribe" and token and token == settings.WHATSAPP_VERIFY_TOKEN:
+            return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+        log.warning("webhook_verification_refused", mode=mode)
+        return HttpResponse("verification failed", status=403, content_type="text/plain")
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.WEBHOOK_MAX_BODY_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return _error(413, "body too large")
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return _error(413, "body too large")
+        if len(body) > limit:
+            return _error(413, "body too large")
+        if not signature_is_valid(
+            app_secret=settings.WHATSAPP_APP_SECRET, body=body, header=request.headers.get("X-Hub-Signature-256")
+        ):
+            log.warning("webhook_signature_invalid", has_header="X-Hub-Signature-256" in request.headers)
+            return _error(403, "invalid signature")
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            return _error(400, "body is not JSON")
+        correlation_id = uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        webhook_ingest(payload=payload, correlation_id=correlation_id)
+        response = JsonResponse({"status": "received"})
+        response[CORRELATION_HEADER] = correlation_id
+        return response
+
+
+def _error(status: int, detail: str) -> JsonResponse:
+    return JsonResponse({"error": detail}, status=status)

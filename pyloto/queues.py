@@ -1,6 +1,7 @@
 """The Celery queues, named once; every task states which one it runs on."""
 
 from enum import StrEnum
+from typing import Any
 
 
 class Queue(StrEnum):
@@ -10,3 +11,15 @@ class Queue(StrEnum):
     LLM = "llm"
     # Outbound WhatsApp Cloud API calls (send, mark-as-read); I/O bound, retried on transient errors.
     DELIVERY = "delivery"
+
+
+def route_by_declared_queue(
+    name: str, args: tuple, kwargs: dict, options: dict, task: Any = None, **_: Any
+) -> dict | None:
+    """Celery router: a task declares `route_queue=Queue.X` in its decorator and is sent there.
+
+    Celery 5.7 deprecates the `queue` task attribute (ignored from 6.0) in favour of `task_routes`;
+    this router keeps the queue declared next to the task while routing through `task_routes`.
+    """
+    queue = getattr(task, "route_queue", None)
+    return {"queue": str(queue)} if queue else None

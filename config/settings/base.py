@@ -114,6 +114,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_VISIBILITY_TIMEOUT_S = 3600
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S}
+CELERY_IMPORTS = ["pyloto.pipeline.tasks"]
+# Every task declares `route_queue=Queue.X` in its decorator (see pyloto/queues.py).
+CELERY_TASK_ROUTES = ("pyloto.queues.route_by_declared_queue",)
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
@@ -188,5 +191,7 @@ EMBEDDED = env.bool("PYLOTO_EMBEDDED", default=False)
 if EMBEDDED:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CELERY_TASK_ALWAYS_EAGER = True
+    # In-process tasks run inside the request's on_commit: their failures must not fail the webhook.
+    CELERY_TASK_EAGER_PROPAGATES = False
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
