@@ -1,0 +1,66 @@
+"""`make run`: migrate, load the demo content and start every process of the Procfile.
+
+With Redis reachable the real stack runs (gunicorn, one Celery worker per queue, beat, Flower);
+without it, the embedded default: gunicorn alone with tasks executed in-process. The database is
+PostgreSQL when DATABASE_URL is set, SQLite otherwise.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+FULL_STACK = ["web", "worker_pipeline", "worker_llm", "worker_delivery", "beat", "flower"]
+EMBEDDED_STACK = ["web"]
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+class Command(BaseCommand):
+    help = "Migrate, seed the demo content and start the processes (embedded defaults when no services)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--check", action="store_true", help="Prepare and print the plan, start nothing.")
+
+    def handle(self, *args, check: bool = False, **options):
+        base_dir = Path(settings.BASE_DIR)
+        env = os.environ.copy()
+        embedded = not redis_answers(settings.REDIS_URL)
+        database = "PostgreSQL" if settings.DATABASES["default"]["ENGINE"].endswith("postgresql") else "SQLite"
+        if embedded:
+            env["PYLOTO_EMBEDDED"] = "1"
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Embedded mode: no Redis answers at {settings.REDIS_URL}; tasks run in-process inside the "
+                    f"web server, no beat or Flower. Database: {database}."
+                )
+            )
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Full stack: Redis at {settings.REDIS_URL}, database: {database}."))
+        env["WEB_PORT"] = env.get("PORT", "8000")
+        # prometheus-client multi-process mode: one directory shared by every process, emptied at start.
+        metrics_dir = base_dir / "var" / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+        manage = [sys.executable, str(base_dir / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True)
+        subprocess.run([*manage, "seed_demo"], env=env, check=True)
+        subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=env, check=True)
+        processes = EMBEDDED_STACK if embedded else FULL_STACK
+        self.stdout.write(f"Serving on http://127.0.0.1:{env['WEB_PORT']} — processes: {', '.join(processes)}")
+        if check:
+            return
+        honcho = Path(sys.executable).with_name("honcho")
+        os.chdir(base_dir)
+        os.execve(str(honcho), [str(honcho), "-f", "Procfile", "start", *processes], env)
