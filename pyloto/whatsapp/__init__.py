@@ -1,0 +1,1 @@
+"""The WhatsApp channel: webhook signature and parsing, Cloud API payloads and client."""

@@ -1,0 +1,161 @@
+"""The WhatsApp Cloud API client: sends messages and read receipts over one pooled, thread-safe HTTP client."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from typing import Any
+
+import httpx
+import structlog
+from django.conf import settings
+
+from pyloto.whatsapp.errors import (
+    WhatsAppPermanentError,
+    WhatsAppTransientError,
+    classify_graph_error,
+    classify_transport_error,
+)
+from pyloto.whatsapp.payloads import MarkReadPayload, OutboundMessage, validate_recipient
+
+log = structlog.get_logger(__name__)
+
+
+def recipient_hash(recipient: dict[str, str]) -> str:
+    """A short, stable digest of a recipient address, so logs can correlate sends without holding the number."""
+    address = recipient.get("to") or recipient.get("recipient") or ""
+    return hashlib.sha256(address.encode()).hexdigest()[:12]
+
+
+class WhatsAppClient:
+    """Thin typed client of the Cloud API messages endpoint; raises classified transient/permanent errors."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_version: str,
+        phone_number_id: str,
+        access_token: str,
+        timeout_s: float,
+        transport: httpx.BaseTransport | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.messages_url = f"{base_url.rstrip('/')}/{api_version.strip('/')}/{phone_number_id}/messages"
+        # httpx.Client is thread-safe and pools keep-alive connections: one per process serves every thread.
+        self._http = httpx.Client(
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls) -> WhatsAppClient:
+        """The process-wide client for the configured account, built once and reused (connection pooling).
+
+        Keyed on the settings and the process id: a forked Celery worker must not share its parent's sockets,
+        and tests that point the base URL at a fake get a client for that fake.
+        """
+        key = (
+            os.getpid(),
+            settings.WHATSAPP_API_BASE_URL,
+            settings.WHATSAPP_API_VERSION,
+            settings.WHATSAPP_PHONE_NUMBER_ID,
+            settings.WHATSAPP_ACCESS_TOKEN,
+            float(settings.WHATSAPP_TIMEOUT_S),
+        )
+        client = _clients.get(key)
+        if client is not None:
+            return client
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                _, base_url, api_version, phone_number_id, access_token, timeout_s = key
+                client = cls(
+                    base_url=base_url,
+                    api_version=api_version,
+                    phone_number_id=phone_number_id,
+                    access_token=access_token,
+                    timeout_s=timeout_s,
+                )
+                _clients[key] = client
+        return client
+
+    def send(self, *, recipient: dict[str, str], message: OutboundMessage) -> str:
+        """Send one message; returns the new message's wamid."""
+        payload = message.to_graph_payload(validate_recipient(recipient))
+        fields = {"message_kind": message.kind, "recipient_hash": recipient_hash(recipient)}
+        body = self._post(payload, event="whatsapp_send", fields=fields)
+        try:
+            wamid = body["messages"][0]["id"]
+        except (KeyError, IndexError, TypeError):
+            wamid = None
+        if not isinstance(wamid, str) or not wamid:
+            # A 2xx without a message id may still have been delivered: retrying could send twice, so the
+            # caller gets a permanent error to record and an operator decides about a replay.
+            log.error("whatsapp_send_bad_response", **fields)
+            raise WhatsAppPermanentError(
+                "WhatsApp Cloud API answered 2xx without a message id", code="bad_response", details={"body": body}
+            )
+        log.info("whatsapp_send_ok", wamid=wamid, **fields)
+        return wamid
+
+    def mark_read(self, *, message_id: str, typing_indicator: bool = True) -> None:
+        """Mark an inbound message read and, by default, show the typing indicator to the customer."""
+        payload = MarkReadPayload(message_id=message_id, typing_indicator=typing_indicator).to_graph_payload()
+        self._post(payload, event="whatsapp_mark_read", fields={"message_id": message_id})
+        log.info("whatsapp_mark_read_ok", message_id=message_id, typing_indicator=typing_indicator)
+
+    def close(self) -> None:
+        """Close the pooled connections (the process-wide client normally lives as long as the process)."""
+        self._http.close()
+
+    def _post(self, payload: dict[str, Any], *, event: str, fields: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            response = self._http.post(self.messages_url, json=payload)
+        except httpx.HTTPError as exc:
+            error = classify_transport_error(exc)
+            log.warning(
+                f"{event}_failed",
+                error_code=error.code,
+                transient=True,
+                request_sent=error.details["request_sent"],
+                duration_ms=_elapsed_ms(started),
+                **fields,
+            )
+            raise error from exc
+        body = _json_or_none(response)
+        if response.is_success:
+            return body if isinstance(body, dict) else {}
+        error = classify_graph_error(response.status_code, body, retry_after=response.headers.get("Retry-After"))
+        log.warning(
+            f"{event}_failed",
+            status_code=response.status_code,
+            error_code=error.code,
+            subcode=error.details.get("subcode"),
+            fbtrace_id=error.details.get("fbtrace_id"),
+            transient=isinstance(error, WhatsAppTransientError),
+            retry_after=getattr(error, "retry_after", None),
+            duration_ms=_elapsed_ms(started),
+            **fields,
+        )
+        raise error
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+_clients: dict[tuple, WhatsAppClient] = {}
+_clients_lock = threading.Lock()
