@@ -1,0 +1,337 @@
+"""The OpenAI-compatible client: one cached SDK client per process and validated structured completions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+import pydantic
+import structlog
+from django.conf import settings
+
+from llm.errors import LLMNotConfigured, LLMOutputInvalid, LLMPermanentError, LLMTransientError
+
+log = structlog.get_logger(__name__)
+
+TASK_DECIDE_STATE = "decide_state"
+TASK_WRITE_REPLY = "write_reply"
+TASK_CHOOSE_MESSAGE_TYPE = "choose_message_type"
+
+# Attempts per structured call: the first answer plus one corrective re-ask.
+MAX_ATTEMPTS = 2
+# Settings overrides in tests create new keys; old clients are dropped (not closed: a thread may still use one).
+_CLIENT_CACHE_SIZE = 8
+_clients: dict[tuple[str, str, float, int], openai.OpenAI] = {}
+_clients_lock = threading.Lock()
+
+_INVALID_OUTPUT_ERRORS = (
+    pydantic.ValidationError,
+    json.JSONDecodeError,
+    openai.LengthFinishReasonError,
+    openai.ContentFilterFinishReasonError,
+)
+_TRANSIENT_STATUS_ERRORS = (openai.RateLimitError, openai.InternalServerError, openai.ConflictError)
+_PERMANENT_STATUS_ERRORS = (
+    openai.AuthenticationError,
+    openai.PermissionDeniedError,
+    openai.BadRequestError,
+    openai.NotFoundError,
+    openai.UnprocessableEntityError,
+)
+
+
+def llm_configured() -> bool:
+    """True when an API key is set; without one the offline provider answers."""
+    return bool(settings.OPENAI_API_KEY)
+
+
+def get_openai_client() -> openai.OpenAI:
+    """The process-wide SDK client for the current settings (thread-safe, reuses its connection pool)."""
+    key = (
+        str(settings.OPENAI_API_KEY),
+        str(settings.OPENAI_BASE_URL),
+        float(settings.LLM_TIMEOUT_S),
+        int(settings.LLM_SDK_MAX_RETRIES),
+    )
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            api_key, base_url, timeout_s, max_retries = key
+            # Explicit arguments: the SDK would otherwise read OPENAI_* from os.environ behind settings' back.
+            client = openai.OpenAI(
+                api_key=api_key or "unset",
+                base_url=base_url,
+                timeout=timeout_s,
+                max_retries=max_retries,
+            )
+            while len(_clients) >= _CLIENT_CACHE_SIZE:
+                _clients.pop(next(iter(_clients)))
+            _clients[key] = client
+    return client
+
+
+def model_for_task(task: str) -> str:
+    """The model for one LLM task: `LLM_MODEL_<TASK>` when set, else `LLM_MODEL`."""
+    override = getattr(settings, f"LLM_MODEL_{task.upper()}", "")
+    return str(override or settings.LLM_MODEL)
+
+
+@dataclass
+class StructuredResult:
+    """A validated structured completion with what the accounting row needs."""
+
+    output: pydantic.BaseModel
+    model: str
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+    started_at: float
+    finished_at: float
+    attempts: int
+    sdk_retries: int = field(default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON primitives only, so a Celery task can return it through the json serializer."""
+        return {
+            "output": self.output.model_dump(mode="json"),
+            "model": self.model,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "latency_ms": self.latency_ms,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "attempts": self.attempts,
+            "sdk_retries": self.sdk_retries,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, schema: type[pydantic.BaseModel]) -> StructuredResult:
+        """Rebuild from `to_json()`, validating the output against `schema` again."""
+        return cls(
+            output=schema.model_validate(data["output"]),
+            model=str(data["model"]),
+            tokens_in=int(data["tokens_in"]),
+            tokens_out=int(data["tokens_out"]),
+            latency_ms=int(data["latency_ms"]),
+            started_at=float(data["started_at"]),
+            finished_at=float(data["finished_at"]),
+            attempts=int(data["attempts"]),
+            sdk_retries=int(data.get("sdk_retries", 0)),
+        )
+
+
+@dataclass
+class _Attempt:
+    output: pydantic.BaseModel | None
+    model: str
+    tokens_in: int
+    tokens_out: int
+    sdk_retries: int
+    content: str | None = None
+    invalid_reason: str = ""
+
+
+def structured_completion(
+    *,
+    task: str,
+    messages: list[dict],
+    schema: type[pydantic.BaseModel],
+    temperature: float | None = None,
+) -> StructuredResult:
+    """Ask for JSON matching `schema` (strict json_schema); re-ask once on invalid output.
+
+    Raises LLMNotConfigured, LLMTransientError, LLMPermanentError or LLMOutputInvalid; each carries the
+    call's accounting (model, tokens, latency, attempts) in `details` so a failed call can be recorded too.
+    """
+    model = model_for_task(task)
+    if not llm_configured():
+        raise LLMNotConfigured("no OPENAI_API_KEY configured", code="not_configured", details={"task": task})
+    client = get_openai_client()
+    conversation = list(messages)
+    started_at = time.time()
+    t0 = time.perf_counter()
+    tokens_in = tokens_out = sdk_retries = 0
+    reported_model = model
+    reasons: list[str] = []
+
+    def accounting(attempts: int) -> dict[str, Any]:
+        finished_at = time.time()
+        return {
+            "task": task,
+            "model": reported_model,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "latency_ms": int((time.perf_counter() - t0) * 1000),
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "attempts": attempts,
+            "sdk_retries": sdk_retries,
+        }
+
+    for attempt_no in range(1, MAX_ATTEMPTS + 1):
+        try:
+            attempt = _attempt(client, model=model, messages=conversation, schema=schema, temperature=temperature)
+        except (LLMTransientError, LLMPermanentError) as exc:
+            exc.details.update(accounting(attempt_no))
+            log.warning(
+                "llm_call_failed",
+                task=task,
+                model=model,
+                error_class=type(exc).__name__,
+                code=exc.code,
+                attempt=attempt_no,
+            )
+            raise
+        tokens_in += attempt.tokens_in
+        tokens_out += attempt.tokens_out
+        sdk_retries += attempt.sdk_retries
+        reported_model = attempt.model
+        if attempt.output is not None:
+            figures = accounting(attempt_no)
+            log.info(
+                "llm_call_succeeded",
+                task=task,
+                model=reported_model,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                latency_ms=figures["latency_ms"],
+                attempts=attempt_no,
+            )
+            return StructuredResult(
+                output=attempt.output,
+                model=reported_model,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                latency_ms=figures["latency_ms"],
+                started_at=started_at,
+                finished_at=figures["finished_at"],
+                attempts=attempt_no,
+                sdk_retries=sdk_retries,
+            )
+        reasons.append(attempt.invalid_reason)
+        log.warning(
+            "llm_output_invalid", task=task, model=reported_model, attempt=attempt_no, reason=attempt.invalid_reason
+        )
+        conversation = [*conversation, *_corrective_messages(attempt)]
+
+    details = accounting(MAX_ATTEMPTS)
+    details["reasons"] = reasons
+    raise LLMOutputInvalid(
+        f"{task}: output invalid after {MAX_ATTEMPTS} attempts: {reasons[-1]}", code="invalid_output", details=details
+    )
+
+
+def _attempt(
+    client: openai.OpenAI,
+    *,
+    model: str,
+    messages: list[dict],
+    schema: type[pydantic.BaseModel],
+    temperature: float | None,
+) -> _Attempt:
+    """One HTTP call (plus the SDK's own retries); invalid output is returned, transport errors raised."""
+    extra: dict[str, Any] = {}
+    if temperature is not None:
+        # Omitted rather than sent as null: some models and servers reject any temperature at all.
+        extra["temperature"] = temperature
+    try:
+        # The raw-response wrapper keeps the body, so tokens of an answer that fails validation still count.
+        raw = client.chat.completions.with_raw_response.parse(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            response_format=schema,
+            **extra,
+        )
+    except openai.APIError as exc:
+        raise _map_api_error(exc) from exc
+
+    try:
+        body = raw.http_response.json()
+    except ValueError as exc:
+        raise LLMTransientError("LLM server answered with a non-JSON body", code="malformed_response") from exc
+    if not isinstance(body, dict) or not body.get("choices"):
+        raise LLMTransientError("LLM server answered without choices", code="malformed_response")
+
+    usage = body.get("usage") or {}
+    choice = body["choices"][0] if isinstance(body["choices"][0], dict) else {}
+    message = choice.get("message") or {}
+    result = _Attempt(
+        output=None,
+        model=str(body.get("model") or model),
+        tokens_in=int(usage.get("prompt_tokens") or 0),
+        tokens_out=int(usage.get("completion_tokens") or 0),
+        sdk_retries=raw.retries_taken,
+        content=message.get("content") if isinstance(message.get("content"), str) else None,
+    )
+    try:
+        completion = raw.parse()
+    except _INVALID_OUTPUT_ERRORS as exc:
+        result.invalid_reason = _describe_invalid(exc)
+        return result
+
+    parsed_message = completion.choices[0].message
+    if parsed_message.refusal:
+        result.invalid_reason = "refusal"
+    elif parsed_message.parsed is None:
+        result.invalid_reason = "empty content"
+    else:
+        result.output = parsed_message.parsed
+    return result
+
+
+def _describe_invalid(exc: Exception) -> str:
+    """A short reason without the model's text (which may quote the customer)."""
+    if isinstance(exc, pydantic.ValidationError):
+        parts = []
+        for error in exc.errors(include_input=False, include_url=False)[:5]:
+            loc = ".".join(str(p) for p in error["loc"]) or "(root)"
+            parts.append(f"{loc}: {error['msg']}")
+        return "; ".join(parts)
+    if isinstance(exc, openai.LengthFinishReasonError):
+        return "output truncated at the token limit"
+    if isinstance(exc, openai.ContentFilterFinishReasonError):
+        return "output blocked by the content filter"
+    return f"invalid JSON: {type(exc).__name__}"
+
+
+def _corrective_messages(attempt: _Attempt) -> list[dict]:
+    messages: list[dict] = []
+    if attempt.content:
+        messages.append({"role": "assistant", "content": attempt.content})
+    messages.append(
+        {
+            "role": "user",
+            "content": (
+                f"Your previous answer was not valid for the required JSON schema ({attempt.invalid_reason}). "
+                "Answer again with a single JSON object that matches the schema exactly, and keep it short."
+            ),
+        }
+    )
+    return messages
+
+
+def _map_api_error(exc: openai.APIError) -> LLMTransientError | LLMPermanentError:
+    """SDK errors onto our hierarchy; the SDK has already spent its own retries on the transient ones."""
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMTransientError("LLM request timed out", code="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMTransientError("LLM server unreachable", code="connection")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = f"LLM server answered {status}: {exc.code or exc.type or ''}".rstrip(": ")
+        if (
+            isinstance(exc, (openai.RateLimitError, openai.InternalServerError))
+            or status >= 500
+            or status in (408, 409)
+        ):
+            return LLMTransientError(message, code=status)
+        if isinstance(exc, _PERMANENT_STATUS_ERRORS) or 400 <= status < 500:
+            return LLMPermanentError(message, code=status)
+    return LLMTransientError(f"LLM call failed: {type(exc).__name__}", code="api_error")

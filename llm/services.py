@@ -1,0 +1,79 @@
+"""Writes for the LLM app: recording each LLM call with its estimated cost."""
+
+from datetime import UTC, datetime
+
+import structlog
+
+from llm.models import LLMCall
+from llm.pricing import estimate_cost
+
+log = structlog.get_logger(__name__)
+
+_ERROR_MAX_CHARS = 2000
+
+
+def _as_datetime(value: float | datetime) -> datetime:
+    # The DB-free LLM tasks return epoch floats (JSON primitives); admin and tests may pass datetimes.
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def llm_call_record(
+    *,
+    task: str,
+    model: str,
+    prompt_version: str,
+    release_number: int | None,
+    tokens_in: int,
+    tokens_out: int,
+    latency_ms: int,
+    outcome: str,
+    started_at: float | datetime,
+    finished_at: float | datetime,
+    correlation_id: str = "",
+    conversation_id: int | None = None,
+    run_key: str = "",
+    provider: str = LLMCall.Provider.OPENAI,
+    error: str = "",
+) -> LLMCall:
+    """Store one LLM call; the cost comes from the `LLM_PRICES` table (offline calls cost nothing)."""
+    if outcome not in LLMCall.Outcome.values:
+        raise ValueError(f"unknown LLM call outcome {outcome!r}")
+    if provider not in LLMCall.Provider.values:
+        raise ValueError(f"unknown LLM provider {provider!r}")
+    tokens_in = max(int(tokens_in), 0)
+    tokens_out = max(int(tokens_out), 0)
+    cost = estimate_cost(model, tokens_in, tokens_out) if provider == LLMCall.Provider.OPENAI else 0
+    call = LLMCall.objects.create(
+        task=task,
+        model=model,
+        prompt_version=prompt_version,
+        release_number=release_number,
+        provider=provider,
+        outcome=outcome,
+        error=error[:_ERROR_MAX_CHARS],
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        latency_ms=max(int(latency_ms), 0),
+        estimated_cost=cost,
+        started_at=_as_datetime(started_at),
+        finished_at=_as_datetime(finished_at),
+        correlation_id=correlation_id,
+        conversation_id=conversation_id,
+        run_key=run_key,
+    )
+    log.info(
+        "llm_call_recorded",
+        llm_call_id=call.pk,
+        task=task,
+        model=model,
+        outcome=outcome,
+        provider=provider,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        latency_ms=call.latency_ms,
+        conversation_id=conversation_id,
+        run_key=run_key,
+    )
+    return call

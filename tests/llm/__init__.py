@@ -1,0 +1,1 @@
+"""Tests for the LLM app: client, accounting and the fake OpenAI server."""
