@@ -197,3 +197,12 @@ if EMBEDDED:
     CELERY_TASK_EAGER_PROPAGATES = False
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
+
+# --- Resilience --------------------------------------------------------------------------------
+# The LLM circuit breaker, shared by every worker through Redis: this many consecutive transient
+# failures open it; after the reset timeout one trial call decides whether it closes again.
+LLM_BREAKER_FAIL_MAX = env.int("LLM_BREAKER_FAIL_MAX", default=5)
+LLM_BREAKER_RESET_TIMEOUT_S = env.float("LLM_BREAKER_RESET_TIMEOUT_S", default=30.0)
+# Per-contact sliding window: more inbound messages than this per window are dropped by policy.
+CONTACT_RATE_LIMIT_MESSAGES = env.int("CONTACT_RATE_LIMIT_MESSAGES", default=20)
+CONTACT_RATE_LIMIT_WINDOW_S = env.float("CONTACT_RATE_LIMIT_WINDOW_S", default=60.0)

@@ -1,0 +1,1 @@
+"""Tests of the Redis-backed circuit breaker and per-contact rate limit."""
