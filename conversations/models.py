@@ -1,8 +1,14 @@
 """Contacts, conversations and messages: what the webhook persists and the pipeline reads."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django_fsm import FSMField
+from django.utils import timezone
+from django_fsm import FSMField, transition
+from django_fsm_log.decorators import fsm_log_by, fsm_log_description
+from django_fsm_log.models import StateLog
+
+from conversations.states import BOT_ACTIVE, BOT_SILENT, Perm, State
 
 
 class Contact(models.Model):
@@ -35,25 +41,193 @@ class Contact(models.Model):
 
 
 class Conversation(models.Model):
-    """One session of a contact with the assistant; its `state` is the state machine's."""
+    """One session of a contact with the assistant; its `state` is the state machine's.
+
+    Transitions are only ever called through `conversations.services.state`, which locks the row,
+    checks the actor's permission, saves and records the decision in one transaction. The
+    `by`/`description` arguments feed django-fsm-log's StateLog.
+    """
 
     # Integer primary key: django-fsm-log's StateLog.object_id is an integer.
     id = models.AutoField(primary_key=True)
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
-    state = FSMField(default="new", db_index=True)
+    state = FSMField(default=State.NEW, choices=State.choices, db_index=True)
     started_at = models.DateTimeField(auto_now_add=True)
     last_activity_at = models.DateTimeField(db_index=True)
     # WhatsApp's 24-hour customer-service window opens at the customer's last inbound message.
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Handoff: since when the customer waits for a person, and who took the conversation.
+    handoff_requested_at = models.DateTimeField(null=True, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    # The run lease: one pipeline run in flight per conversation (see services/runs.py).
+    run_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL means "no run"
+    run_started_at = models.DateTimeField(null=True, blank=True)
+    run_lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["contact", "closed_at"], name="conv_contact_open_idx"),
+            models.Index(
+                fields=["last_activity_at"], name="conv_open_activity_idx", condition=Q(closed_at__isnull=True)
+            ),
+            models.Index(
+                fields=["run_lease_expires_at"], name="conv_run_lease_idx", condition=Q(run_token__isnull=False)
+            ),
+        ]
+        permissions = [
+            ("handle_conversation", "Can take, resolve and return a conversation to the bot"),
+            ("commit_price", "Can send a customer a priced proposal"),
+            ("close_contract", "Can close a contract with a customer"),
+            ("expire_conversation", "Can expire an idle conversation"),
         ]
 
     def __str__(self) -> str:
         return f"Conversation #{self.pk} ({self.state})"
+
+    def _close(self) -> None:
+        self.closed_at = timezone.now()
+
+    # --- Transitions the bot may make (no permission) -----------------------------------------------
+    # admin=False: staff do not steer the bot's conversational states from the admin.
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[State.NEW, State.ANSWERING, State.QUALIFYING],
+        target=State.TRIAGE,
+        custom={"admin": False},
+    )
+    def start_triage(self, by=None, description=None) -> None:
+        """The customer's intent is unclear (a greeting, a new topic): find out what they want."""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[State.NEW, State.TRIAGE, State.QUALIFYING],
+        target=State.ANSWERING,
+        custom={"admin": False},
+    )
+    def answer(self, by=None, description=None) -> None:
+        """The customer asks something the institutional knowledge answers."""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[State.NEW, State.TRIAGE, State.ANSWERING],
+        target=State.QUALIFYING,
+        custom={"admin": False},
+    )
+    def qualify(self, by=None, description=None) -> None:
+        """Buying interest or a price question: collect the details a salesperson needs."""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=state, source=list(BOT_ACTIVE), target=State.HANDOFF_REQUESTED, custom={"admin": False})
+    def request_handoff(self, by=None, description=None) -> None:
+        """The customer wants a person (or the bot cannot help): queue for staff, bot goes silent."""
+        self.handoff_requested_at = timezone.now()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[State.TRIAGE, State.ANSWERING, State.QUALIFYING],
+        target=State.RESOLVED,
+        custom={"admin": False},
+    )
+    def resolve(self, by=None, description=None) -> None:
+        """The customer's question is answered or they said goodbye."""
+        self._close()
+
+    # --- Transitions only a person may make -----------------------------------------------------------
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[*BOT_ACTIVE, State.HANDOFF_REQUESTED],
+        target=State.HUMAN_ACTIVE,
+        permission=Perm.HANDLE,
+        custom={"label": "Take", "help_text": "Answer this customer yourself; the bot stays silent."},
+    )
+    def take(self, by=None, description=None) -> None:
+        """A staff member takes the conversation (from the queue, or by stepping into a bot session)."""
+        self.assigned_to = by if getattr(by, "pk", None) else None
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=list(BOT_SILENT),
+        target=State.TRIAGE,
+        permission=Perm.HANDLE,
+        custom={"label": "Return to bot", "help_text": "The bot answers this customer again."},
+    )
+    def return_to_bot(self, by=None, description=None) -> None:
+        self.assigned_to = None
+        self.handoff_requested_at = None
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=list(BOT_SILENT),
+        target=State.RESOLVED,
+        permission=Perm.HANDLE,
+        custom={"label": "Resolve", "help_text": "The customer's need was met; close the session."},
+    )
+    def resolve_handoff(self, by=None, description=None) -> None:
+        self._close()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=State.HUMAN_ACTIVE,
+        target=State.PROPOSAL_SENT,
+        permission=Perm.COMMIT_PRICE,
+        custom={"label": "Proposal sent", "help_text": "You sent this customer a priced proposal."},
+    )
+    def send_proposal(self, by=None, description=None) -> None:
+        """Committing to a price is a person's act: the bot never holds this permission."""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[State.HUMAN_ACTIVE, State.PROPOSAL_SENT],
+        target=State.CONTRACT_CLOSED,
+        permission=Perm.CLOSE_CONTRACT,
+        custom={"label": "Close contract", "help_text": "The customer signed; close the session."},
+    )
+    def close_contract(self, by=None, description=None) -> None:
+        """Closing a contract is a person's act: the bot never holds this permission."""
+        self._close()
+
+    # --- The system's transition --------------------------------------------------------------------
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(
+        field=state,
+        source=[*BOT_ACTIVE, *BOT_SILENT],
+        target=State.EXPIRED,
+        permission=Perm.EXPIRE,
+        custom={"admin": False},
+    )
+    def expire(self, by=None, description=None) -> None:
+        """Idle past the session's time to live; the next message starts a new conversation."""
+        self._close()
 
 
 class Message(models.Model):
@@ -139,3 +313,63 @@ class UnhandledEvent(models.Model):
 
     def __str__(self) -> str:
         return f"Unhandled {self.field or 'event'}: {self.reason}"
+
+
+class TransitionDecision(models.Model):
+    """Every proposed state change (applied, unchanged or refused), with who, why and what caused it.
+
+    Applied decisions link to django-fsm-log's StateLog row written in the same transaction. The
+    share of applied + unchanged among all decisions is the "FSM transition success" KPI.
+    """
+
+    class ActorKind(models.TextChoices):
+        BOT = "bot", "Bot"
+        STAFF = "staff", "Staff"
+        SYSTEM = "system", "System"
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        UNCHANGED = "unchanged", "Unchanged (already there)"
+        REFUSED = "refused", "Refused"
+
+    class Refusal(models.TextChoices):
+        UNKNOWN_STATE = "unknown_state", "No such state"
+        NO_TRANSITION = "no_transition", "No transition from the current state"
+        NOT_PERMITTED = "not_permitted", "The actor may not make this transition"
+        STALE = "stale", "Decided on a state that has since changed"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="decisions")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_kind = models.CharField(max_length=8, choices=ActorKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_state = models.CharField(max_length=50)
+    proposed_state = models.CharField(max_length=50, blank=True, default="")
+    transition = models.CharField(max_length=64, blank=True, default="")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    refusal = models.CharField(max_length=16, choices=Refusal.choices, blank=True, default="")
+    reason = models.TextField(blank=True, default="", help_text="The LLM's stated reason or the staff note.")
+    detail = models.CharField(max_length=255, blank=True, default="", help_text="Why a proposal was refused.")
+    message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="transition_decisions"
+    )
+    correlation_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    state_log = models.OneToOneField(
+        StateLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="decision"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="decision_conversation_idx"),
+            models.Index(fields=["actor_kind", "created_at"], name="decision_kpi_idx"),
+        ]
+
+    def __str__(self) -> str:
+        target = self.proposed_state or self.transition
+        return f"{self.get_outcome_display()}: {self.source_state} → {target}"
+
+    @property
+    def target_state(self) -> str:
+        """Where the conversation ended: the proposed state when applied, else where it stayed."""
+        return self.proposed_state if self.outcome == self.Outcome.APPLIED else self.source_state

@@ -120,6 +120,17 @@ CELERY_IMPORTS = ["pyloto.pipeline.tasks"]
 # Every task declares `route_queue=Queue.X` in its decorator (see pyloto/queues.py).
 CELERY_TASK_ROUTES = ("pyloto.queues.route_by_declared_queue",)
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["expire-idle-conversations"] = {
+    "task": "conversations.tasks.expire_idle_conversations",
+    "schedule": 300.0,
+    "options": {"queue": Queue.PIPELINE.value},
+}
+
+# --- Conversations -----------------------------------------------------------------------------
+# A conversation idle this long expires (beat sweep, and lazily on the next message).
+SESSION_TTL_HOURS = env.int("SESSION_TTL_HOURS", default=24)
+# One pipeline run in flight per conversation; a lease not renewed within this is reclaimable.
+RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=120)
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="local-app-secret")

@@ -1,0 +1,272 @@
+"""Admin for conversations: the staff queue, the timeline, permission-checked transition buttons."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+from django_fsm.admin import FSMAdminMixin
+
+from conversations.models import Contact, Conversation, DeliveryStatus, Message, TransitionDecision, UnhandledEvent
+from conversations.selectors import conversation_timeline
+from conversations.services.state import conversation_staff_transition
+from conversations.states import Perm, State
+
+
+def mask_identifier(value: str | None) -> str:
+    """Phone numbers and user ids in lists show only their last 4 characters."""
+    if not value:
+        return "—"
+    return f"•••{value[-4:]}"
+
+
+def _pretty_json(data: object) -> str:
+    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(data, indent=2, ensure_ascii=False))
+
+
+class ReadOnlyAdminMixin:
+    """Rows written by the webhook and the pipeline: staff look, never edit."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class WaitingForHumanFilter(admin.SimpleListFilter):
+    title = "waiting for a human"
+    parameter_name = "waiting"
+    _AGES = {"any": timedelta(0), "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
+
+    def lookups(self, request, model_admin):
+        return [
+            ("any", "Waiting (any age)"),
+            ("15m", "Waiting over 15 minutes"),
+            ("1h", "Waiting over 1 hour"),
+            ("24h", "Waiting over 24 hours"),
+        ]
+
+    def queryset(self, request, queryset):
+        age = self._AGES.get(self.value() or "")
+        if age is None:
+            return queryset
+        return queryset.filter(state=State.HANDOFF_REQUESTED, handoff_requested_at__lte=timezone.now() - age).order_by(
+            "handoff_requested_at"
+        )
+
+
+class TransitionNoteForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=2000,
+        help_text="Why: kept in the conversation's audit trail.",
+    )
+
+
+@admin.register(Conversation)
+class ConversationAdmin(FSMAdminMixin, admin.ModelAdmin):
+    fsm_fields = ["state"]
+    change_form_template = "conversations/admin/conversation_change_form.html"
+    fsm_transition_form_template = "conversations/admin/transition_form.html"
+    # These transitions ask the staff member for a note before they run.
+    fsm_forms = {
+        "return_to_bot": TransitionNoteForm,
+        "resolve_handoff": TransitionNoteForm,
+        "send_proposal": TransitionNoteForm,
+        "close_contract": TransitionNoteForm,
+    }
+    list_display = ["id", "contact_masked", "state", "waiting_for", "assigned_to", "last_activity_at", "started_at"]
+    list_filter = ["state", WaitingForHumanFilter]
+    list_select_related = ["contact", "assigned_to"]
+    search_fields = ["=id", "=contact__wa_id", "=contact__user_id"]
+    ordering = ["-last_activity_at"]
+    readonly_fields = [
+        "contact_masked",
+        "state",
+        "started_at",
+        "last_activity_at",
+        "last_inbound_at",
+        "closed_at",
+        "handoff_requested_at",
+        "waiting_for",
+        "assigned_to",
+        "run_started_at",
+        "run_lease_expires_at",
+        "timeline",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "contact_masked",
+                    "state",
+                    ("started_at", "last_activity_at", "last_inbound_at", "closed_at"),
+                    ("handoff_requested_at", "waiting_for", "assigned_to"),
+                    ("run_started_at", "run_lease_expires_at"),
+                ]
+            },
+        ),
+        ("Timeline", {"fields": ["timeline"], "classes": ["wide"]}),
+    ]
+
+    @admin.display(description="contact")
+    def contact_masked(self, conversation: Conversation) -> str:
+        contact = conversation.contact
+        name = contact.profile_name or f"Contact #{contact.pk}"
+        return f"{name} ({mask_identifier(contact.wa_id or contact.user_id)})"
+
+    @admin.display(description="waiting for")
+    def waiting_for(self, conversation: Conversation) -> str:
+        if conversation.state != State.HANDOFF_REQUESTED or conversation.handoff_requested_at is None:
+            return "—"
+        return timesince(conversation.handoff_requested_at)
+
+    @admin.display(description="timeline")
+    def timeline(self, conversation: Conversation) -> str:
+        return render_to_string(
+            "conversations/admin/timeline.html",
+            {"entries": conversation_timeline(conversation_id=conversation.pk)},
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Conversations are the audit trail's anchor; they are never deleted from the admin.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # Every field is read-only: "change" here means pressing a transition button, which the
+        # transition's own permission guards again.
+        user = request.user
+        return user.has_perm("conversations.change_conversation") or any(
+            user.has_perm(perm) for perm in (Perm.HANDLE, Perm.COMMIT_PRICE, Perm.CLOSE_CONTRACT)
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        # Nothing is editable; state changes go through the service in _apply_fsm_transition, and a
+        # stale full save here could overwrite what ingestion wrote meanwhile.
+        return None
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _apply_fsm_transition(self, *, obj, transition_name, request, kwargs=None) -> bool:
+        """Run the button's transition through the state service (lock, permission, audit)."""
+        note = str((kwargs or {}).get("note", ""))
+        outcome = conversation_staff_transition(
+            conversation_id=obj.pk, user=request.user, transition=transition_name, note=note
+        )
+        if outcome.refused:
+            self.message_user(request, f"'{transition_name}' refused: {outcome.detail}", level=messages.ERROR)
+            return False
+        self.message_user(request, f"'{transition_name}': {outcome.source_state} → {outcome.state}", messages.SUCCESS)
+        return True
+
+
+@admin.register(Contact)
+class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "wa_id_masked", "user_id_masked", "profile_name", "created_at"]
+    search_fields = ["=wa_id", "=user_id", "profile_name"]
+    ordering = ["-created_at"]
+
+    @admin.display(description="wa_id")
+    def wa_id_masked(self, contact: Contact) -> str:
+        return mask_identifier(contact.wa_id)
+
+    @admin.display(description="user id")
+    def user_id_masked(self, contact: Contact) -> str:
+        return mask_identifier(contact.user_id)
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "conversation_link", "direction", "type", "status", "short_text", "created_at"]
+    list_filter = ["direction", "status", "type"]
+    list_select_related = ["conversation"]
+    search_fields = ["=wamid", "=correlation_id"]
+    ordering = ["-created_at"]
+    exclude = ["raw"]
+    readonly_fields = ["raw_json"]
+
+    @admin.display(description="conversation")
+    def conversation_link(self, message: Message) -> str:
+        url = reverse("admin:conversations_conversation_change", args=[message.conversation_id])
+        return format_html('<a href="{}">#{}</a>', url, message.conversation_id)
+
+    @admin.display(description="text")
+    def short_text(self, message: Message) -> str:
+        return message.text[:80]
+
+    @admin.display(description="raw")
+    def raw_json(self, message: Message) -> str:
+        return _pretty_json(message.raw)
+
+
+@admin.register(DeliveryStatus)
+class DeliveryStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "status", "wamid", "message", "timestamp", "received_at"]
+    list_filter = ["status"]
+    search_fields = ["=wamid", "=correlation_id"]
+    ordering = ["-received_at"]
+    exclude = ["raw"]
+    readonly_fields = ["raw_json"]
+
+    @admin.display(description="raw")
+    def raw_json(self, delivery_status: DeliveryStatus) -> str:
+        return _pretty_json(delivery_status.raw)
+
+
+@admin.register(UnhandledEvent)
+class UnhandledEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "field", "reason", "received_at"]
+    list_filter = ["field"]
+    ordering = ["-received_at"]
+    exclude = ["raw"]
+    readonly_fields = ["raw_json"]
+
+    @admin.display(description="raw")
+    def raw_json(self, event: UnhandledEvent) -> str:
+        return _pretty_json(event.raw)
+
+
+@admin.register(TransitionDecision)
+class TransitionDecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every proposed state change; filter by outcome to see what the FSM refused and why."""
+
+    list_display = [
+        "created_at",
+        "conversation",
+        "actor_kind",
+        "actor",
+        "source_state",
+        "proposed_state",
+        "transition",
+        "outcome",
+        "refusal",
+    ]
+    list_filter = ["outcome", "actor_kind", "refusal", "source_state"]
+    list_select_related = ["conversation", "actor"]
+    search_fields = ["=correlation_id", "=conversation__id"]
+    ordering = ["-created_at"]

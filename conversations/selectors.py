@@ -1,0 +1,218 @@
+"""Reads about conversations: handoff phrases, service window, state history, timeline and the FSM KPI."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django_fsm_log.models import StateLog
+
+from conversations.models import Conversation, Message, TransitionDecision
+from conversations.states import State, is_bot_silent
+
+# WhatsApp's customer-service window: free-form messages only within 24 h of the customer's last message.
+SERVICE_WINDOW = timedelta(hours=24)
+
+# Phrases by which customers ask for a person, after accent folding and lower-casing (pt and en).
+# Whole words only, so "agente de viagens" or "recursos humanos" do not trigger a handoff.
+_HUMAN_PATTERNS = [
+    r"\batendente(s)?\b",
+    r"\batendimento humano\b",
+    r"\bfalar com (uma |um |alguma |algum )?(pessoa|humano|gente|alguem|atendente|operador|responsavel)\b",
+    r"\b(pessoa|gente) de verdade\b",
+    r"\bpessoa real\b",
+    r"\bser humano\b",
+    r"\bhumano\b",
+    r"\boperador(a)?\b",
+    r"\bhuman\b(?! resources)",
+    r"\b(live |real |customer service |support )?agent\b",
+    r"\brepresentative\b",
+    r"\breal person\b",
+    r"\b(talk|speak|chat) (to|with) (a |an |some )?(person|someone|somebody|human|people)\b",
+]
+_HUMAN_RE = re.compile("|".join(f"(?:{pattern})" for pattern in _HUMAN_PATTERNS))
+
+
+def _fold(text: str) -> str:
+    """Lower-case, strip accents and collapse punctuation to single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    without_accents = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(re.sub(r"[^\w]+", " ", without_accents.casefold()).split())
+
+
+def wants_human(text: str) -> bool:
+    """Deterministic rule: does this message ask for a person? (pt/en, accent- and case-insensitive)."""
+    return bool(_HUMAN_RE.search(_fold(text)))
+
+
+def conversation_is_bot_silent(conversation: Conversation) -> bool:
+    """True in the handoff states: a person owns the conversation and the bot sends nothing."""
+    return is_bot_silent(conversation.state)
+
+
+def conversation_in_service_window(conversation: Conversation, now: datetime | None = None) -> bool:
+    """Whether a free-form message may be sent: the customer wrote within the last 24 hours."""
+    if conversation.last_inbound_at is None:
+        return False
+    now = now or timezone.now()
+    return now - conversation.last_inbound_at < SERVICE_WINDOW
+
+
+def conversations_waiting_for_human(*, older_than: timedelta | None = None) -> QuerySet[Conversation]:
+    """The staff queue: conversations waiting for a person, oldest first."""
+    queryset = Conversation.objects.filter(state=State.HANDOFF_REQUESTED, closed_at__isnull=True)
+    if older_than is not None:
+        queryset = queryset.filter(handoff_requested_at__lt=timezone.now() - older_than)
+    return queryset.select_related("contact").order_by("handoff_requested_at", "pk")
+
+
+def conversation_state_history(*, conversation_id: int, limit: int = 20) -> list[dict[str, str]]:
+    """The applied transitions, oldest first (the most recent `limit`), for the decision prompt."""
+    decisions = (
+        TransitionDecision.objects.filter(conversation_id=conversation_id, outcome=TransitionDecision.Outcome.APPLIED)
+        .order_by("-created_at", "-pk")
+        .values("created_at", "source_state", "proposed_state", "actor_kind", "reason")[:limit]
+    )
+    return [
+        {
+            "at": row["created_at"].isoformat(),
+            "from": row["source_state"],
+            "to": row["proposed_state"],
+            "by": row["actor_kind"],
+            "reason": row["reason"],
+        }
+        for row in reversed(list(decisions))
+    ]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a conversation's timeline: a message, or a state decision (applied or not)."""
+
+    at: datetime
+    kind: str  # "message" | "decision" | "transition"
+    title: str
+    who: str = ""
+    why: str = ""
+    text: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _actor_label(kind: str, user) -> str:
+    if kind == TransitionDecision.ActorKind.STAFF and user is not None:
+        return f"staff: {user.get_username()}"
+    return kind
+
+
+def conversation_timeline(*, conversation_id: int, limit: int = 500) -> list[TimelineEntry]:
+    """Messages, state decisions (with who, why, the message behind them) and bare transitions, by time."""
+    entries: list[TimelineEntry] = []
+    messages = Message.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-pk")[:limit]
+    for message in messages:
+        arrow = "customer" if message.direction == Message.Direction.INBOUND else "assistant"
+        entries.append(
+            TimelineEntry(
+                at=message.created_at,
+                kind="message",
+                title=f"{arrow} · {message.type} · {message.get_status_display()}",
+                who=arrow,
+                text=message.text,
+                extra={"id": message.pk, "direction": message.direction, "status": message.status},
+            )
+        )
+
+    decisions = (
+        TransitionDecision.objects.filter(conversation_id=conversation_id)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    logged_ids = set()
+    for decision in decisions:
+        if decision.state_log_id:
+            logged_ids.add(decision.state_log_id)
+        target = decision.proposed_state or decision.transition
+        if decision.outcome == TransitionDecision.Outcome.APPLIED:
+            title = f"{decision.source_state} → {decision.proposed_state} ({decision.transition})"
+        elif decision.outcome == TransitionDecision.Outcome.UNCHANGED:
+            title = f"stayed in {decision.source_state}"
+        else:
+            title = f"refused {decision.source_state} → {target}: {decision.get_refusal_display()}"
+        entries.append(
+            TimelineEntry(
+                at=decision.created_at,
+                kind="decision",
+                title=title,
+                who=_actor_label(decision.actor_kind, decision.actor),
+                why=decision.reason,
+                text=decision.detail,
+                extra={
+                    "outcome": decision.outcome,
+                    "message_id": decision.message_id,
+                    "correlation_id": decision.correlation_id,
+                },
+            )
+        )
+
+    # Transitions made outside the services (e.g. a data fix in a shell) still belong on the timeline.
+    content_type = ContentType.objects.get_for_model(Conversation)
+    bare_logs = (
+        StateLog.objects.filter(content_type=content_type, object_id=conversation_id)
+        .exclude(pk__in=logged_ids)
+        .select_related("by")
+        .order_by("-timestamp")[:limit]
+    )
+    for state_log in bare_logs:
+        entries.append(
+            TimelineEntry(
+                at=state_log.timestamp,
+                kind="transition",
+                title=f"{state_log.source_state} → {state_log.state} ({state_log.transition})",
+                who=state_log.by.get_username() if state_log.by else "",
+                why=state_log.description or "",
+            )
+        )
+
+    entries.sort(key=lambda entry: entry.at)
+    return entries
+
+
+@dataclass(frozen=True)
+class TransitionKPI:
+    """The "FSM transition success" KPI: the share of proposals the state machine honoured."""
+
+    total: int
+    applied: int
+    unchanged: int
+    refused: int
+
+    @property
+    def success_rate(self) -> float | None:
+        """(applied + unchanged) / all decisions; None when there were none."""
+        if not self.total:
+            return None
+        return (self.applied + self.unchanged) / self.total
+
+
+def transition_success_kpi(
+    *, since: datetime | None = None, until: datetime | None = None, actor_kind: str | None = "bot"
+) -> TransitionKPI:
+    """Count decisions by outcome over a period (by default the bot's, i.e. the LLM's proposals)."""
+    queryset = TransitionDecision.objects.all()
+    if actor_kind:
+        queryset = queryset.filter(actor_kind=actor_kind)
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(created_at__lt=until)
+    counts = queryset.aggregate(
+        total=Count("pk"),
+        applied=Count("pk", filter=Q(outcome=TransitionDecision.Outcome.APPLIED)),
+        unchanged=Count("pk", filter=Q(outcome=TransitionDecision.Outcome.UNCHANGED)),
+        refused=Count("pk", filter=Q(outcome=TransitionDecision.Outcome.REFUSED)),
+    )
+    return TransitionKPI(**counts)

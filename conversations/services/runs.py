@@ -1,0 +1,150 @@
+"""The run lease: one pipeline run in flight per conversation, burst detection and crash recovery.
+
+A run claims the conversation with a conditional UPDATE (free, or its lease expired) and takes every
+inbound message still waiting, oldest first. Messages that arrive during the run stay `received`;
+the run asks `run_has_new_inbound` before it ends, and the next run answers them together (people
+type in bursts; answering each fragment separately is what customers hate most about bots).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from conversations.models import Conversation, Message
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RunLease:
+    """Proof that this run owns the conversation until `expires_at`, and the messages it answers."""
+
+    token: str
+    conversation_id: int
+    started_at: datetime
+    expires_at: datetime
+    message_ids: tuple[int, ...]
+
+
+def _lease_seconds(lease_seconds: int | None) -> int:
+    return int(lease_seconds if lease_seconds is not None else getattr(settings, "RUN_LEASE_SECONDS", 120))
+
+
+def run_begin(*, conversation_id: int, lease_seconds: int | None = None) -> RunLease | None:
+    """Claim the conversation for one run, or None when another run holds a live lease.
+
+    The lease covers every inbound message still `received` (marked `processing` here) and any left
+    `processing` by a run whose lease expired: holding the lease means nobody else is answering them.
+    """
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=_lease_seconds(lease_seconds))
+    token = secrets.token_hex(16)
+    with transaction.atomic():
+        claimed = (
+            Conversation.objects.filter(pk=conversation_id)
+            .filter(Q(run_token__isnull=True) | Q(run_lease_expires_at__lt=now))
+            .update(run_token=token, run_started_at=now, run_lease_expires_at=expires_at)
+        )
+        if claimed != 1:
+            return None
+        message_ids = tuple(
+            Message.objects.filter(
+                conversation_id=conversation_id,
+                direction=Message.Direction.INBOUND,
+                status__in=[Message.Status.RECEIVED, Message.Status.PROCESSING],
+            )
+            .order_by("created_at", "pk")
+            .values_list("pk", flat=True)
+        )
+        if message_ids:
+            Message.objects.filter(pk__in=message_ids).update(status=Message.Status.PROCESSING, updated_at=now)
+    log.info("run_begun", conversation_id=conversation_id, messages=len(message_ids))
+    return RunLease(
+        token=token,
+        conversation_id=conversation_id,
+        started_at=now,
+        expires_at=expires_at,
+        message_ids=message_ids,
+    )
+
+
+def run_renew(*, lease: RunLease, lease_seconds: int | None = None) -> RunLease | None:
+    """Extend a live lease (a slow LLM); None when the lease was lost (expired and reclaimed)."""
+    expires_at = timezone.now() + timedelta(seconds=_lease_seconds(lease_seconds))
+    renewed = Conversation.objects.filter(pk=lease.conversation_id, run_token=lease.token).update(
+        run_lease_expires_at=expires_at
+    )
+    if renewed != 1:
+        return None
+    return RunLease(
+        token=lease.token,
+        conversation_id=lease.conversation_id,
+        started_at=lease.started_at,
+        expires_at=expires_at,
+        message_ids=lease.message_ids,
+    )
+
+
+def run_end(*, lease: RunLease | str, conversation_id: int | None = None) -> bool:
+    """Release the lease if it is still ours; False when it expired and another run took over."""
+    if isinstance(lease, RunLease):
+        token, conversation_id = lease.token, lease.conversation_id
+    else:
+        token = lease
+        if conversation_id is None:
+            raise ValueError("run_end with a bare token needs the conversation_id")
+    released = Conversation.objects.filter(pk=conversation_id, run_token=token).update(
+        run_token=None, run_started_at=None, run_lease_expires_at=None
+    )
+    log.info("run_ended", conversation_id=conversation_id, released=bool(released))
+    return released == 1
+
+
+def run_has_new_inbound(*, conversation_id: int, since_message_id: int | None = None) -> bool:
+    """Whether inbound messages arrived that no run has taken yet (they wait for the next run).
+
+    `run_begin` took every `received` message, so any still `received` came in afterwards. Pass the
+    run's last message id to narrow the check to later ones.
+    """
+    queryset = Message.objects.filter(
+        conversation_id=conversation_id, direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
+    )
+    if since_message_id is not None:
+        queryset = queryset.filter(pk__gt=since_message_id)
+    return queryset.exists()
+
+
+def run_reclaim_expired(*, now: datetime | None = None) -> list[int]:
+    """Clear leases whose holder died (expired), put their messages back to `received`; their ids.
+
+    The caller (the sweeper) enqueues a new run for each returned conversation.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        # SKIP LOCKED: a conversation being claimed or transitioned right now is not abandoned.
+        conversation_ids = list(
+            Conversation.objects.select_for_update(skip_locked=True)
+            .filter(run_token__isnull=False, run_lease_expires_at__lt=now)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not conversation_ids:
+            return []
+        Conversation.objects.filter(pk__in=conversation_ids).update(
+            run_token=None, run_started_at=None, run_lease_expires_at=None
+        )
+        Message.objects.filter(
+            conversation_id__in=conversation_ids,
+            direction=Message.Direction.INBOUND,
+            status=Message.Status.PROCESSING,
+        ).update(status=Message.Status.RECEIVED, updated_at=now)
+    log.warning("run_leases_reclaimed", conversations=len(conversation_ids), conversation_ids=conversation_ids)
+    return conversation_ids
