@@ -1,0 +1,342 @@
+"""Editable drafts of the institutional content, immutable numbered releases, and guard violations."""
+
+from __future__ import annotations
+
+import re
+import string
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from institutional.builtin import TEMPLATE_VARIABLE_HELP, TEMPLATE_VARIABLES
+from institutional.guard import compile_pattern
+from institutional.snapshot import TEMPLATE_NAMES
+
+
+class ReleaseImmutableError(Exception):
+    """A published release was about to be changed."""
+
+
+def split_lines(value: str) -> list[str]:
+    """One item per line, blank lines and surrounding spaces dropped."""
+    return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+def split_keywords(value: str) -> list[str]:
+    return [word.strip() for word in re.split(r"[,;\n]", value or "") if word.strip()]
+
+
+class CompanyProfile(models.Model):
+    """Draft of the company profile; there is one. Edits go live only when a release is published."""
+
+    # The single row always has this primary key, so the profile can be fetched without a query filter.
+    SINGLETON_ID = 1
+
+    name = models.CharField("nome", max_length=120, help_text="Nome da empresa como o assistente deve dizê-lo.")
+    description = models.TextField(
+        "o que a empresa faz", help_text="Duas ou três frases: o que a empresa faz e para quem."
+    )
+    services = models.TextField(
+        "serviços e produtos", blank=True, help_text="Um serviço ou produto por linha, com preço se for público."
+    )
+    service_hours = models.CharField(
+        "horário de atendimento", max_length=255, blank=True, help_text="Ex.: segunda a sexta, das 8h às 18h."
+    )
+    channels = models.TextField(
+        "canais", blank=True, help_text="Um canal de contato por linha (WhatsApp, e-mail, site...)."
+    )
+    tone_of_voice = models.TextField(
+        "tom de voz", blank=True, help_text="Como o assistente deve soar. Ex.: cordial, direto, sem gírias."
+    )
+    default_language = models.CharField(
+        "idioma padrão", max_length=16, default="pt-BR", help_text="Idioma usado quando o do cliente não é claro."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "perfil da empresa"
+        verbose_name_plural = "perfil da empresa"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="companyprofile_singleton")]
+
+    def __str__(self) -> str:
+        return self.name or "Perfil da empresa"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = self.SINGLETON_ID
+        super().save(*args, **kwargs)
+
+
+class Faq(models.Model):
+    """A question customers ask and the answer the assistant may give (draft)."""
+
+    question = models.CharField("pergunta", max_length=300)
+    answer = models.TextField("resposta", help_text="A resposta que o assistente pode dar, com os fatos exatos.")
+    keywords = models.CharField(
+        "palavras-chave",
+        max_length=500,
+        blank=True,
+        help_text="Separadas por vírgula; ajudam a achar a resposta quando não há LLM.",
+    )
+    priority = models.IntegerField(
+        "prioridade",
+        default=50,
+        help_text="Maior primeiro. Se o contexto passar do limite de tamanho, as de menor prioridade saem antes.",
+    )
+    is_active = models.BooleanField("ativa", default=True, help_text="Desmarque para tirar do próximo release.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "pergunta frequente"
+        verbose_name_plural = "perguntas frequentes"
+        ordering = ["-priority", "question"]
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class Policy(models.Model):
+    """A company policy the assistant must know and follow (draft)."""
+
+    title = models.CharField("título", max_length=200)
+    body = models.TextField("texto", help_text="A política em linguagem simples, como deve chegar ao assistente.")
+    priority = models.IntegerField(
+        "prioridade", default=50, help_text="Maior primeiro; as de menor prioridade saem antes se faltar espaço."
+    )
+    is_active = models.BooleanField("ativa", default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "política"
+        verbose_name_plural = "políticas"
+        ordering = ["-priority", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Constraint(models.Model):
+    """What the assistant must never say: a rule in words for the prompt and a check for the guard (draft)."""
+
+    class Severity(models.TextChoices):
+        LOW = "low", "baixa"
+        MEDIUM = "medium", "média"
+        HIGH = "high", "alta"
+        CRITICAL = "critical", "crítica"
+
+    class Action(models.TextChoices):
+        REPLACE = "replace", "bloquear e enviar a resposta segura"
+        HANDOFF = "handoff", "bloquear e passar para um humano"
+
+    slug = models.SlugField(
+        "identificador", max_length=80, unique=True, help_text="Nome curto e estável, usado nos registros."
+    )
+    title = models.CharField("título", max_length=200)
+    description = models.TextField(
+        "regra (vai para o prompt)",
+        help_text="A regra em palavras, exatamente como o assistente a lê. Ex.: Nunca prometa desconto.",
+    )
+    phrases = models.TextField(
+        "frases proibidas",
+        blank=True,
+        help_text=(
+            "Uma por linha, em português e em inglês. A comparação ignora maiúsculas, acentos, espaços repetidos, "
+            "caracteres invisíveis e troca de letras por números (c0ntr4t0), e só pega palavras inteiras."
+        ),
+    )
+    patterns = models.TextField(
+        "expressões regulares",
+        blank=True,
+        help_text=(
+            "Opcional, uma por linha (sintaxe do Python). Rodam sobre o texto sem acentos, ignorando maiúsculas. "
+            "Use o teste de texto para conferir antes de publicar."
+        ),
+    )
+    severity = models.CharField("gravidade", max_length=16, choices=Severity.choices, default=Severity.HIGH)
+    action = models.CharField("ação", max_length=16, choices=Action.choices, default=Action.REPLACE)
+    safe_replacement = models.TextField(
+        "resposta segura",
+        blank=True,
+        help_text="O que o cliente recebe no lugar da resposta bloqueada. Vazio: uma resposta padrão.",
+    )
+    is_active = models.BooleanField(
+        "ativa", default=True, help_text="Regras internas (built-in) ficam sempre ativas, mesmo desmarcadas."
+    )
+    is_builtin = models.BooleanField(
+        "interna",
+        default=False,
+        editable=False,
+        help_text="Regra de fábrica: dá para acrescentar frases, mas as frases de fábrica sempre valem.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "restrição"
+        verbose_name_plural = "restrições"
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        errors = []
+        for line in split_lines(self.patterns):
+            try:
+                compile_pattern(line)
+            except re.error as exc:
+                errors.append(f"{line!r}: {exc}")
+        if errors:
+            raise ValidationError({"patterns": [f"Expressão inválida {error}" for error in errors]})
+        if not self.is_builtin and not split_lines(self.phrases) and not split_lines(self.patterns):
+            raise ValidationError("Informe pelo menos uma frase proibida ou uma expressão regular.")
+
+
+def _template_help() -> str:
+    lines = [
+        f"{name}: {', '.join('$' + variable for variable in variables)}."
+        for name, variables in TEMPLATE_VARIABLES.items()
+    ]
+    meanings = "; ".join(f"${key} = {text}" for key, text in TEMPLATE_VARIABLE_HELP.items())
+    return "Variáveis aceitas — " + " ".join(lines) + " Significados: " + meanings + ". Escreva $$ para um $."
+
+
+class PromptTemplate(models.Model):
+    """Draft of one of the three system prompts the pipeline renders."""
+
+    class Name(models.TextChoices):
+        DECIDE_STATE = "decide_state", "1. decidir o estado"
+        WRITE_REPLY = "write_reply", "2. escrever a resposta"
+        CHOOSE_MESSAGE_TYPE = "choose_message_type", "3. escolher o tipo de mensagem"
+
+    name = models.CharField("prompt", max_length=32, choices=Name.choices, unique=True)
+    version = models.CharField(
+        "versão", max_length=32, help_text="Mude a cada edição (ex.: 2026-05-a); aparece nos registros das chamadas."
+    )
+    text = models.TextField("texto", help_text=_template_help())
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "modelo de prompt"
+        verbose_name_plural = "modelos de prompt"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.get_name_display()} ({self.version})"
+
+    def clean(self) -> None:
+        if self.name not in TEMPLATE_NAMES:
+            return
+        template = string.Template(self.text or "")
+        if not template.is_valid():
+            raise ValidationError({"text": "Há um $ solto no texto: escreva $$ para um cifrão literal."})
+        unknown = sorted(set(template.get_identifiers()) - set(TEMPLATE_VARIABLES[self.name]))
+        if unknown:
+            allowed = ", ".join("$" + variable for variable in TEMPLATE_VARIABLES[self.name])
+            raise ValidationError(
+                {"text": f"Variáveis desconhecidas: {', '.join('$' + v for v in unknown)}. Aceitas: {allowed}."}
+            )
+
+
+class Release(models.Model):
+    """A frozen, numbered copy of all the content. Never updated or deleted; the pointer picks the live one."""
+
+    number = models.PositiveIntegerField("número", unique=True)
+    snapshot = models.JSONField("conteúdo")
+    content_hash = models.CharField(max_length=64, db_index=True)
+    note = models.TextField("nota")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept in text so the release still says who published it after the user is removed.
+    created_by_name = models.CharField("publicado por", max_length=150, blank=True, default="")
+    created_at = models.DateTimeField("publicado em", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "release"
+        verbose_name_plural = "releases"
+        ordering = ["-number"]
+        permissions = [
+            ("publish_release", "Can publish a release"),
+            ("rollback_release", "Can roll back to an older release"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Release {self.number}"
+
+    def save(self, *args, **kwargs) -> None:
+        # An integrity guard, not a business rule: a release is a record of what went live. The database
+        # refuses it too (a trigger), so a queryset update cannot slip past this check.
+        if not self._state.adding:
+            raise ReleaseImmutableError(f"Release {self.number} is immutable; publish a new release instead.")
+        super().save(*args, **kwargs)
+
+
+class ReleasePointer(models.Model):
+    """The one row saying which release is live; publish and rollback move it."""
+
+    SINGLETON_ID = 1
+
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="releasepointer_singleton")]
+
+    def __str__(self) -> str:
+        return f"Current: release {self.release.number}"
+
+
+class ReleaseActivation(models.Model):
+    """Audit of every time a release became the live one (publish or rollback): who, when, why."""
+
+    class Kind(models.TextChoices):
+        PUBLISH = "publish", "publicação"
+        ROLLBACK = "rollback", "rollback"
+
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="activations")
+    previous = models.ForeignKey(Release, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    note = models.TextField(blank=True, default="")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user_name = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "ativação de release"
+        verbose_name_plural = "ativações de release"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → release {self.release.number}"
+
+
+class GuardViolation(models.Model):
+    """A reply the output guard blocked: which rule, what was done, and a masked excerpt."""
+
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="guard_violations",
+    )
+    release_number = models.IntegerField(null=True, blank=True)
+    constraint_slug = models.CharField(max_length=80, db_index=True)
+    severity = models.CharField(max_length=16)
+    action = models.CharField(max_length=16)
+    rule = models.CharField(max_length=300, blank=True, default="", help_text="The phrase or pattern that fired.")
+    matched = models.CharField(max_length=200, blank=True, default="", help_text="Masked.")
+    excerpt = models.TextField(blank=True, default="", help_text="The blocked reply, masked and truncated.")
+    correlation_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "violação bloqueada"
+        verbose_name_plural = "violações bloqueadas"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.constraint_slug} ({self.action})"

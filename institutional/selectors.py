@@ -1,0 +1,140 @@
+"""Reads of the institutional content: the live release (cached), the drafts, and release history."""
+
+from __future__ import annotations
+
+from institutional.builtin import BUILTIN_CONSTRAINTS, DEFAULT_TEMPLATES, builtin_snapshot
+from institutional.loader import process_loader
+from institutional.models import (
+    CompanyProfile,
+    Constraint,
+    Faq,
+    Policy,
+    Release,
+    ReleasePointer,
+    split_keywords,
+    split_lines,
+)
+from institutional.models import (
+    PromptTemplate as PromptTemplateRow,
+)
+from institutional.snapshot import (
+    DRAFT_NUMBER,
+    CompanyProfileData,
+    ConstraintRule,
+    FaqEntry,
+    PolicyEntry,
+    PromptTemplate,
+    ReleaseSnapshot,
+)
+
+
+def current_release() -> ReleaseSnapshot:
+    """The live release as the runtime must use it: cached per process, a publish shows within a second.
+
+    Never fails for want of content: before the first publish it is the built-in release 0 (built-in
+    constraints and templates), and while the database is unreachable it is the last release loaded.
+    """
+    return process_loader.get()
+
+
+def release_get_current() -> Release | None:
+    """The live Release row, straight from the database (admin pages; the runtime uses `current_release`)."""
+    pointer = ReleasePointer.objects.select_related("release").filter(pk=ReleasePointer.SINGLETON_ID).first()
+    return pointer.release if pointer else None
+
+
+def release_get_previous(*, release: Release) -> Release | None:
+    return Release.objects.filter(number__lt=release.number).order_by("-number").first()
+
+
+def release_snapshot(*, release: Release) -> ReleaseSnapshot:
+    return ReleaseSnapshot.from_content(number=release.number, content=release.snapshot)
+
+
+def _merge(floor: tuple[str, ...], edited: list[str]) -> tuple[str, ...]:
+    """The built-in items first, then the product team's additions, without repeats."""
+    return tuple(dict.fromkeys([*floor, *edited]))
+
+
+def _constraint_rules() -> tuple[ConstraintRule, ...]:
+    rows = {row.slug: row for row in Constraint.objects.order_by("slug")}
+    rules: list[ConstraintRule] = []
+    # Built-in rules always apply: the product team can reword and extend them, never switch them off.
+    for builtin in BUILTIN_CONSTRAINTS:
+        row = rows.pop(builtin.slug, None)
+        if row is None:
+            rules.append(builtin)
+            continue
+        rules.append(
+            ConstraintRule(
+                id=row.pk,
+                slug=row.slug,
+                title=row.title or builtin.title,
+                description=row.description or builtin.description,
+                phrases=_merge(builtin.phrases, split_lines(row.phrases)),
+                patterns=_merge(builtin.patterns, split_lines(row.patterns)),
+                severity=row.severity,
+                action=row.action,
+                safe_replacement=row.safe_replacement or builtin.safe_replacement,
+            )
+        )
+    for row in rows.values():
+        if not row.is_active:
+            continue
+        rules.append(
+            ConstraintRule(
+                id=row.pk,
+                slug=row.slug,
+                title=row.title,
+                description=row.description,
+                phrases=tuple(split_lines(row.phrases)),
+                patterns=tuple(split_lines(row.patterns)),
+                severity=row.severity,
+                action=row.action,
+                safe_replacement=row.safe_replacement,
+            )
+        )
+    return tuple(rules)
+
+
+def draft_snapshot() -> ReleaseSnapshot:
+    """What a publish would freeze right now (number DRAFT_NUMBER): the drafts plus the built-in floor."""
+    profile_row = CompanyProfile.objects.filter(pk=CompanyProfile.SINGLETON_ID).first()
+    profile = (
+        CompanyProfileData(
+            name=profile_row.name,
+            description=profile_row.description,
+            services=tuple(split_lines(profile_row.services)),
+            service_hours=profile_row.service_hours,
+            channels=tuple(split_lines(profile_row.channels)),
+            tone_of_voice=profile_row.tone_of_voice,
+            default_language=profile_row.default_language,
+        )
+        if profile_row
+        else builtin_snapshot().profile
+    )
+    faqs = tuple(
+        FaqEntry(
+            id=row.pk,
+            question=row.question,
+            answer=row.answer,
+            keywords=tuple(split_keywords(row.keywords)),
+            priority=row.priority,
+        )
+        for row in Faq.objects.filter(is_active=True).order_by("pk")
+    )
+    policies = tuple(
+        PolicyEntry(id=row.pk, title=row.title, body=row.body, priority=row.priority)
+        for row in Policy.objects.filter(is_active=True).order_by("pk")
+    )
+    templates = dict(DEFAULT_TEMPLATES)
+    for row in PromptTemplateRow.objects.all():
+        templates[row.name] = PromptTemplate(name=row.name, version=row.version, text=row.text)
+    return ReleaseSnapshot(
+        number=DRAFT_NUMBER,
+        profile=profile,
+        faqs=faqs,
+        policies=policies,
+        constraints=_constraint_rules(),
+        templates=templates,
+    ).with_hash()

@@ -1,0 +1,171 @@
+"""The product team's admin flow: edit, preview, publish, see it live, roll back; and what they cannot do."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from institutional import selectors, services
+from institutional.models import Faq, Release, ReleaseActivation
+from institutional.permissions import PRODUCT_TEAM_GROUP, PRODUCT_TEAM_PERMISSIONS
+
+from .factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        return services.demo_content_seed()
+
+
+def _faq_form(faq: Faq, **changes) -> dict:
+    data = {
+        "question": faq.question,
+        "answer": faq.answer,
+        "keywords": faq.keywords,
+        "priority": faq.priority,
+        "is_active": "on" if faq.is_active else "",
+    }
+    data.update(changes)
+    return {key: value for key, value in data.items() if value != ""}
+
+
+def test_the_product_team_group_holds_exactly_its_permissions(product_user):
+    group = Group.objects.get(name=PRODUCT_TEAM_GROUP)
+    codenames = set(group.permissions.values_list("codename", flat=True))
+    assert codenames == set(PRODUCT_TEAM_PERMISSIONS)
+    assert "delete_release" not in codenames and "change_release" not in codenames
+    assert not any(codename.startswith("delete_") for codename in codenames)
+
+
+def test_product_team_edits_an_faq_previews_publishes_sees_it_live_and_rolls_back(
+    client, product_user, seeded, django_capture_on_commit_callbacks
+):
+    assert client.login(username="produto", password="s3cret-pass")
+    faq = Faq.objects.get(question="Qual é o horário de atendimento?")
+
+    # Edit the draft: nothing changes for the assistant yet.
+    response = client.post(
+        reverse("admin:institutional_faq_change", args=[faq.pk]),
+        _faq_form(faq, answer="Atendemos de segunda a sábado, das 8h às 20h."),
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert "segunda a sábado" not in selectors.current_release().prompt_context()
+
+    # The preview shows the draft's context exactly as the LLM gets it, next to the live one.
+    response = client.get(reverse("admin:institutional_release_preview"))
+    assert response.status_code == 200
+    draft_context = selectors.draft_snapshot().prompt_context()
+    assert draft_context in response.content.decode() or _escaped(draft_context) in response.content.decode()
+    assert "segunda a sábado" in response.content.decode()
+
+    # The publish page shows what changes before it goes live.
+    response = client.get(reverse("admin:institutional_release_publish"))
+    assert response.status_code == 200
+    assert "Qual é o horário de atendimento?" in response.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:institutional_release_publish"), {"note": "novo horário"})
+    assert response.status_code == 302
+    published = Release.objects.get(number=seeded.number + 1)
+    assert published.created_by == product_user and published.note == "novo horário"
+    # Live to the loader at once, without any restart.
+    assert "segunda a sábado" in selectors.current_release().prompt_context()
+
+    response = client.get(reverse("admin:institutional_release_change", args=[published.pk]))
+    assert response.status_code == 200
+    assert "Qual é o horário de atendimento?" in response.content.decode()  # the diff against the previous one
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:institutional_release_rollback", args=[seeded.pk]), {"note": "horário errado"}
+        )
+    assert response.status_code == 302
+    assert selectors.current_release().number == seeded.number
+    assert "segunda a sábado" not in selectors.current_release().prompt_context()
+    assert ReleaseActivation.objects.first().user == product_user
+
+
+def _escaped(text: str) -> str:
+    from django.utils.html import escape
+
+    return escape(text)
+
+
+def test_product_team_cannot_delete_or_edit_a_release_nor_delete_content(client, product_user, seeded):
+    client.force_login(product_user)
+    assert client.get(reverse("admin:institutional_release_delete", args=[seeded.pk])).status_code == 403
+    response = client.post(
+        reverse("admin:institutional_release_changelist"),
+        {"action": "delete_selected", "_selected_action": [seeded.pk]},
+    )
+    assert Release.objects.filter(pk=seeded.pk).exists()
+    assert response.status_code in (200, 302)
+    faq = Faq.objects.first()
+    assert client.get(reverse("admin:institutional_faq_delete", args=[faq.pk])).status_code == 403
+    # The release page is read-only: posting changes does nothing to the frozen content.
+    client.post(reverse("admin:institutional_release_change", args=[seeded.pk]), {"note": "outra"})
+    seeded.refresh_from_db()
+    assert seeded.note != "outra"
+
+
+def test_the_test_text_form_shows_which_constraints_fire(client, product_user, seeded):
+    client.force_login(product_user)
+    response = client.post(
+        reverse("admin:institutional_release_test_text"),
+        {"text": "Pronto, seu c0ntr4t0 está f3ch4d0!", "labels": "Garanto o desconto", "against": "current"},
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Bloqueado" in body and "no-unlisted-price-or-deadline" in body
+    response = client.post(
+        reverse("admin:institutional_release_test_text"),
+        {"text": "Posso te explicar como funciona o contrato", "labels": "", "against": "draft"},
+    )
+    assert "Permitido" in response.content.decode()
+
+
+def test_staff_without_the_group_cannot_publish_roll_back_or_preview(client, seeded):
+    client.force_login(UserFactory(username="outro"))
+    assert client.post(reverse("admin:institutional_release_publish"), {"note": "x"}).status_code == 403
+    assert client.post(reverse("admin:institutional_release_rollback", args=[seeded.pk])).status_code == 403
+    assert client.get(reverse("admin:institutional_release_preview")).status_code == 403
+    assert Release.objects.count() == 1
+
+
+def test_publishing_unchanged_drafts_is_refused_with_a_message(client, product_user, seeded):
+    client.force_login(product_user)
+    response = client.post(reverse("admin:institutional_release_publish"), {"note": "nada"}, follow=True)
+    assert "Nada mudou" in response.content.decode()
+    assert Release.objects.count() == 1
+
+
+def test_an_invalid_regex_or_template_variable_is_refused_with_a_clear_message(client, product_user):
+    client.force_login(product_user)
+    response = client.post(
+        reverse("admin:institutional_constraint_add"),
+        {
+            "title": "Quebrada",
+            "slug": "quebrada",
+            "description": "x",
+            "patterns": "(sem fechar",
+            "severity": "high",
+            "action": "replace",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200 and "Expressão inválida" in response.content.decode()
+    response = client.post(
+        reverse("admin:institutional_prompttemplate_add"),
+        {"name": "write_reply", "version": "x", "text": "Olá $cliente"},
+    )
+    assert response.status_code == 200 and "Variáveis desconhecidas" in response.content.decode()
+
+
+def test_the_release_list_and_violation_list_render_for_the_product_team(client, product_user, seeded):
+    client.force_login(product_user)
+    response = client.get(reverse("admin:institutional_release_changelist"))
+    assert response.status_code == 200 and "release 1" in response.content.decode()
+    assert client.get(reverse("admin:institutional_guardviolation_changelist")).status_code == 200
+    assert client.get(reverse("admin:institutional_faq_changelist")).status_code == 200

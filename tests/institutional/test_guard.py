@@ -1,0 +1,148 @@
+"""The output guard on a table of positive and negative cases, evasion tricks included."""
+
+import pytest
+
+from institutional import demo
+from institutional.builtin import builtin_snapshot
+from institutional.guard import GuardAction, check_reply, normalize_text, normalize_words, required_literals
+from institutional.snapshot import ConstraintRule, ReleaseSnapshot
+
+RELEASE = builtin_snapshot()
+
+BLOCKED = [
+    # (text, constraint slug)
+    ("Pronto, contrato fechado!", "no-contract-closure"),
+    ("Pronto, contráto FECHADO!", "no-contract-closure"),
+    ("Seu c0ntr4t0 f3ch4d0 com sucesso", "no-contract-closure"),
+    ("Seu contrato\u200b fechado hoje", "no-contract-closure"),
+    ("Seu con\u200btrato fechado hoje", "no-contract-closure"),
+    ("contrato      \n\t  fechado", "no-contract-closure"),
+    ("contrato-fechado", "no-contract-closure"),
+    ("Ｃｏｎｔｒａｔｏ ｆｅｃｈａｄｏ", "no-contract-closure"),
+    ("O seu contrato já está assinado.", "no-contract-closure"),
+    ("Fechamos o contrato, bem-vindo!", "no-contract-closure"),
+    ("Negócio fechado então!", "no-contract-closure"),
+    ("Great news: the contract is signed.", "no-contract-closure"),
+    ("Deal closed, welcome aboard!", "no-contract-closure"),
+    ("Garanto o desconto de 30% se fechar hoje", "no-unlisted-price-or-deadline"),
+    ("Eu prometo que a entrega chega amanhã", "no-unlisted-price-or-deadline"),
+    ("I guarantee the price will not change", "no-unlisted-price-or-deadline"),
+    ("Por favor, me passe sua senha para eu verificar", "no-credentials-or-card-numbers"),
+    ("Informe o número completo do cartão", "no-credentials-or-card-numbers"),
+    ("Pode digitar aqui o código de verificação?", "no-credentials-or-card-numbers"),
+    ("Please send me your password", "no-credentials-or-card-numbers"),
+    ("Seu cartão 4111 1111 1111 1111 foi recusado", "no-credentials-or-card-numbers"),
+    ("Confere: 4111111111111111?", "no-credentials-or-card-numbers"),
+    ("Amex 3782-822463-10005 ok", "no-credentials-or-card-numbers"),
+    ("Tome 500 mg de dipirona", "no-legal-or-medical-advice"),
+    ("Nesse caso você deve processar a empresa", "no-legal-or-medical-advice"),
+    ("You should sue them", "no-legal-or-medical-advice"),
+]
+
+ALLOWED = [
+    "Posso te explicar como funciona o contrato",
+    "O contrato ainda não está fechado: quem confirma é a equipe comercial.",
+    "A contratação é feita com a equipe comercial, que envia o contrato para assinatura.",
+    "Nunca compartilhe sua senha com ninguém.",
+    "Nunca informe sua senha a ninguém, nem para a nossa equipe.",
+    "O Plano Essencial custa R$ 199/mês.",
+    "Our team will send you the contract; it is not signed yet.",
+    "Fechado às 18h? Não, atendemos até as 18h.",
+    "Olá! Como posso ajudar?",
+    "Seu protocolo é 2026-0042.",
+    "Nosso WhatsApp é +55 11 98765-4321.",
+    "O CNPJ da Pyloto é 12.345.678/0001-95.",
+]
+
+
+@pytest.mark.parametrize(("text", "slug"), BLOCKED)
+def test_blocks_violations_including_evasion_tricks(text, slug):
+    result = check_reply(release=RELEASE, text=text)
+    assert not result.allowed
+    assert slug in {violation.constraint_slug for violation in result.violations}
+    assert result.action in (GuardAction.REPLACE, GuardAction.HANDOFF)
+    assert result.replacement_text
+
+
+@pytest.mark.parametrize("text", ALLOWED)
+def test_allows_innocent_text(text):
+    result = check_reply(release=RELEASE, text=text)
+    assert result.allowed, result.violations
+    assert result.action == GuardAction.NONE
+    assert result.violations == []
+
+
+def test_demo_faq_answers_never_trip_the_guard():
+    for item in demo.FAQS:
+        assert check_reply(release=RELEASE, text=item["answer"]).allowed, item["question"]
+
+
+def test_labels_and_captions_are_checked_but_phrases_do_not_span_two_labels():
+    assert not check_reply(release=RELEASE, text="Escolha uma opção", labels=["Contrato fechado"]).allowed
+    assert check_reply(release=RELEASE, text="Escolha", labels=["Contrato", "Fechado"]).allowed
+
+
+def test_strictest_action_wins_and_violations_are_ordered():
+    result = check_reply(release=RELEASE, text="Garanto o desconto e o contrato fechado hoje")
+    assert result.action == GuardAction.HANDOFF
+    assert [v.constraint_slug for v in result.violations] == ["no-contract-closure", "no-unlisted-price-or-deadline"]
+    assert result.replacement_text.startswith("Quem confirma contratações")
+
+
+def _release(*rules: ConstraintRule) -> ReleaseSnapshot:
+    return ReleaseSnapshot(
+        number=7, profile=RELEASE.profile, faqs=(), policies=(), constraints=rules, templates={}
+    ).with_hash()
+
+
+def test_phrases_match_whole_words_only():
+    release = _release(ConstraintRule(slug="gratis", title="t", description="d", phrases=("grátis",)))
+    assert not check_reply(release=release, text="É GRATIS mesmo").allowed
+    assert check_reply(release=release, text="gratisfeito").allowed
+
+
+def test_custom_regex_is_case_and_accent_insensitive_and_uses_the_default_replacement():
+    release = _release(
+        ConstraintRule(slug="promo", title="t", description="d", patterns=(r"\bpromoção\s+\d+%",), action="replace")
+    )
+    result = check_reply(release=release, text="Temos uma PROMOCAO 50% hoje")
+    assert not result.allowed
+    assert result.violations[0].rule.startswith("pattern:")
+    assert result.violations[0].matched == "promocao 50%"
+    assert "Desculpe" in result.replacement_text
+    assert result.release_number == 7
+
+
+def test_handoff_without_safe_text_uses_the_default_handoff_message():
+    release = _release(
+        ConstraintRule(slug="x", title="t", description="d", phrases=("chame o gerente",), action="handoff")
+    )
+    result = check_reply(release=release, text="Chame o gerente agora")
+    assert result.action == GuardAction.HANDOFF
+    assert "equipe" in result.replacement_text
+
+
+def test_an_invalid_pattern_in_a_handwritten_snapshot_is_skipped_not_fatal():
+    release = _release(ConstraintRule(slug="bad", title="t", description="d", patterns=("(unclosed", "ok+")))
+    assert not check_reply(release=release, text="okkk").allowed
+
+
+def test_normalisation_folds_case_accents_invisible_characters_and_leetspeak():
+    assert normalize_text("  Contráto\u200b   FECHADO\n") == "contrato fechado"
+    assert normalize_words("c0ntr4t0, f3ch4d0!") == "contrato fechado"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literals"),
+    [
+        (r"\bregra\s+\d+", {"regra"}),
+        (r"\b(?:fechei|assinei)\s+contrato\b", {"contrato"}),
+        (r"(?:oferta|cupom)\b", {"oferta", "cupom"}),
+        (r"\d+\s*(?:mg|mcg)", {"mg", "mcg"}),
+        (r"\b\d(?:[ .-]?\d){12,18}\b", set()),
+        (r"ab(cd)?", {"ab"}),
+        (r"x(abc)+y", {"abc"}),
+    ],
+)
+def test_required_literals_prefilter_is_a_superset_of_the_regex(pattern, literals):
+    assert set(required_literals(pattern)) == literals
