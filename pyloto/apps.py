@@ -1,4 +1,4 @@
-"""App config for the shared platform package (management commands, checks)."""
+"""App config for the shared platform package: hooks up observability in web and worker processes."""
 
 from django.apps import AppConfig
 
@@ -6,3 +6,21 @@ from django.apps import AppConfig
 class PylotoConfig(AppConfig):
     name = "pyloto"
     verbose_name = "Pyloto platform"
+
+    def ready(self) -> None:
+        # ready() runs in every process that sets Django up — gunicorn workers, Celery workers (the
+        # Django fixup calls django.setup() before the first task) and management commands.
+        from django.conf import settings
+
+        from pyloto.observability.correlation import install_celery_propagation
+        from pyloto.observability.metrics import install_celery_metrics
+        from pyloto.observability.sentry import init_sentry
+
+        install_celery_propagation()
+        install_celery_metrics()
+        init_sentry(
+            dsn=settings.SENTRY_DSN,
+            environment=settings.ENVIRONMENT_NAME,
+            release=settings.SENTRY_RELEASE,
+            traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
+        )

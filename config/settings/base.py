@@ -4,6 +4,7 @@ from pathlib import Path
 
 import environ
 
+from pyloto.observability.logging import configure_structlog, logging_settings
 from pyloto.queues import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -43,6 +44,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later log line of the request (django-structlog's included) carries the id.
+    "pyloto.observability.middleware.CorrelationIdMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from gunicorn, so `make run` needs no separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -166,7 +170,23 @@ LLM_PRICES = env.json(
 
 # --- Observability -----------------------------------------------------------------------------
 SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_RELEASE = env("SENTRY_RELEASE", default="")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
 ENVIRONMENT_NAME = env("ENVIRONMENT_NAME", default="local")
+# Set in the environment of every process (web, workers) to aggregate metrics across processes;
+# prometheus-client reads it at import. See pyloto/observability/metrics.py.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
+# Each /readyz dependency check gives up after this long and reports the dependency as failing.
+READINESS_TIMEOUT_S = env.float("READINESS_TIMEOUT_S", default=2.0)
+# LOG_FORMAT: "json" (one object per line, production's default) or "console" (readable).
+LOG_FORMAT = env("LOG_FORMAT", default="console")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# django-structlog: client IPs are personal data (LGPD) and add nothing to a webhook's trail.
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+DJANGO_STRUCTLOG_USER_ID_FIELD = "pk"
+# Sentry starts in PylotoConfig.ready() (web and workers alike), once per-environment settings won.
+# structlog hands its events to the stdlib; LOGGING's formatter masks and renders them.
+configure_structlog()
 
 # --- API ---------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -190,13 +210,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-}
+# structlog and stdlib records share one handler: JSON lines or console, PII masked last.
+LOGGING = logging_settings(json=LOG_FORMAT == "json", level=LOG_LEVEL)
 
 # --- Embedded mode -----------------------------------------------------------------------------
 # `make run` sets PYLOTO_EMBEDDED when no Redis answers: tasks run in-process, the cache is local.

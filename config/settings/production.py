@@ -1,7 +1,9 @@
 """Production: secrets are required, HTTPS behind a TLS-terminating proxy, JSON logs."""
 
+from pyloto.observability.logging import logging_settings
+
 from .base import *  # noqa: F403
-from .base import env
+from .base import LOG_LEVEL, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -25,3 +27,7 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60)
+# One JSON object per line for the log pipeline; LOG_FORMAT=console only to debug by hand.
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_settings(json=LOG_FORMAT == "json", level=LOG_LEVEL)
+ENVIRONMENT_NAME = env("ENVIRONMENT_NAME", default="production")

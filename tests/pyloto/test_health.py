@@ -1,19 +1,61 @@
-"""Liveness and readiness endpoints."""
+"""Liveness and readiness: 200 when the database, migrations, Redis and broker answer; 503 naming what fails."""
+
+import socket
+import threading
+import time
 
 import pytest
+from django.db.migrations.recorder import MigrationRecorder
+
+from pyloto import readiness
+
+
+@pytest.fixture
+def fresh_migration_check(monkeypatch):
+    monkeypatch.setattr(readiness, "_migrations_seen_applied", False)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never answers: a hung Redis."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    for conn in accepted:
+        conn.close()
+    server.close()
 
 
 def test_healthz_answers_while_the_process_runs(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.content == b"ok"
+    assert "no-cache" in response["Cache-Control"]
 
 
 @pytest.mark.django_db
-def test_readyz_is_200_when_database_redis_and_broker_answer(client):
+def test_readyz_is_200_when_database_redis_and_broker_answer(client, fresh_migration_check):
     response = client.get("/readyz")
     assert response.status_code == 200, response.json()
-    assert response.json()["failing"] == []
+    body = response.json()
+    assert body["failing"] == []
+    assert body["checks"] == {"database": True, "migrations": True, "redis": True, "broker": True}
 
 
 @pytest.mark.django_db
@@ -23,3 +65,36 @@ def test_readyz_is_503_naming_redis_when_redis_is_unreachable(client, settings):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert set(response.json()["failing"]) == {"redis", "broker"}
+
+
+@pytest.mark.django_db
+def test_readyz_gives_up_on_a_hung_broker_within_its_timeout(client, settings, silent_server):
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{silent_server}/0"
+    settings.READINESS_TIMEOUT_S = 0.5
+    started = time.monotonic()
+    response = client.get("/readyz")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["broker"]
+    assert elapsed < 2.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_is_503_naming_migrations_when_one_is_not_applied(client, fresh_migration_check):
+    recorder = MigrationRecorder.Migration.objects
+    latest = recorder.filter(app="sessions").order_by("-id").first()
+    latest.delete()
+    try:
+        response = client.get("/readyz")
+    finally:
+        recorder.create(app=latest.app, name=latest.name)
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["migrations"]
+
+
+@pytest.mark.django_db
+def test_a_passing_migration_check_is_remembered(fresh_migration_check, monkeypatch):
+    assert readiness.check_readiness()["migrations"] is True
+    # Consulting the migration graph again would now fail the check.
+    monkeypatch.setattr(readiness, "MigrationExecutor", None)
+    assert readiness.check_readiness()["migrations"] is True

@@ -1,0 +1,1 @@
+"""Observability: structured logs, correlation ids, PII masking, Prometheus metrics and Sentry."""

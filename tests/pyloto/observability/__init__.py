@@ -1,0 +1,1 @@
+"""Tests of the observability package: masking, logs, correlation ids, metrics, Sentry, alerts."""

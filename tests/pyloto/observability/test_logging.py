@@ -1,0 +1,80 @@
+"""The log pipeline: JSON lines with timestamp/level/logger/event/correlation_id, PII masked last."""
+
+import json
+import logging
+
+import structlog
+
+from pyloto.observability.correlation import HTTP_HEADER, correlation_scope
+from pyloto.observability.logging import logging_settings
+from pyloto.observability.testing import capture_rendered_logs
+
+log = structlog.get_logger("tests.observability")
+
+
+def test_structlog_lines_are_json_with_the_correlation_id_and_masked_pii():
+    with capture_rendered_logs() as lines, correlation_scope("cid-logging-1"):
+        log.info("reply_sent", to="5511987654321", contact_email="maria@example.com", chars=42)
+    records = [json.loads(line) for line in lines]
+    record = next(r for r in records if r["event"] == "reply_sent")
+    assert list(record)[:5] == ["timestamp", "level", "logger", "event", "correlation_id"]
+    assert record["correlation_id"] == "cid-logging-1"
+    assert record["level"] == "info"
+    assert record["logger"] == "tests.observability"
+    assert record["to"] == "*********4321"
+    assert record["contact_email"] == "m***@***.com"
+    assert record["chars"] == 42
+    assert "5511987654321" not in lines[0]
+    assert "maria@example.com" not in lines[0]
+
+
+def test_stdlib_records_and_tracebacks_are_structured_and_masked_too():
+    stdlib_logger = logging.getLogger("celery.worker.strategy")
+    with capture_rendered_logs() as lines, correlation_scope("cid-logging-2"):
+        stdlib_logger.warning("Task for %s rejected", "+55 (11) 98765-4321")
+        try:
+            raise ValueError("customer cpf 529.982.247-25 and joao@empresa.com.br")
+        except ValueError:
+            log.exception("run_failed")
+    records = [json.loads(line) for line in lines]
+    foreign = next(r for r in records if r["logger"] == "celery.worker.strategy")
+    assert foreign["event"] == "Task for +55*******4321 rejected"
+    assert foreign["correlation_id"] == "cid-logging-2"
+    failed = next(r for r in records if r["event"] == "run_failed")
+    assert "ValueError: customer cpf ***.***.***-25 and j***@***.br" in failed["exception"]
+    joined = "\n".join(lines)
+    assert "529.982.247-25" not in joined
+    assert "98765-4321" not in joined
+
+
+def test_lines_outside_a_run_still_carry_the_key():
+    with capture_rendered_logs() as lines:
+        log.info("sweeper_tick")
+    assert json.loads(lines[-1])["correlation_id"] is None
+
+
+def test_logging_settings_select_json_or_console_rendering():
+    json_formatter = logging_settings(json=True)["formatters"]["structured"]
+    console_formatter = logging_settings(json=False, level="WARNING")
+    assert json_formatter == {"()": "pyloto.observability.logging.build_formatter", "json": True}
+    assert console_formatter["formatters"]["structured"]["json"] is False
+    assert console_formatter["root"]["level"] == "WARNING"
+    with capture_rendered_logs(json=False) as lines:
+        log.info("console_line", to="5511987654321")
+    assert "console_line" in lines[0]
+    assert "to=*********4321" in lines[0]
+    assert not lines[0].startswith("{")
+
+
+def test_each_request_gets_a_correlation_id_in_the_header_and_in_its_log_lines(client):
+    with capture_rendered_logs() as lines:
+        first = client.get("/healthz")
+        second = client.get("/healthz")
+    cid = first[HTTP_HEADER]
+    assert len(cid) == 32
+    assert second[HTTP_HEADER] != cid
+    records = [json.loads(line) for line in lines]
+    request_lines = [r for r in records if r["event"] in {"request_started", "request_finished"}]
+    assert {r["event"] for r in request_lines if r["correlation_id"] == cid} == {"request_started", "request_finished"}
+    # The context is cleared between requests: nothing of the first leaks into the second.
+    assert all(r["correlation_id"] in {cid, second[HTTP_HEADER]} for r in request_lines)
