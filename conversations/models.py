@@ -248,6 +248,8 @@ class Message(models.Model):
         DEAD_LETTERED = "dead_lettered", "Dead-lettered"
         # Outbound lifecycle, advanced by the send and by Meta's status callbacks.
         PENDING = "pending", "Pending send"
+        # Claimed by one send task (pending → sending is a conditional UPDATE): never two sends.
+        SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
         READ = "read", "Read"
@@ -268,6 +270,12 @@ class Message(models.Model):
     correlation_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # Outbound only: one reply per run; a retried send finds this row instead of sending twice.
     idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    # The run that answered an inbound message, or produced an outbound one (its lease token).
+    run_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # Who wrote an outbound message: the LLM ("openai"), the offline FAQ provider, or the system.
+    provider = models.CharField(max_length=16, blank=True, default="")
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -373,3 +381,29 @@ class TransitionDecision(models.Model):
     def target_state(self) -> str:
         """Where the conversation ended: the proposed state when applied, else where it stayed."""
         return self.proposed_state if self.outcome == self.Outcome.APPLIED else self.source_state
+
+
+class DeadLetter(models.Model):
+    """A run or a send that could not complete, with its error; an operator replays or resolves it."""
+
+    class Stage(models.TextChoices):
+        RUN = "run", "Run (not answered in time)"
+        FINALIZE = "finalize", "Finalize"
+        SEND = "send", "Send"
+
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="dead_letters")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="dead_letters")
+    run_key = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField()
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    replay_count = models.PositiveSmallIntegerField(default=0)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Dead letter #{self.pk} ({self.stage}): {self.error[:60]}"

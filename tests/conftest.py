@@ -4,6 +4,8 @@ import pytest
 import redis
 from django.conf import settings
 
+pytest_plugins = ["tests.fakes.graph_fixtures", "tests.fakes.openai_server"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_redis():

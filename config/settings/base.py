@@ -123,7 +123,13 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILI
 CELERY_IMPORTS = ["pyloto.pipeline.tasks"]
 # Every task declares `route_queue=Queue.X` in its decorator (see pyloto/queues.py).
 CELERY_TASK_ROUTES = ("pyloto.queues.route_by_declared_queue",)
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "sweep-pipeline": {"task": "pyloto.pipeline.tasks.sweep_pipeline", "schedule": 60.0},
+}
+# The sweeper re-drives an inbound message still unanswered after this long (a lost task or worker)…
+SWEEP_REDRIVE_AFTER_S = env.int("SWEEP_REDRIVE_AFTER_S", default=60)
+# …and dead-letters it after this long, so every message reaches a terminal state.
+SWEEP_DEAD_LETTER_AFTER_S = env.int("SWEEP_DEAD_LETTER_AFTER_S", default=900)
 CELERY_BEAT_SCHEDULE["expire-idle-conversations"] = {
     "task": "conversations.tasks.expire_idle_conversations",
     "schedule": 300.0,
@@ -150,6 +156,8 @@ OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT_S = env.float("LLM_TIMEOUT_S", default=20.0)
+# Celery-level retries of a transient LLM failure (on top of the SDK's own), before the fallback answers.
+LLM_TASK_MAX_RETRIES = env.int("LLM_TASK_MAX_RETRIES", default=2)
 # Retries the openai SDK makes itself (429/5xx/timeouts, with backoff) before our task-level retry.
 LLM_SDK_MAX_RETRIES = env.int("LLM_SDK_MAX_RETRIES", default=2)
 # Per-task model overrides; empty means LLM_MODEL.

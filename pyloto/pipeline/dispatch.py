@@ -1,20 +1,46 @@
-"""Enqueue the follow-up work of stored inbound messages, after commit, never failing the webhook."""
+"""Enqueue pipeline work after commit, never failing the caller when the broker is unreachable.
+
+Every caller's data is already durable when these run. If the broker cannot be reached we log and
+return: the sweeper re-drives inbound messages left without a terminal status and pending replies,
+so nothing is lost.
+"""
 
 import structlog
 
-from pyloto.pipeline.tasks import acknowledge_inbound
+from conversations.models import Message
 
 log = structlog.get_logger(__name__)
 
 
-def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]) -> None:
-    """Mark each conversation's newest message read (with typing indicator) and start its run.
+def _enqueue(task_name: str, *args: int, **fields: int) -> bool:
+    from pyloto.pipeline import tasks
 
-    The messages are already durable. If the broker is unreachable we log and return: the sweeper
-    re-drives every inbound message left without a terminal status, so nothing is lost.
-    """
+    try:
+        getattr(tasks, task_name).delay(*args)
+    except Exception:
+        log.exception("enqueue_failed", task=task_name, **fields)
+        return False
+    return True
+
+
+def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]) -> None:
+    """Per conversation: mark the newest message read (typing indicator on) and start a run."""
     for conversation_id, message_id in newest_message_by_conversation.items():
-        try:
-            acknowledge_inbound.delay(message_id)
-        except Exception:
-            log.exception("enqueue_failed", task="acknowledge_inbound", conversation_id=conversation_id)
+        _enqueue("acknowledge_inbound", message_id, conversation_id=conversation_id)
+        _enqueue("run_conversation", conversation_id, conversation_id=conversation_id)
+
+
+def reply_send_enqueue(*, message_id: int) -> bool:
+    return _enqueue("send_reply", message_id, message_id=message_id)
+
+
+def run_enqueue(*, conversation_id: int) -> bool:
+    return _enqueue("run_conversation", conversation_id, conversation_id=conversation_id)
+
+
+def run_enqueue_if_pending(*, conversation_id: int) -> bool:
+    """Start the next run when messages arrived during the one that just ended (a burst)."""
+    pending = Message.objects.filter(
+        conversation_id=conversation_id, direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
+    ).exists()
+    return run_enqueue(conversation_id=conversation_id) if pending else False

@@ -1,10 +1,19 @@
-"""Celery tasks of the pipeline (thin: unpack ids, call a service)."""
+"""Celery tasks of the pipeline (thin: unpack ids and JSON, call a service)."""
 
-from celery import shared_task
+import random
+from typing import Any
 
-from conversations.services.delivery import message_acknowledge
+from celery import Task, shared_task
+
+from conversations.services.delivery import message_acknowledge, reply_deliver
+from conversations.services.replies import reply_finalize
 from pyloto.errors import TransientError
+from pyloto.pipeline.run import run_launch
+from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.queues import Queue
+from pyloto.whatsapp.errors import WhatsAppTransientError
+
+SEND_MAX_RETRIES = 5
 
 
 @shared_task(
@@ -21,3 +30,68 @@ from pyloto.queues import Queue
 def acknowledge_inbound(message_id: int) -> None:
     """Mark an inbound message read and show the typing indicator while the reply is prepared."""
     message_acknowledge(message_id=message_id)
+
+
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
+def run_conversation(conversation_id: int) -> str:
+    """Claim the conversation's run lease and launch its pipeline (or answer offline at once)."""
+    return run_launch(conversation_id=conversation_id)
+
+
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
+def finalize_reply(parts: list[dict[str, Any]], *, run_key: str, conversation_id: int, expected_state: str) -> None:
+    """Chord body: merge the decision, the reply and the message type into one guarded reply."""
+    by_part = {part["part"]: part for part in parts}
+    step_decision = by_part["reply"]["decision"]
+    reply_step, choice_step = by_part["reply"]["result"], by_part["choice"]["result"]
+    calls = [step["call"] for step in (step_decision, reply_step, choice_step) if step and step.get("call")]
+    reply_finalize(
+        run_key=run_key,
+        conversation_id=conversation_id,
+        expected_state=expected_state,
+        decision=step_decision["output"],
+        reply=reply_step["output"] if reply_step else None,
+        choice=choice_step["output"] if choice_step else None,
+        calls=calls,
+        provider="openai",
+    )
+
+
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
+def recover_run(
+    request: Any, exc: BaseException, traceback: Any, *, run_key: str, conversation_id: int, expected_state: str
+) -> None:
+    """Error callback of the canvas: a task failed outright, so the offline provider answers the run."""
+    reply_finalize(
+        run_key=run_key,
+        conversation_id=conversation_id,
+        expected_state=expected_state,
+        decision=None,
+        reply=None,
+        choice=None,
+        calls=[],
+        provider="offline",
+    )
+
+
+@shared_task(
+    bind=True,
+    route_queue=Queue.DELIVERY,
+    acks_late=True,
+    max_retries=SEND_MAX_RETRIES,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def send_reply(self: Task, message_id: int) -> str:
+    """Send a finalized reply; transient errors retry with exponential backoff and jitter."""
+    try:
+        return reply_deliver(message_id=message_id, final_attempt=self.request.retries >= self.max_retries)
+    except WhatsAppTransientError as exc:
+        backoff = min(2.0**self.request.retries, 30.0) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+        raise self.retry(exc=exc, countdown=max(backoff, exc.retry_after or 0.0)) from exc
+
+
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=120, time_limit=150)
+def sweep_pipeline() -> dict[str, int]:
+    """Beat: re-drive stranded messages and replies, reclaim expired leases, dead-letter the hopeless."""
+    return pipeline_sweep()

@@ -1,0 +1,191 @@
+"""Finalize a run: merge the three outputs, guard them, apply the transition, persist the reply.
+
+Everything happens in one transaction holding the conversation's row lock, and only while the run
+still owns its lease: a run whose lease expired and was reclaimed writes nothing but its LLM calls,
+because the run that took over answers the same messages. The outbound message carries the run's
+idempotency key, so a redelivered finalize finds it instead of creating a second reply.
+"""
+
+from typing import Any
+
+import structlog
+from django.db import transaction
+from django.utils import timezone
+from institutional.selectors import current_release
+from institutional.services import guard_violation_record
+
+from conversations.models import Conversation, Message
+from conversations.services.state import Actor, conversation_apply_decision
+from conversations.states import State, allowed_bot_targets, is_bot_silent
+from institutional.guard import GuardAction, check_reply
+from llm.offline import HANDOFF_TEXT, offline_answer
+from llm.services import llm_call_record
+from pyloto.observability import metrics
+from pyloto.observability.correlation import current_correlation_id
+from pyloto.pipeline.compose import compose_message, message_body, message_labels
+from pyloto.whatsapp.payloads import TextMessage
+
+log = structlog.get_logger(__name__)
+
+
+def idempotency_key(run_key: str) -> str:
+    return f"run:{run_key}"
+
+
+def reply_finalize(
+    *,
+    run_key: str,
+    conversation_id: int,
+    expected_state: str,
+    decision: dict[str, Any] | None,
+    reply: dict[str, Any] | None,
+    choice: dict[str, Any] | None,
+    calls: list[dict[str, Any]],
+    provider: str,
+) -> Message | None:
+    """Turn one run's outputs into exactly one guarded, valid outbound message; None when the run is stale."""
+    release = current_release()
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_related("contact").select_for_update(of=("self",)).get(pk=conversation_id)
+        )
+        _record_calls(calls, conversation_id=conversation_id, run_key=run_key, release_number=release.number)
+        existing = Message.objects.filter(idempotency_key=idempotency_key(run_key)).first()
+        if existing is not None:
+            log.info("finalize_duplicate", message_id=existing.pk)
+            return existing
+        if conversation.run_token != run_key:
+            log.warning("finalize_stale_run", reason="lease lost; the run that took over answers these messages")
+            return None
+        inbound = list(
+            Message.objects.filter(
+                conversation=conversation, direction=Message.Direction.INBOUND, status=Message.Status.PROCESSING
+            ).order_by("created_at", "pk")
+        )
+        newest = inbound[-1] if inbound else None
+        correlation_id = newest.correlation_id if newest else ""
+        if reply is None or (decision is None and provider != "system"):
+            # A missing decision or reply: the offline provider answers the whole run coherently.
+            answer = offline_answer(
+                release=release,
+                messages=[m.text for m in inbound],
+                current_state=conversation.state,
+                allowed_targets=allowed_bot_targets(conversation.state),
+            )
+            decision, reply, choice, provider = answer.decision, answer.reply, answer.choice, "offline"
+            log.info("finalize_fallback", reason="llm output missing")
+        message = compose_message(text=reply["text"], choice=choice, allowed_media_urls=release.prompt_context())
+        target_state = decision["target_state"] if decision else conversation.state
+        verdict = check_reply(release=release, text=message_body(message), labels=message_labels(message))
+        if not verdict.allowed:
+            guard_violation_record(
+                conversation_id=conversation_id,
+                result=verdict,
+                text=message_body(message),
+                correlation_id=correlation_id,
+            )
+            if verdict.action == GuardAction.HANDOFF:
+                message, target_state = TextMessage(body=HANDOFF_TEXT), State.HANDOFF_REQUESTED.value
+            else:
+                message = TextMessage(body=verdict.replacement_text)
+            log.warning("reply_blocked_by_guard", action=str(verdict.action), violations=len(verdict.violations))
+        if decision is not None or target_state != conversation.state:
+            proposed_by_decision = decision is not None and decision["target_state"] == target_state
+            conversation_apply_decision(
+                conversation_id=conversation_id,
+                target_state=target_state,
+                actor=Actor.bot(),
+                reason=decision["reason"] if proposed_by_decision else "the output guard handed the conversation over",
+                message_id=newest.pk if newest else None,
+                correlation_id=correlation_id,
+                expected_state=expected_state,
+            )
+        conversation.refresh_from_db(fields=["state"])
+        outbound = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            type=message.kind,
+            text=message_body(message),
+            raw=message.model_dump(mode="json"),
+            status=Message.Status.PENDING,
+            idempotency_key=idempotency_key(run_key),
+            correlation_id=correlation_id,
+            provider=provider,
+            run_key=run_key,
+        )
+        inbound_status = Message.Status.HANDED_OFF if is_bot_silent(conversation.state) else Message.Status.ANSWERED
+        _close_inbound(inbound, status=inbound_status, run_key=run_key)
+        _end_run(conversation, run_key)
+        transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))
+    log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=conversation.state)
+    return outbound
+
+
+def run_close_without_reply(*, run_key: str, conversation_id: int, status: str, reason: str) -> int:
+    """End a run that must not answer (a person owns the conversation, or every message was dropped)."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.run_token != run_key:
+            return 0
+        inbound = list(
+            Message.objects.filter(
+                conversation=conversation, direction=Message.Direction.INBOUND, status=Message.Status.PROCESSING
+            )
+        )
+        _close_inbound(inbound, status=status, run_key=run_key, reason=reason)
+        _end_run(conversation, run_key)
+        transaction.on_commit(lambda: _after_commit(None, conversation_id))
+    log.info("run_closed_without_reply", status=status, reason=reason, messages=len(inbound))
+    return len(inbound)
+
+
+def messages_drop(*, message_ids: list[int], reason: str) -> int:
+    """Close inbound messages by policy (rate limit), each with its reason."""
+    dropped = Message.objects.filter(pk__in=message_ids, direction=Message.Direction.INBOUND).update(
+        status=Message.Status.DROPPED, status_reason=reason[:255], updated_at=timezone.now()
+    )
+    metrics.MESSAGES.labels(outcome="dropped").inc(dropped)
+    log.info("messages_dropped", count=dropped, reason=reason)
+    return dropped
+
+
+def _close_inbound(inbound: list[Message], *, status: str, run_key: str, reason: str = "") -> None:
+    Message.objects.filter(pk__in=[m.pk for m in inbound]).update(
+        status=status, status_reason=reason[:255], run_key=run_key, updated_at=timezone.now()
+    )
+    metrics.MESSAGES.labels(outcome=status).inc(len(inbound))
+
+
+def _end_run(conversation: Conversation, run_key: str) -> None:
+    Conversation.objects.filter(pk=conversation.pk, run_token=run_key).update(
+        run_token=None, run_started_at=None, run_lease_expires_at=None, last_activity_at=timezone.now()
+    )
+
+
+def _record_calls(calls: list[dict[str, Any]], *, conversation_id: int, run_key: str, release_number: int) -> None:
+    for call in calls:
+        llm_call_record(
+            task=call["task"],
+            model=call.get("model", ""),
+            prompt_version=call.get("prompt_version", ""),
+            release_number=release_number,
+            tokens_in=call.get("tokens_in", 0),
+            tokens_out=call.get("tokens_out", 0),
+            latency_ms=call.get("latency_ms", 0),
+            outcome=call.get("outcome", "ok"),
+            started_at=call.get("started_at"),
+            finished_at=call.get("finished_at"),
+            correlation_id=current_correlation_id(),
+            conversation_id=conversation_id,
+            run_key=run_key,
+            provider=call.get("provider", "openai"),
+            error=call.get("error", ""),
+        )
+
+
+def _after_commit(outbound_id: int | None, conversation_id: int) -> None:
+    from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue_if_pending
+
+    if outbound_id is not None:
+        reply_send_enqueue(message_id=outbound_id)
+    run_enqueue_if_pending(conversation_id=conversation_id)

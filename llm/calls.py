@@ -1,0 +1,90 @@
+"""The three LLM calls, DB-free: build the prompt from the run payload, call, return JSON primitives.
+
+Each returns a `StepResult`-shaped dict: the output (or None) plus the call's accounting, so the
+finalizer can record every call — failed ones included — and fall back when an output is missing.
+The shared circuit breaker is consulted before each call and told about transient failures.
+"""
+
+from typing import Any
+
+import structlog
+
+from llm import prompts
+from llm.client import structured_completion
+from llm.errors import LLMNotConfigured
+from llm.schemas import MessageTypeChoice, ReplyDraft, StateDecision
+from pyloto.errors import PylotoError, TransientError
+from pyloto.resilience.breaker import breaker_allows_call, breaker_record_failure, breaker_record_success, llm_breaker
+
+log = structlog.get_logger(__name__)
+
+
+class CircuitOpen(PylotoError):
+    """The shared breaker is open: the call is not attempted and the fallback answers."""
+
+    permanent = True
+
+
+def _call(*, task: str, payload: dict[str, Any], messages: list[dict], schema: type) -> dict[str, Any]:
+    """Run one structured call; raise TransientError to let the task retry, return a failure dict otherwise."""
+    breaker = llm_breaker()
+    version = prompts.prompt_version(payload, task)
+    if not breaker_allows_call(breaker):
+        log.info("llm_call_skipped", task=task, reason="circuit_open")
+        return _failure(task, version, outcome="circuit_open", error="circuit breaker open")
+    try:
+        result = structured_completion(task=task, messages=messages, schema=schema)
+    except TransientError as exc:
+        breaker_record_failure(breaker, exc)
+        raise
+    except LLMNotConfigured as exc:
+        return _failure(task, version, outcome="fallback", error=str(exc))
+    except PylotoError as exc:
+        outcome = "invalid_output" if exc.code == "invalid_output" else "permanent_error"
+        return _failure(task, version, outcome=outcome, error=str(exc), details=exc.details)
+    breaker_record_success(breaker)
+    return {
+        "output": result.output.model_dump(mode="json"),
+        "call": {**result.to_json(), "task": task, "prompt_version": version, "outcome": "ok", "provider": "openai"},
+    }
+
+
+def _failure(task: str, version: str, *, outcome: str, error: str, details: dict | None = None) -> dict[str, Any]:
+    details = details or {}
+    call = {
+        "task": task,
+        "prompt_version": version,
+        "outcome": outcome,
+        "error": error[:500],
+        "provider": "openai",
+        "model": details.get("model", ""),
+        "tokens_in": details.get("tokens_in", 0),
+        "tokens_out": details.get("tokens_out", 0),
+        "latency_ms": details.get("latency_ms", 0),
+        "started_at": details.get("started_at"),
+        "finished_at": details.get("finished_at"),
+    }
+    return {"output": None, "call": call}
+
+
+def transient_failure(task: str, payload: dict[str, Any], exc: TransientError) -> dict[str, Any]:
+    """The step result once retries of a transient failure are exhausted."""
+    return _failure(
+        task, prompts.prompt_version(payload, task), outcome="transient_error", error=str(exc), details=exc.details
+    )
+
+
+def decide_state_call(payload: dict[str, Any]) -> dict[str, Any]:
+    return _call(
+        task="decide_state", payload=payload, messages=prompts.build_decide_state(payload), schema=StateDecision
+    )
+
+
+def write_reply_call(payload: dict[str, Any], *, next_state: str) -> dict[str, Any]:
+    messages = prompts.build_write_reply(payload, next_state=next_state)
+    return _call(task="write_reply", payload=payload, messages=messages, schema=ReplyDraft)
+
+
+def choose_message_type_call(payload: dict[str, Any], *, next_state: str) -> dict[str, Any]:
+    messages = prompts.build_choose_message_type(payload, next_state=next_state)
+    return _call(task="choose_message_type", payload=payload, messages=messages, schema=MessageTypeChoice)

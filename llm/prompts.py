@@ -1,0 +1,63 @@
+"""Prompt builders for the three LLM tasks: render the release's templates with the run's inputs.
+
+Everything a builder needs travels in the run payload (JSON primitives assembled by the pipeline from
+the database), so the LLM tasks stay pure: prompt in, validated JSON out.
+"""
+
+from typing import Any
+
+from conversations.states import STATE_DESCRIPTIONS, State
+from institutional.snapshot import PromptTemplate
+
+# Bumped whenever the way prompts are assembled changes; recorded with each LLM call next to the
+# template's own version, so accounting can compare prompt revisions.
+BUILDER_VERSION = "b1"
+JSON_INSTRUCTION = "Responda apenas com o JSON do esquema pedido."
+
+
+def _history_text(history: list[dict[str, Any]]) -> str:
+    if not history:
+        return "(nenhuma transição ainda)"
+    return "\n".join(f"- {h['from']} → {h['to']} ({h.get('by', '')}): {h.get('reason', '')}" for h in history)
+
+
+def _messages_text(messages: list[dict[str, Any]]) -> str:
+    lines = []
+    for message in messages:
+        who = "Cliente" if message["role"] == "customer" else "Assistente"
+        marker = " [sem resposta]" if message.get("unanswered") else ""
+        lines.append(f"{who}{marker}: {message['text']}")
+    return "\n".join(lines) or "(sem texto)"
+
+
+def _allowed_text(allowed: list[str]) -> str:
+    return "\n".join(f"- {state}: {STATE_DESCRIPTIONS.get(State(state), '')}" for state in allowed)
+
+
+def prompt_version(payload: dict[str, Any], task: str) -> str:
+    return f"{payload['templates'][task]['version']}+{BUILDER_VERSION}"
+
+
+def _render(payload: dict[str, Any], task: str, **extra: str) -> list[dict[str, str]]:
+    template = payload["templates"][task]["text"]
+    values = {
+        "context": payload["context"],
+        "current_state": payload["current_state"],
+        "history": _history_text(payload["history"]),
+        "messages": _messages_text(payload["messages"]),
+        **extra,
+    }
+    rendered = PromptTemplate(name=task, version="", text=template).render(**values)
+    return [{"role": "system", "content": rendered}, {"role": "user", "content": JSON_INSTRUCTION}]
+
+
+def build_decide_state(payload: dict[str, Any]) -> list[dict[str, str]]:
+    return _render(payload, "decide_state", allowed_states=_allowed_text(payload["allowed_states"]))
+
+
+def build_write_reply(payload: dict[str, Any], *, next_state: str) -> list[dict[str, str]]:
+    return _render(payload, "write_reply", next_state=next_state)
+
+
+def build_choose_message_type(payload: dict[str, Any], *, next_state: str) -> list[dict[str, str]]:
+    return _render(payload, "choose_message_type", next_state=next_state)

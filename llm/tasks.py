@@ -1,0 +1,77 @@
+"""The three DB-free LLM tasks on the `llm` queue (threads pool): JSON in, JSON out.
+
+`decide_state` runs first; Celery passes its result to both header tasks of the chord, which run in
+parallel, and the chord body (`finalize_reply`, on the pipeline queue) receives both results.
+Transient failures are retried with backoff; once retries are spent, or on a permanent failure, a
+task returns its failure instead of raising, so the finalizer answers with the offline fallback.
+"""
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from llm import calls
+from pyloto.errors import TransientError
+from pyloto.queues import Queue
+
+LLM_TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "route_queue": Queue.LLM,
+    "acks_late": True,
+    "max_retries": settings.LLM_TASK_MAX_RETRIES,
+    "soft_time_limit": settings.LLM_TIMEOUT_S * 4,
+    "time_limit": settings.LLM_TIMEOUT_S * 4 + 15,
+}
+
+
+def _backoff_seconds(retries: int) -> float:
+    """Exponential backoff with full jitter, capped: 0.5–1 s, 1–2 s, 2–4 s…"""
+    return min(2.0**retries, 8.0) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+
+
+def _with_retries(task: Task, name: str, payload: dict[str, Any], call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return call()
+    except TransientError as exc:
+        if task.request.retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=_backoff_seconds(task.request.retries)) from exc
+        return calls.transient_failure(name, payload, exc)
+
+
+def _next_state(step: dict[str, Any]) -> str | None:
+    decision = step["decision"]["output"]
+    return decision["target_state"] if decision else None
+
+
+@shared_task(**LLM_TASK_OPTIONS)
+def decide_state(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """Task 1: propose the next state. Its result (with the payload) feeds both header tasks."""
+    decision = _with_retries(self, "decide_state", payload, lambda: calls.decide_state_call(payload))
+    return {"payload": payload, "decision": decision}
+
+
+@shared_task(**LLM_TASK_OPTIONS)
+def write_reply(self: Task, step: dict[str, Any]) -> dict[str, Any]:
+    """Task 2: the reply text for the decided state (skipped when the decision already failed)."""
+    next_state = _next_state(step)
+    if next_state is None:
+        return {"part": "reply", "result": None, "decision": step["decision"]}
+    payload = step["payload"]
+    result = _with_retries(self, "write_reply", payload, lambda: calls.write_reply_call(payload, next_state=next_state))
+    return {"part": "reply", "result": result, "decision": step["decision"]}
+
+
+@shared_task(**LLM_TASK_OPTIONS)
+def choose_message_type(self: Task, step: dict[str, Any]) -> dict[str, Any]:
+    """Task 3: how the reply is presented (buttons, list, media or text)."""
+    next_state = _next_state(step)
+    if next_state is None:
+        return {"part": "choice", "result": None}
+    payload = step["payload"]
+    result = _with_retries(
+        self, "choose_message_type", payload, lambda: calls.choose_message_type_call(payload, next_state=next_state)
+    )
+    return {"part": "choice", "result": result}

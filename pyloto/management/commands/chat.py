@@ -1,0 +1,116 @@
+"""`manage.py chat`: talk to the running assistant from a terminal, as a WhatsApp customer would.
+
+It signs and posts webhooks to the running server exactly as Meta does, then shows the replies the
+assistant produced for this contact (read from the database, so they show even when no real
+WhatsApp account is configured). Type a button or row number to tap it; /quit leaves.
+"""
+
+import secrets
+import time
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from conversations.models import Message
+from pyloto.whatsapp import simulator
+
+POLL_INTERVAL_S = 0.3
+
+
+def render_message(raw: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
+    """A reply as terminal text, and the options it offers (buttons or list rows) to tap by number."""
+    kind = raw.get("kind")
+    options: list[dict[str, str]] = []
+    lines = [raw.get("body") or raw.get("caption") or ""]
+    if kind == "button":
+        options = [{"kind": "button_reply", "id": b["id"], "title": b["title"]} for b in raw["buttons"]]
+    elif kind == "list":
+        lines.append(f"[{raw['button_label']}]")
+        for section in raw["sections"]:
+            if section.get("title"):
+                lines.append(f"  {section['title']}")
+            options += [
+                {
+                    "kind": "list_reply",
+                    "id": row["id"],
+                    "title": row["title"],
+                    "description": row.get("description") or "",
+                }
+                for row in section["rows"]
+            ]
+    elif kind in {"image", "video"}:
+        lines.insert(0, f"[{kind}: {raw['link']}]")
+    for number, option in enumerate(options, start=1):
+        suffix = f" — {option['description']}" if option.get("description") else ""
+        lines.append(f"  ({number}) {option['title']}{suffix}")
+    return "\n".join(line for line in lines if line), options
+
+
+class Command(BaseCommand):
+    help = "Chat with the running assistant as a WhatsApp customer (signed webhooks, replies shown)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Base URL of the running web process.")
+        parser.add_argument("--wa-id", default="", help="The customer's WhatsApp id (a random one by default).")
+        parser.add_argument("--name", default="Cliente de teste")
+        parser.add_argument("--wait", type=float, default=30.0, help="Seconds to wait for a reply.")
+
+    def handle(self, *args, url: str, wa_id: str, name: str, wait: float, **options):
+        wa_id = wa_id or f"55119{secrets.randbelow(10**8):08d}"
+        self.stdout.write(f"You are {name} ({wa_id}). Write in Portuguese or English; /quit to leave.")
+        seen = set(self._replies(wa_id, set()))
+        offered: list[dict[str, str]] = []
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while True:
+                try:
+                    text = input("você> ").strip()
+                except EOFError:
+                    break
+                if not text:
+                    continue
+                if text in {"/quit", "/sair"}:
+                    break
+                element = self._element(text, offered, wa_id)
+                body = simulator.webhook_body(
+                    messages=[element], contacts=[simulator.contact_element(wa_id=wa_id, name=name)]
+                )
+                raw, headers = simulator.signed_request(body, app_secret=settings.WHATSAPP_APP_SECRET)
+                response = client.post("/webhooks/whatsapp/", content=raw, headers=headers)
+                if response.status_code != 200:
+                    self.stderr.write(f"webhook answered {response.status_code}: {response.text[:200]}")
+                    continue
+                offered = self._await_replies(wa_id, seen, wait) or offered
+
+    def _element(self, text: str, offered: list[dict[str, str]], wa_id: str) -> dict[str, Any]:
+        if text.isdigit() and 1 <= int(text) <= len(offered):
+            option = offered[int(text) - 1]
+            return simulator.message_element(
+                kind=option["kind"], text=option["title"], reply_id=option["id"], wa_id=wa_id
+            )
+        return simulator.message_element(text=text, wa_id=wa_id)
+
+    def _replies(self, wa_id: str, seen: set[int]) -> dict[int, Message]:
+        rows = (
+            Message.objects.filter(conversation__contact__wa_id=wa_id, direction=Message.Direction.OUTBOUND)
+            .exclude(pk__in=seen)
+            .order_by("pk")
+        )
+        return {message.pk: message for message in rows}
+
+    def _await_replies(self, wa_id: str, seen: set[int], wait: float) -> list[dict[str, str]]:
+        deadline = time.monotonic() + wait
+        offered: list[dict[str, str]] = []
+        while time.monotonic() < deadline:
+            new = self._replies(wa_id, seen)
+            for message_id, message in new.items():
+                seen.add(message_id)
+                text, offered = render_message(message.raw)
+                status = "" if message.status in {"sent", "delivered", "read"} else f"  [{message.status}]"
+                self.stdout.write(self.style.SUCCESS(f"pyloto> {text}{status}"))
+            if new:
+                return offered
+            time.sleep(POLL_INTERVAL_S)
+        self.stdout.write(self.style.WARNING("(no reply yet — a person may have taken over, or the workers are busy)"))
+        return offered

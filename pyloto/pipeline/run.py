@@ -1,0 +1,156 @@
+"""One run of a conversation: claim the lease, apply the policies, then launch the LLM canvas.
+
+The canvas is `chain(decide_state, chord([write_reply, choose_message_type], finalize_reply))`:
+Celery passes decide_state's result to each header task, the two header tasks run in parallel on the
+llm queue, and finalize_reply receives both results. When no LLM is configured, the breaker is open,
+or the customer plainly asks for a person, the offline provider answers at once, without the canvas.
+"""
+
+from typing import Any
+
+import structlog
+from celery import chain, chord
+from institutional.selectors import current_release
+
+from conversations.models import Conversation, Message
+from conversations.selectors import conversation_is_bot_silent, conversation_state_history, wants_human
+from conversations.services import replies
+from conversations.services.runs import run_begin, run_end
+from conversations.states import allowed_bot_targets
+from llm.client import llm_configured
+from llm.offline import offline_answer
+from pyloto.resilience.breaker import breaker_allows_call, llm_breaker
+from pyloto.resilience.rate_limit import contact_rate_check
+
+log = structlog.get_logger(__name__)
+
+RECENT_MESSAGES = 12  # answered exchanges shown to the LLM for context, besides the unanswered ones
+RATE_LIMIT_NOTICE = (
+    "Recebemos muitas mensagens suas em pouco tempo. Para manter o atendimento organizado, vamos pausar "
+    "as respostas automáticas por alguns instantes. Já já voltamos a falar!"
+)
+
+
+def run_launch(*, conversation_id: int) -> str:
+    """Start answering a conversation's unanswered messages; returns what happened (for logs and tests)."""
+    lease = run_begin(conversation_id=conversation_id)
+    if lease is None:
+        return "busy"  # the run in flight answers these messages too, or starts the next run
+    if not lease.message_ids:
+        run_end(lease=lease)
+        return "nothing_to_answer"
+    conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
+    inbound = list(Message.objects.filter(pk__in=lease.message_ids).order_by("created_at", "pk"))
+    structlog.contextvars.bind_contextvars(conversation_id=conversation_id, run_key=lease.token)
+    if conversation_is_bot_silent(conversation):
+        replies.run_close_without_reply(
+            run_key=lease.token,
+            conversation_id=conversation_id,
+            status=Message.Status.HANDED_OFF,
+            reason="a person owns the conversation",
+        )
+        return "handed_off"
+    inbound = _apply_rate_limit(lease.token, conversation, inbound)
+    if not inbound:
+        return "rate_limited"
+    release = current_release()
+    payload = _payload(lease.token, conversation, inbound, release)
+    texts = [m.text for m in inbound]
+    if wants_human("\n".join(texts)) or not llm_configured() or not breaker_allows_call(llm_breaker()):
+        answer = offline_answer(
+            release=release,
+            messages=texts,
+            current_state=conversation.state,
+            allowed_targets=payload["allowed_states"],
+        )
+        replies.reply_finalize(
+            run_key=lease.token,
+            conversation_id=conversation_id,
+            expected_state=conversation.state,
+            decision=answer.decision,
+            reply=answer.reply,
+            choice=answer.choice,
+            calls=[],
+            provider="offline",
+        )
+        return "answered_offline"
+    _launch_canvas(payload)
+    return "launched"
+
+
+def _launch_canvas(payload: dict[str, Any]) -> None:
+    from llm.tasks import choose_message_type, decide_state, write_reply
+    from pyloto.pipeline.tasks import finalize_reply, recover_run
+
+    identity = {
+        "run_key": payload["run_key"],
+        "conversation_id": payload["conversation_id"],
+        "expected_state": payload["current_state"],
+    }
+    canvas = chain(
+        decide_state.s(payload),
+        chord([write_reply.s(), choose_message_type.s()], finalize_reply.s(**identity)),
+    )
+    canvas.on_error(recover_run.s(**identity))
+    canvas.apply_async()
+    log.info("run_canvas_launched", messages=len(payload["messages"]))
+
+
+def _apply_rate_limit(run_key: str, conversation: Conversation, inbound: list[Message]) -> list[Message]:
+    """Drop what exceeds the contact's rate limit; the first blocked message earns one polite notice."""
+    allowed, dropped, notify = [], [], False
+    for message in inbound:
+        decision = contact_rate_check(contact_id=conversation.contact_id)
+        if decision.allowed:
+            allowed.append(message)
+        else:
+            dropped.append(message.pk)
+            notify = notify or decision.notify
+    if dropped:
+        replies.messages_drop(message_ids=dropped, reason="rate limited")
+    if not allowed:
+        if notify:
+            replies.reply_finalize(
+                run_key=run_key,
+                conversation_id=conversation.pk,
+                expected_state=conversation.state,
+                decision=None,
+                reply={"text": RATE_LIMIT_NOTICE},
+                choice=None,
+                calls=[],
+                provider="system",
+            )
+        else:
+            replies.run_close_without_reply(
+                run_key=run_key, conversation_id=conversation.pk, status=Message.Status.DROPPED, reason="rate limited"
+            )
+    return allowed
+
+
+def _payload(run_key: str, conversation: Conversation, inbound: list[Message], release: Any) -> dict[str, Any]:
+    """Everything the three LLM tasks need, as JSON primitives (they never touch the database)."""
+    unanswered = {m.pk for m in inbound}
+    recent = list(
+        Message.objects.filter(conversation=conversation)
+        .exclude(pk__in=unanswered)
+        .exclude(text="")
+        .order_by("-created_at", "-pk")
+        .values("direction", "text")[:RECENT_MESSAGES]
+    )
+    messages = [
+        {"role": "customer" if row["direction"] == Message.Direction.INBOUND else "assistant", "text": row["text"]}
+        for row in reversed(recent)
+    ]
+    messages += [{"role": "customer", "text": m.text or f"[{m.type}]", "unanswered": True} for m in inbound]
+    return {
+        "run_key": run_key,
+        "conversation_id": conversation.pk,
+        "correlation_id": inbound[-1].correlation_id,
+        "release_number": release.number,
+        "context": release.prompt_context(),
+        "templates": {name: {"version": t.version, "text": t.text} for name, t in release.templates.items()},
+        "current_state": conversation.state,
+        "allowed_states": allowed_bot_targets(conversation.state),
+        "history": conversation_state_history(conversation_id=conversation.pk, limit=10),
+        "messages": messages,
+    }
