@@ -1,7 +1,6 @@
 """The WhatsApp webhook endpoint: verify, parse, hand the body to the ingestion service."""
 
 import json
-import uuid
 
 import structlog
 from django.conf import settings
@@ -15,8 +14,6 @@ from conversations.services.ingestion import webhook_ingest
 from pyloto.whatsapp.signature import signature_is_valid
 
 log = structlog.get_logger(__name__)
-
-CORRELATION_HEADER = "X-Correlation-ID"
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -56,12 +53,9 @@ class WhatsAppWebhookView(View):
             payload = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             return _error(400, "body is not JSON")
-        correlation_id = uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
-        webhook_ingest(payload=payload, correlation_id=correlation_id)
-        response = JsonResponse({"status": "received"})
-        response[CORRELATION_HEADER] = correlation_id
-        return response
+        # The correlation middleware bound this id to the request's logs and answers it as X-Correlation-ID.
+        webhook_ingest(payload=payload, correlation_id=request.correlation_id)
+        return JsonResponse({"status": "received"})
 
 
 def _error(status: int, detail: str) -> JsonResponse:

@@ -6,6 +6,7 @@ import structlog
 
 from llm.models import LLMCall
 from llm.pricing import estimate_cost
+from pyloto.observability import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +64,11 @@ def llm_call_record(
         conversation_id=conversation_id,
         run_key=run_key,
     )
+    metrics.LLM_CALLS.labels(task=task, outcome=outcome).inc()
+    if provider == LLMCall.Provider.OPENAI and outcome != LLMCall.Outcome.CIRCUIT_OPEN:
+        metrics.LLM_CALL_LATENCY.labels(task=task).observe(call.latency_ms / 1000)
+        metrics.LLM_TOKENS.labels(task=task, direction="prompt").inc(tokens_in)
+        metrics.LLM_TOKENS.labels(task=task, direction="completion").inc(tokens_out)
     log.info(
         "llm_call_recorded",
         llm_call_id=call.pk,

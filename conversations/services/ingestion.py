@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from conversations.models import Contact, Conversation, DeliveryStatus, Message, UnhandledEvent
 from conversations.services.sessions import conversation_get_or_start
+from pyloto.observability import metrics
 from pyloto.pipeline.dispatch import inbound_follow_ups_enqueue
 from pyloto.whatsapp.webhook import InboundMessage, Sender, StatusUpdate, parse_webhook
 
@@ -67,6 +68,9 @@ def webhook_ingest(*, payload: Any, correlation_id: str) -> IngestResult:
             transaction.on_commit(
                 lambda: inbound_follow_ups_enqueue(newest_message_by_conversation=result.conversations_to_run)
             )
+    metrics.MESSAGES.labels(outcome="received").inc(len(result.stored_message_ids))
+    metrics.MESSAGES.labels(outcome="duplicate").inc(result.duplicates)
+    metrics.MESSAGES.labels(outcome="dropped").inc(result.dropped)
     log.info(
         "webhook_ingested",
         stored=len(result.stored_message_ids),

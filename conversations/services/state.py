@@ -24,6 +24,7 @@ from django_fsm_log.models import StateLog
 from conversations.models import Conversation, TransitionDecision
 from conversations.selectors import conversation_is_bot_silent
 from conversations.states import BOT_SILENT, Perm, State
+from pyloto.observability import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -392,7 +393,8 @@ def _record(
         "actor_kind": actor.kind,
         "correlation_id": correlation_id,
     }
-    # Logged once the decision is durable; a rolled-back transaction leaves no trace in the logs either.
+    # Logged and counted once the decision is durable; a rolled-back transaction leaves no trace.
+    transaction.on_commit(lambda: metrics.FSM_DECISIONS.labels(result=str(outcome)).inc())
     if outcome == TransitionDecision.Outcome.REFUSED:
         transaction.on_commit(lambda: log.warning("fsm_decision_refused", detail=detail, **fields))
     else:
