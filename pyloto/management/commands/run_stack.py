@@ -16,6 +16,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 FULL_STACK = ["web", "worker_pipeline", "worker_llm", "worker_delivery", "beat", "flower"]
+# The placeholder token of the local settings: no real WhatsApp account is configured.
+LOCAL_PLACEHOLDER_TOKEN = "local-access-token"  # noqa: S105 - a documented placeholder, not a secret
+LOCAL_GRAPH_PORT = 8091
 EMBEDDED_STACK = ["web"]
 
 
@@ -48,6 +51,20 @@ class Command(BaseCommand):
         else:
             self.stdout.write(self.style.SUCCESS(f"Full stack: Redis at {settings.REDIS_URL}, database: {database}."))
         env["WEB_PORT"] = env.get("PORT", "8000")
+        graph_fake = None
+        if settings.WHATSAPP_ACCESS_TOKEN == LOCAL_PLACEHOLDER_TOKEN and not check:
+            # Without real credentials, replies go to the local fake Graph server instead of failing at Meta.
+            graph_fake = subprocess.Popen(
+                [sys.executable, "-m", "tests.fakes.graph_server", "--port", str(LOCAL_GRAPH_PORT)], cwd=base_dir
+            )
+            env["WHATSAPP_API_BASE_URL"] = f"http://127.0.0.1:{LOCAL_GRAPH_PORT}"
+            self.stdout.write(
+                self.style.WARNING(
+                    f"No WhatsApp credentials: replies go to the local fake Graph server at "
+                    f"{env['WHATSAPP_API_BASE_URL']} (set WHATSAPP_ACCESS_TOKEN for Meta). "
+                    "Try `python manage.py chat` in another terminal."
+                )
+            )
         # prometheus-client multi-process mode: one directory shared by every process, emptied at start.
         metrics_dir = base_dir / "var" / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -62,5 +79,11 @@ class Command(BaseCommand):
         if check:
             return
         honcho = Path(sys.executable).with_name("honcho")
-        os.chdir(base_dir)
-        os.execve(str(honcho), [str(honcho), "-f", "Procfile", "start", *processes], env)
+        try:
+            subprocess.run([str(honcho), "-f", "Procfile", "start", *processes], env=env, cwd=base_dir, check=False)
+        except KeyboardInterrupt:
+            self.stdout.write("Stopped.")
+        finally:
+            if graph_fake is not None:
+                graph_fake.terminate()
+                graph_fake.wait(timeout=10)
