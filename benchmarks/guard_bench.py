@@ -10,7 +10,7 @@ import time
 
 from institutional.builtin import builtin_snapshot
 from institutional.guard import check_reply
-from institutional.snapshot import ConstraintRule, ReleaseSnapshot
+from institutional.snapshot import CompanyProfileData, ConstraintRule, ReleaseSnapshot
 
 CONSTRAINTS = 100
 REPLY_CHARS = 4096
@@ -54,12 +54,18 @@ def _constraints(rng: random.Random) -> tuple[ConstraintRule, ...]:
     return tuple(rules)
 
 
+# Prices and deadlines the release states: the reply quotes them, so the amount check runs in full.
+_FACTS = "O plano Essencial custa R$ 199/mês e a implantação leva 10 dias úteis."
+
+
 def _reply(rng: random.Random) -> str:
     words: list[str] = []
     while len(" ".join(words)) < REPLY_CHARS:
         words.append(rng.choice(_WORDS))
         if rng.random() < 0.08:
             words[-1] += "."
+        if rng.random() < 0.01:
+            words.append(_FACTS)
     return " ".join(words)[:REPLY_CHARS]
 
 
@@ -68,7 +74,7 @@ def main() -> int:
     base = builtin_snapshot()
     release = ReleaseSnapshot(
         number=1,
-        profile=base.profile,
+        profile=CompanyProfileData(name="Pyloto", services=(_FACTS,)),
         faqs=(),
         policies=(),
         constraints=_constraints(rng),

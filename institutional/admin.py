@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -94,6 +95,7 @@ class ConstraintAdmin(DraftAdmin):
         "patterns",
         "severity",
         "action",
+        "amounts_in_context",
         "safe_replacement",
         "is_active",
         "is_builtin",
@@ -199,7 +201,10 @@ class ReleaseAdmin(admin.ModelAdmin):
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
     ) -> HttpResponse:
-        release = get_object_or_404(Release, pk=object_id)
+        release = self.get_object(request, unquote(object_id))
+        if release is None:
+            # Unknown id: Django's own view answers with its usual message and redirect.
+            return super().change_view(request, object_id, form_url, extra_context=extra_context)
         current = selectors.release_get_current()
         context = {
             **(extra_context or {}),

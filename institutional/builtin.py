@@ -205,6 +205,7 @@ BUILTIN_CONSTRAINTS: tuple[ConstraintRule, ...] = (
         ),
         severity="high",
         action="replace",
+        amounts_in_context=True,
         safe_replacement=(
             "Valores, descontos e prazos fora da nossa tabela quem confirma é a equipe comercial. "
             "Posso pedir para alguém da equipe falar com você?"
@@ -240,8 +241,7 @@ BUILTIN_CONSTRAINTS: tuple[ConstraintRule, ...] = (
             r"(?:password|cvv|security code|verification code|card number)\b",
             # A card number: 16 to 19 digits in groups of four, or the 15-digit 4-6-5 layout. Phone numbers
             # (at most 13 digits with the country code) and CPF/CNPJ do not fit these shapes.
-            r"\b\d{4}(?:[ .-]?\d{4}){3}\d{0,3}\b",
-            r"\b\d{4}[ -]?\d{6}[ -]?\d{5}\b",
+            r"\b\d{4}(?:(?:[ .-]?\d{4}){3}\d{0,3}|[ -]?\d{6}[ -]?\d{5})\b",
         ),
         severity="critical",
         action="replace",

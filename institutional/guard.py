@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from institutional.snapshot import SEVERITY_RANK, ConstraintRule, ReleaseSnapshot
+from institutional.snapshot import SEVERITY_RANK, ConstraintRule, ReleaseSnapshot, facts_text
 
 
 class GuardAction(StrEnum):
@@ -198,6 +198,64 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(normalize_pattern(pattern), re.IGNORECASE)
 
 
+# Money, percentages and deadlines as they appear in folded (accent-free, lower-case) text. Two regexes,
+# each with a cheap prefix for the engine to scan for ("r$", a digit), are several times faster than one.
+_MONEY = re.compile(r"r\$\s*(?P<number>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)")
+_QUANTITY = re.compile(
+    r"(?<![\w.,])(?P<number>\d+(?:[.,]\d+)*)\s*"
+    r"(?P<unit>%|por\s*cento\b|percent\b|reais\b|dias?\s+uteis\b|business\s+days?\b|dias?\b|days?\b"
+    r"|horas?\b|hours?\b|semanas?\b|weeks?\b|meses\b|mes\b|months?\b)"
+)
+_UNITS = {
+    "dia": "day",
+    "dias": "day",
+    "day": "day",
+    "days": "day",
+    "hora": "hour",
+    "horas": "hour",
+    "hour": "hour",
+    "hours": "hour",
+    "semana": "week",
+    "semanas": "week",
+    "week": "week",
+    "weeks": "week",
+    "mes": "month",
+    "meses": "month",
+    "month": "month",
+    "months": "month",
+}
+
+
+def _money_value(text: str) -> str:
+    whole, _, cents = text.replace(".", "").partition(",")
+    whole = whole.lstrip("0") or "0"
+    cents = (cents + "00")[:2]
+    # "R$ 199", "R$ 199,00" and "199 reais" are the same price.
+    return whole if cents == "00" else f"{whole}.{cents}"
+
+
+def amounts_in(text: str) -> dict[str, str]:
+    """Canonical amount -> how it was written, for every price, percentage and deadline in folded text."""
+    found: dict[str, str] = {}
+    if not any(char.isdigit() for char in text):
+        return found
+    for match in _MONEY.finditer(text):
+        found.setdefault(f"money:{_money_value(match.group('number'))}", match.group(0))
+    for match in _QUANTITY.finditer(text):
+        number, unit = match.group("number"), " ".join(match.group("unit").split())
+        number = (number.lstrip("0") or "0") if number.isdigit() else number
+        if unit == "reais":
+            key = f"money:{_money_value(number)}"
+        elif unit in ("%", "por cento", "porcento", "percent"):
+            key = f"percent:{number.replace(',', '.')}"
+        elif unit.endswith(("uteis", "business days", "business day")):
+            key = f"time:{number}:business_day"
+        else:
+            key = f"time:{number}:{_UNITS[unit]}"
+        found.setdefault(key, match.group(0))
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
     constraint_slug: str
@@ -276,9 +334,10 @@ def _compile_pattern(pattern: str) -> _CompiledPattern | None:
 
 
 class _CompiledRelease:
-    __slots__ = ("constraints",)
+    __slots__ = ("constraints", "known_amounts")
 
     def __init__(self, release: ReleaseSnapshot) -> None:
+        self.known_amounts = frozenset(amounts_in(normalize_text(facts_text(release))))
         compiled = []
         for rule in release.constraints:
             phrases = tuple(item for item in map(_compile_phrase, rule.phrases) if item is not None)
@@ -323,8 +382,17 @@ def check_reply(*, release: ReleaseSnapshot, text: str, labels: Sequence[str] = 
     vocabulary = frozenset(words.split())
 
     violations: list[Violation] = []
-    for compiled in _compiled_for(release).constraints:
+    compiled_release = _compiled_for(release)
+    unknown_amounts: list[str] | None = None
+    for compiled in compiled_release.constraints:
         hit = _first_hit(compiled, plain, words, vocabulary)
+        if hit is None and compiled.rule.amounts_in_context:
+            if unknown_amounts is None:
+                unknown_amounts = [
+                    written for key, written in amounts_in(plain).items() if key not in compiled_release.known_amounts
+                ]
+            if unknown_amounts:
+                hit = ("amount not in the published content", unknown_amounts[0])
         if hit is None:
             continue
         rule = compiled.rule

@@ -160,6 +160,14 @@ class Constraint(models.Model):
         blank=True,
         help_text="O que o cliente recebe no lugar da resposta bloqueada. Vazio: uma resposta padrão.",
     )
+    amounts_in_context = models.BooleanField(
+        "valores só do conteúdo publicado",
+        default=False,
+        help_text=(
+            "Também bloqueia a resposta que citar preço (R$), percentual ou prazo (ex.: 5 dias úteis) que não "
+            "apareça no perfil, nas políticas ou nas perguntas frequentes publicadas."
+        ),
+    )
     is_active = models.BooleanField(
         "ativa", default=True, help_text="Regras internas (built-in) ficam sempre ativas, mesmo desmarcadas."
     )

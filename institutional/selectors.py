@@ -76,6 +76,7 @@ def _constraint_rules() -> tuple[ConstraintRule, ...]:
                 severity=row.severity,
                 action=row.action,
                 safe_replacement=row.safe_replacement or builtin.safe_replacement,
+                amounts_in_context=builtin.amounts_in_context or row.amounts_in_context,
             )
         )
     for row in rows.values():
@@ -92,6 +93,7 @@ def _constraint_rules() -> tuple[ConstraintRule, ...]:
                 severity=row.severity,
                 action=row.action,
                 safe_replacement=row.safe_replacement,
+                amounts_in_context=row.amounts_in_context,
             )
         )
     return tuple(rules)

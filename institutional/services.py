@@ -77,7 +77,12 @@ def release_publish(*, user: UserLike, note: str) -> Release:
     if not note:
         raise ReleaseError("Escreva uma nota dizendo o que muda nesta publicação.")
     # Serialises concurrent publishes/rollbacks on the pointer row before numbering.
-    pointer = ReleasePointer.objects.select_for_update().select_related("release").first()
+    pointer = (
+        ReleasePointer.objects.select_for_update(of=("self",))
+        .select_related("release")
+        .filter(pk=ReleasePointer.SINGLETON_ID)
+        .first()
+    )
     current = pointer.release if pointer else None
     snapshot = selectors.draft_snapshot()
     if current is not None and current.content_hash == snapshot.content_hash:
@@ -246,6 +251,7 @@ def demo_content_seed(*, user: UserLike = None, reset: bool = False) -> Release 
             "severity": rule.severity,
             "action": rule.action,
             "safe_replacement": rule.safe_replacement,
+            "amounts_in_context": rule.amounts_in_context,
             "is_builtin": True,
             "is_active": True,
         }

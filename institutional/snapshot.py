@@ -80,6 +80,8 @@ class ConstraintRule:
     action: str = "replace"
     safe_replacement: str = ""
     id: int | None = None
+    # Also block money amounts, percentages and deadlines that appear nowhere in the release's content.
+    amounts_in_context: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class ReleaseSnapshot:
                     "severity": rule.severity,
                     "action": rule.action,
                     "safe_replacement": rule.safe_replacement,
+                    "amounts_in_context": rule.amounts_in_context,
                 }
                 for rule in self.constraints
             ],
@@ -183,6 +186,7 @@ class ReleaseSnapshot:
                     severity=item.get("severity", "high"),
                     action=item.get("action", "replace"),
                     safe_replacement=item.get("safe_replacement", ""),
+                    amounts_in_context=bool(item.get("amounts_in_context", False)),
                 )
                 for item in content.get("constraints", ())
             ),
@@ -220,6 +224,15 @@ class ReleaseSnapshot:
 
     def context_report(self, budget_chars: int = DEFAULT_BUDGET_CHARS) -> ContextReport:
         return build_context_report(self, budget_chars)
+
+
+def facts_text(snapshot: ReleaseSnapshot) -> str:
+    """Every fact the release states (profile, policies, FAQs): what amounts in a reply must come from."""
+    profile = snapshot.profile
+    parts = [profile.description, *profile.services, profile.service_hours]
+    parts.extend(f"{policy.title}\n{policy.body}" for policy in snapshot.policies)
+    parts.extend(f"{faq.question}\n{faq.answer}" for faq in snapshot.faqs)
+    return "\n".join(parts)
 
 
 def content_hash(content: Mapping[str, Any]) -> str:

@@ -5,9 +5,23 @@ import pytest
 from institutional import demo
 from institutional.builtin import builtin_snapshot
 from institutional.guard import GuardAction, check_reply, normalize_text, normalize_words, required_literals
-from institutional.snapshot import ConstraintRule, ReleaseSnapshot
+from institutional.snapshot import CompanyProfileData, ConstraintRule, FaqEntry, PolicyEntry, ReleaseSnapshot
 
 RELEASE = builtin_snapshot()
+# The built-in rules over the demo content: prices and deadlines the demo states are allowed.
+DEMO_RELEASE = ReleaseSnapshot(
+    number=3,
+    profile=CompanyProfileData(
+        name=demo.PROFILE["name"],
+        description=demo.PROFILE["description"],
+        services=tuple(demo.PROFILE["services"].splitlines()),
+        service_hours=demo.PROFILE["service_hours"],
+    ),
+    faqs=tuple(FaqEntry(id=i, question=f["question"], answer=f["answer"]) for i, f in enumerate(demo.FAQS)),
+    policies=tuple(PolicyEntry(id=i, title=p["title"], body=p["body"]) for i, p in enumerate(demo.POLICIES)),
+    constraints=RELEASE.constraints,
+    templates=RELEASE.templates,
+).with_hash()
 
 BLOCKED = [
     # (text, constraint slug)
@@ -45,7 +59,6 @@ ALLOWED = [
     "A contratação é feita com a equipe comercial, que envia o contrato para assinatura.",
     "Nunca compartilhe sua senha com ninguém.",
     "Nunca informe sua senha a ninguém, nem para a nossa equipe.",
-    "O Plano Essencial custa R$ 199/mês.",
     "Our team will send you the contract; it is not signed yet.",
     "Fechado às 18h? Não, atendemos até as 18h.",
     "Olá! Como posso ajudar?",
@@ -74,7 +87,39 @@ def test_allows_innocent_text(text):
 
 def test_demo_faq_answers_never_trip_the_guard():
     for item in demo.FAQS:
-        assert check_reply(release=RELEASE, text=item["answer"]).allowed, item["question"]
+        assert check_reply(release=DEMO_RELEASE, text=item["answer"]).allowed, item["question"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "O Plano Essencial custa R$ 199/mês.",
+        "O Essencial sai por R$199,00 e o Profissional por 499 reais.",
+        "A implantação leva 10 dias úteis e custa R$ 990.",
+        "Você pode cancelar com 30 dias de aviso; o assistente responde 24 horas por dia.",
+        "São 14 dias de teste grátis.",
+    ],
+)
+def test_prices_and_deadlines_stated_in_the_published_content_are_allowed(text):
+    assert check_reply(release=DEMO_RELEASE, text=text).allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("O Plano Essencial custa R$ 149/mês.", "r$ 149"),
+        ("Consigo 15% de desconto para você.", "15%"),
+        ("A implantação fica pronta em 3 dias úteis.", "3 dias uteis"),
+        ("Para você, 1.200 reais no plano anual.", "1.200 reais"),
+        ("Delivery in 2 weeks.", "2 weeks"),
+    ],
+)
+def test_a_price_discount_or_deadline_not_in_the_published_content_is_blocked(text, written):
+    result = check_reply(release=DEMO_RELEASE, text=text)
+    assert not result.allowed
+    violation = result.violations[0]
+    assert violation.constraint_slug == "no-unlisted-price-or-deadline"
+    assert (violation.rule, violation.matched) == ("amount not in the published content", written)
 
 
 def test_labels_and_captions_are_checked_but_phrases_do_not_span_two_labels():
