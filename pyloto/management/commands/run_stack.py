@@ -51,6 +51,8 @@ class Command(BaseCommand):
         else:
             self.stdout.write(self.style.SUCCESS(f"Full stack: Redis at {settings.REDIS_URL}, database: {database}."))
         env["WEB_PORT"] = env.get("PORT", "8000")
+        # The Procfile names gunicorn and celery bare: find them in this interpreter's environment.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         graph_fake = None
         if settings.WHATSAPP_ACCESS_TOKEN == LOCAL_PLACEHOLDER_TOKEN and not check:
             # Without real credentials, replies go to the local fake Graph server instead of failing at Meta.
