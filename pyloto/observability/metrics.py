@@ -19,14 +19,16 @@ process (web, workers, beat) before it starts — prometheus-client picks its st
 first imported — and empty that directory once before starting the processes (`rm -rf "$DIR" &&
 mkdir -p "$DIR"`): files of a previous run would be added to this run's counters. `/metrics` then
 merges every process's files with `MultiProcessCollector`; counters and histograms are summed,
-`CIRCUIT_BREAKER_STATE` reports the maximum over live processes. Gunicorn should also call
-`prometheus_client.multiprocess.mark_process_dead(worker.pid)` in its `child_exit` hook so dead
-workers' live gauges disappear. Without the variable everything lives in this process's default
+`CIRCUIT_BREAKER_STATE` reports the maximum over live processes. Exiting Celery processes retire
+their live gauges themselves (`install_celery_metrics`); gunicorn must do the same for its workers
+with a `child_exit(server, worker)` hook calling `mark_process_dead(worker.pid)` from
+`prometheus_client.multiprocess`. Without the variable everything lives in this process's default
 registry, which is right for `runserver` and tests.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -47,7 +49,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 from pyloto.queues import Queue
@@ -240,8 +242,17 @@ def _on_task_failure(**kwargs: Any) -> None:
     ERRORS.labels(component="task").inc()
 
 
+def _on_process_exit(pid: int | None = None, **kwargs: Any) -> None:
+    # A dead process's "live" gauges (the breaker state) must not outlive it in the aggregate.
+    if settings.PROMETHEUS_MULTIPROC_DIR:
+        mark_process_dead(pid or os.getpid(), settings.PROMETHEUS_MULTIPROC_DIR)
+
+
 def install_celery_metrics() -> None:
-    """Count failed tasks (idempotent; called from `PylotoConfig.ready`)."""
-    from celery.signals import task_failure
+    """Count failed tasks and retire exiting worker processes' gauges (idempotent; from `PylotoConfig.ready`)."""
+    from celery.signals import task_failure, worker_process_shutdown, worker_shutdown
 
     task_failure.connect(_on_task_failure, weak=False, dispatch_uid="pyloto_metrics_task_failure")
+    # Prefork children report their own exit; the main process (threads pools) reports at shutdown.
+    worker_process_shutdown.connect(_on_process_exit, weak=False, dispatch_uid="pyloto_metrics_child_exit")
+    worker_shutdown.connect(_on_process_exit, weak=False, dispatch_uid="pyloto_metrics_worker_exit")

@@ -144,11 +144,13 @@ def test_failed_tasks_are_counted_as_errors():
 def test_multiprocess_mode_sums_counters_across_processes(client, settings, tmp_path, monkeypatch):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     context = multiprocessing.get_context("spawn")
+    pids = []
     for received, breaker in ((3, "closed"), (4, "open")):
         child = context.Process(target=_multiprocess_child.record, args=(received, breaker))
         child.start()
         child.join(30)
         assert child.exitcode == 0
+        pids.append(child.pid)
     assert len(list(tmp_path.glob("counter_*.db"))) == 2  # one file per process
 
     settings.PROMETHEUS_MULTIPROC_DIR = str(tmp_path)
@@ -158,3 +160,9 @@ def test_multiprocess_mode_sums_counters_across_processes(client, settings, tmp_
     assert samples[("pyloto_circuit_breaker_state", (("name", "llm"),))] == 2  # the max over processes
     # Scrape-time gauges are still computed by the serving process.
     assert ("pyloto_oldest_unanswered_age_seconds", ()) in samples
+
+    # A worker process that exits retires its live gauges; counters keep what it counted.
+    metrics._on_process_exit(pid=pids[1])
+    samples = _samples(client.get("/metrics").content.decode())
+    assert samples[("pyloto_circuit_breaker_state", (("name", "llm"),))] == 0
+    assert samples[("pyloto_messages_total", (("outcome", "received"),))] == 7
