@@ -121,3 +121,13 @@ def test_every_task_of_a_chain_and_chord_sees_the_publishers_id(worker):
     assert {logged[("a", step)] for step in expected_steps} == {first}
     assert {logged[("b", step)] for step in expected_steps} == {second}
     assert logged[("bare", "decide")] is None
+
+
+def test_eager_tasks_keep_the_callers_id_and_leave_its_context_as_it_was():
+    _seen.clear()
+    with correlation_scope("cid-eager"):
+        assert decide.apply(("eager",)).get() == "eager"
+        context = structlog.contextvars.get_contextvars()
+        assert context["correlation_id"] == "cid-eager"
+        assert "task_id" not in context
+    assert _seen == [("eager", "decide", "cid-eager")]
