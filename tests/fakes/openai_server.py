@@ -677,6 +677,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of unscripted calls answered 500")
     parser.add_argument("--api-key", default="", help="when set, other keys get 401")
     parser.add_argument("--seed", type=int, default=0)
+    # Each record holds the whole prompt: a long benchmark keeps fewer of them.
+    parser.add_argument("--max-records", type=int, default=FakeConfig.max_records)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     state = FakeOpenAIState(
@@ -686,6 +688,7 @@ def main(argv: list[str] | None = None) -> None:
             error_rate=args.error_rate,
             api_key=args.api_key,
             seed=args.seed,
+            max_records=args.max_records,
         )
     )
     log.info("fake_openai_listening", host=args.host, port=args.port, latency_ms=args.latency_ms)

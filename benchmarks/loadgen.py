@@ -1,0 +1,95 @@
+"""Open-loop webhook load with aiohttp: signed bodies sent on a fixed schedule, whatever the server does.
+
+Open loop means a slow server does not slow the sender down (no coordinated omission): request i
+starts at `start + i / rate`. Bodies are built and signed before the clock starts, so the generator
+spends its CPU on HTTP alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from pyloto.whatsapp import simulator
+
+WEBHOOK_PATH = "/webhooks/whatsapp/"
+
+
+@dataclass
+class Webhook:
+    """One prepared POST: who sends it, its message id, the exact bytes and headers Meta would send."""
+
+    wa_id: str
+    wamid: str
+    raw: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Outcome:
+    wa_id: str
+    wamid: str
+    sent_at: float  # epoch seconds, comparable with the Graph recorder's received_at
+    status: int  # 0 when the request failed without an HTTP answer
+    latency_ms: float
+
+
+def text_webhooks(*, prefix: str, count: int, app_secret: str) -> list[Webhook]:
+    """`count` first messages, each from its own customer, so each expects exactly one reply."""
+    webhooks = []
+    for index in range(count):
+        wa_id = f"{prefix}{index:06d}"
+        wamid = f"wamid.BENCH{wa_id}"
+        body = simulator.text_webhook(
+            text=f"Olá, gostaria de saber mais sobre os serviços ({index})", wa_id=wa_id, wamid=wamid
+        )
+        raw, headers = simulator.signed_request(body, app_secret=app_secret)
+        webhooks.append(Webhook(wa_id=wa_id, wamid=wamid, raw=raw, headers=headers))
+    return webhooks
+
+
+async def _post(session: aiohttp.ClientSession, url: str, webhook: Webhook, outcomes: list[Outcome]) -> None:
+    sent_at = time.time()
+    started = time.perf_counter()
+    status = 0
+    try:
+        async with session.post(url, data=webhook.raw, headers=webhook.headers) as response:
+            await response.read()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError):
+        status = 0
+    outcomes.append(Outcome(webhook.wa_id, webhook.wamid, sent_at, status, (time.perf_counter() - started) * 1000))
+
+
+async def _run(
+    base_url: str, webhooks: list[Webhook], rate: float, connections: int, timeout_s: float
+) -> list[Outcome]:
+    url = base_url.rstrip("/") + WEBHOOK_PATH
+    outcomes: list[Outcome] = []
+    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        loop = asyncio.get_running_loop()
+        tasks: list[asyncio.Task] = []
+        start = loop.time()
+        launched = 0
+        while launched < len(webhooks):
+            due = len(webhooks) if math.isinf(rate) else min(len(webhooks), int((loop.time() - start) * rate) + 1)
+            while launched < due:
+                tasks.append(asyncio.create_task(_post(session, url, webhooks[launched], outcomes)))
+                launched += 1
+            if launched < len(webhooks):
+                await asyncio.sleep(min(0.002, 1 / rate))
+        await asyncio.gather(*tasks)
+    return outcomes
+
+
+def send_open_loop(
+    base_url: str, webhooks: list[Webhook], *, rate: float, connections: int = 256, timeout_s: float = 30.0
+) -> list[Outcome]:
+    """POST every webhook at `rate` per second (math.inf: all at once); one outcome per webhook."""
+    return asyncio.run(_run(base_url, webhooks, rate, connections, timeout_s))

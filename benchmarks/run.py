@@ -1,0 +1,304 @@
+"""`make bench`: the production topology on this machine, driven open loop; one JSON line per scenario.
+
+Scenarios, in order (each customer writes once, so each message expects exactly one reply):
+1. ingest alone: web only (workers stopped), signed webhooks at 1 000/s — acknowledged, stored once;
+2. open loop at 25, 50, 100 and 200 msgs/s for 60 s each, then up to 60 s to drain;
+3. a burst of 1 000 simultaneous webhooks, all acknowledged and all answered.
+
+`BENCH_QUICK=1` runs 10 s per rate at 50 and 100 msgs/s only. `BENCH_RATES=25,100` and
+`BENCH_DURATION_S=30` override the list and the length; `BENCH_SCENARIOS=ingest,open,burst` picks.
+Progress goes to stderr; stdout holds only the JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+
+import httpx
+import psutil
+
+from benchmarks.loadgen import Outcome, send_open_loop, text_webhooks
+from benchmarks.stack import APP_SECRET, WORKERS, Stack, StackSettings, log
+
+PROJECT_PROCESSES = ("web", *WORKERS)
+INGEST_RATE = float(os.environ.get("BENCH_INGEST_RATE", "1000"))
+DRAIN_S = 60.0
+BURST_SIZE = 1000
+BURST_DRAIN_S = 120.0
+SETTLE_TIMEOUT_S = 180.0
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return round(ordered[rank - 1], 1)
+
+
+def emit(line: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+class Probe:
+    """CPU of every process of interest and of the whole machine, between two instants."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.start = stack.cpu_seconds()
+        self.machine = psutil.cpu_times()
+        self.wall = time.monotonic()
+
+    def delta(self) -> tuple[dict[str, float], float, float]:
+        end = self.stack.cpu_seconds()
+        machine = psutil.cpu_times()
+        wall = time.monotonic() - self.wall
+        spent = {name: end[name] - self.start.get(name, 0.0) for name in end}
+        busy = (
+            sum(machine) - machine.idle - machine.iowait - (sum(self.machine) - self.machine.idle - self.machine.iowait)
+        )
+        return spent, busy / (wall * psutil.cpu_count()) * 100, wall
+
+
+def cpu_fields(spent: dict[str, float], messages: int) -> dict[str, Any]:
+    per = max(messages, 1)
+    project = sum(spent.get(name, 0.0) for name in PROJECT_PROCESSES)
+    return {
+        "cpu_ms_per_msg": round(project * 1000 / per, 2),
+        "cpu_ms_per_msg_by_process": {
+            name: round(spent[name] * 1000 / per, 2) for name in PROJECT_PROCESSES if name in spent
+        },
+        "other_cpu_ms_per_msg": {
+            name: round(seconds * 1000 / per, 2) for name, seconds in spent.items() if name not in PROJECT_PROCESSES
+        },
+    }
+
+
+def webhook_fields(outcomes: list[Outcome]) -> dict[str, Any]:
+    latencies = [o.latency_ms for o in outcomes if o.status == 200]
+    return {
+        "sent": len(outcomes),
+        "acknowledged": len(latencies),
+        "errors": len(outcomes) - len(latencies),
+        "webhook_p50_ms": percentile(latencies, 50),
+        "webhook_p99_ms": percentile(latencies, 99),
+        "webhook_max_ms": round(max(latencies), 1) if latencies else None,
+    }
+
+
+# --- scenarios ---------------------------------------------------------------------------------------
+
+
+def ingest_alone(stack: Stack, *, duration_s: float) -> dict[str, Any]:
+    """The webhook with no worker running: acknowledged rate, latency, and every message stored once."""
+    count = int(INGEST_RATE * duration_s)
+    webhooks = text_webhooks(prefix="5510", count=count, app_secret=APP_SECRET)
+    probe = Probe(stack)
+    outcomes = send_open_loop(stack.web_url, webhooks, rate=INGEST_RATE)
+    spent, busy_pct, wall = probe.delta()
+    acked = [o for o in outcomes if o.status == 200]
+    span = max(o.sent_at + o.latency_ms / 1000 for o in outcomes) - min(o.sent_at for o in outcomes)
+    stored, stored_twice = stack.sql(
+        "SELECT count(DISTINCT wamid), count(*) - count(DISTINCT wamid) FROM conversations_message "
+        "WHERE direction = 'in' AND wamid LIKE 'wamid.BENCH5510%%'"
+    )[0]
+    # These messages must not be answered later: drop their queued follow-ups and close them by policy,
+    # so neither the workers nor the sweeper pick them up in the next scenarios.
+    stack.purge_queues()
+    stack.sql(
+        "UPDATE conversations_message SET status = 'dropped', status_reason = 'benchmark: ingest-only scenario' "
+        "WHERE direction = 'in' AND wamid LIKE 'wamid.BENCH5510%%'"
+    )
+    return {
+        "scenario": "ingest_alone",
+        "target_rate": INGEST_RATE,
+        **webhook_fields(outcomes),
+        "acknowledged_per_s": round(len(acked) / span, 1) if span > 0 else None,
+        "stored": stored,
+        "stored_twice": stored_twice,
+        "lost": len(acked) - stored,
+        "duration_s": round(wall, 1),
+        "machine_busy_pct": round(busy_pct, 1),
+        **cpu_fields(spent, len(acked)),
+    }
+
+
+def _replies_after(stack: Stack, after: int) -> list[list[Any]]:
+    response = httpx.get(f"{stack.graph_url}/_bench/replies", params={"after": after}, timeout=30)
+    response.raise_for_status()
+    return response.json()["replies"]
+
+
+def _llm_critical_paths_ms(stack: Stack, prefix: str) -> dict[str, float]:
+    """Per customer: decide_state + max(write_reply, choose_message_type), from the llm calls table."""
+    rows = stack.sql(
+        "SELECT c.wa_id, l.task, extract(epoch FROM l.finished_at - l.started_at) * 1000 "
+        "FROM llm_llmcall l JOIN conversations_conversation v ON v.id = l.conversation_id "
+        "JOIN conversations_contact c ON c.id = v.contact_id WHERE c.wa_id LIKE %s",
+        (f"{prefix}%",),
+    )
+    by_customer: dict[str, dict[str, float]] = defaultdict(dict)
+    for wa_id, task, ms in rows:
+        by_customer[wa_id][task] = by_customer[wa_id].get(task, 0.0) + float(ms)
+    return {
+        wa_id: tasks.get("decide_state", 0.0)
+        + max(tasks.get("write_reply", 0.0), tasks.get("choose_message_type", 0.0))
+        for wa_id, tasks in by_customer.items()
+    }
+
+
+def settle(stack: Stack, *, timeout_s: float = SETTLE_TIMEOUT_S) -> int:
+    """Wait until no message is waiting or in flight (a previous scenario's backlog); what is left."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        in_flight = stack.sql(
+            "SELECT count(*) FROM conversations_message WHERE (direction = 'in' AND status IN "
+            "('received', 'processing')) OR (direction = 'out' AND status IN ('pending', 'sending'))"
+        )[0][0]
+        queued = sum(stack.queue_lengths().values())
+        if (in_flight == 0 and queued == 0) or time.monotonic() >= deadline:
+            return int(in_flight + queued)
+        time.sleep(1.0)
+
+
+def end_to_end(
+    stack: Stack, *, scenario: str, prefix: str, rate: float, count: int, drain_s: float, llm_latency_ms: float
+) -> dict[str, Any]:
+    """Send `count` first messages at `rate` (inf: all at once), wait for their replies, measure."""
+    backlog = settle(stack)
+    httpx.delete(f"{stack.graph_url}/_bench/replies", timeout=10).raise_for_status()
+    webhooks = text_webhooks(prefix=prefix, count=count, app_secret=APP_SECRET)
+    connections = count if math.isinf(rate) else 256
+    probe = Probe(stack)
+    outcomes = send_open_loop(stack.web_url, webhooks, rate=rate, connections=connections)
+    load_end = time.time()
+    acked = {o.wa_id: o for o in outcomes if o.status == 200}
+    replies: dict[str, list[float]] = defaultdict(list)
+    seen = 0
+    deadline = time.monotonic() + drain_s
+    while True:
+        rows = _replies_after(stack, seen)
+        seen += len(rows)
+        for _seq, to, received_at, _wamid, _kind in rows:
+            if to in acked:
+                replies[to].append(received_at)
+        if len(replies) >= len(acked) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    spent, busy_pct, wall = probe.delta()
+    drained_s = time.time() - load_end
+    # Late duplicates would show up shortly after the last first reply: look once more.
+    time.sleep(2.0)
+    for _seq, to, received_at, _wamid, _kind in _replies_after(stack, seen):
+        if to in acked:
+            replies[to].append(received_at)
+    e2e = {wa_id: (min(times) - acked[wa_id].sent_at) * 1000 for wa_id, times in replies.items()}
+    critical = _llm_critical_paths_ms(stack, prefix)
+    nominal = 2 * llm_latency_ms
+    overhead = [ms - critical.get(wa_id, nominal) for wa_id, ms in e2e.items()]
+    duration = None if math.isinf(rate) else count / rate
+    return {
+        "scenario": scenario,
+        "target_rate": None if math.isinf(rate) else rate,
+        "duration_s": duration,
+        **webhook_fields(outcomes),
+        "answered": len(replies),
+        "lost": len(acked) - len(replies),
+        "answered_twice": sum(1 for times in replies.values() if len(times) > 1),
+        "answered_per_s": round(
+            len(replies) / (max(max(t) for t in replies.values()) - min(o.sent_at for o in outcomes)), 1
+        )
+        if replies
+        else 0.0,
+        "e2e_p50_ms": percentile(list(e2e.values()), 50),
+        "e2e_p99_ms": percentile(list(e2e.values()), 99),
+        "llm_critical_path_p50_ms": percentile(list(critical.values()), 50),
+        "overhead_p50_ms": percentile(overhead, 50),
+        "overhead_p99_ms": percentile(overhead, 99),
+        "drain_s": round(drained_s, 1),
+        "backlog_before": backlog,
+        "machine_busy_pct": round(busy_pct, 1),
+        "window_s": round(wall, 1),
+        **cpu_fields(spent, len(replies)),
+    }
+
+
+def warm_up(stack: Stack, *, llm_latency_ms: float) -> None:
+    """A few conversations through every worker, so pools and connections exist before measuring."""
+    result = end_to_end(
+        stack, scenario="warmup", prefix="5519", rate=10.0, count=30, drain_s=30.0, llm_latency_ms=llm_latency_ms
+    )
+    log(f"warm-up: {result['answered']}/{result['sent']} answered, e2e p50 {result['e2e_p50_ms']} ms")
+    if result["answered"] == 0:
+        raise RuntimeError("no reply during warm-up: the pipeline does not answer")
+
+
+def main() -> None:
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    rates = [float(r) for r in os.environ.get("BENCH_RATES", "50,100" if quick else "25,50,100,200").split(",")]
+    duration_s = float(os.environ.get("BENCH_DURATION_S", "10" if quick else "60"))
+    scenarios = set(os.environ.get("BENCH_SCENARIOS", "ingest,open,burst").split(","))
+    config = StackSettings.from_env()
+    started = time.monotonic()
+    with Stack(config) as stack:
+        try:
+            log(f"fakes: LLM {config.llm_latency_ms:.0f} ms per call, Graph {config.graph_latency_ms:.0f} ms")
+            stack.start_fakes()
+            log("fresh benchmark database: migrate + seed_demo")
+            stack.prepare_database()
+            stack.start(["web"])
+            stack.wait_ready()
+            if "ingest" in scenarios:
+                log(f"ingest alone: {INGEST_RATE:.0f} msgs/s for {min(duration_s, 10):.0f} s, workers stopped")
+                emit(ingest_alone(stack, duration_s=min(duration_s, 10.0)))
+            stack.start(WORKERS)
+            stack.wait_workers(WORKERS)
+            warm_up(stack, llm_latency_ms=config.llm_latency_ms)
+            if "open" in scenarios:
+                for index, rate in enumerate(rates):
+                    log(f"open loop: {rate:.0f} msgs/s for {duration_s:.0f} s")
+                    emit(
+                        end_to_end(
+                            stack,
+                            scenario="open_loop",
+                            prefix=f"552{index}",
+                            rate=rate,
+                            count=int(rate * duration_s),
+                            drain_s=DRAIN_S,
+                            llm_latency_ms=config.llm_latency_ms,
+                        )
+                    )
+            if "burst" in scenarios:
+                log(f"burst: {BURST_SIZE} simultaneous webhooks")
+                emit(
+                    end_to_end(
+                        stack,
+                        scenario="burst",
+                        prefix="5530",
+                        rate=math.inf,
+                        count=BURST_SIZE,
+                        drain_s=BURST_DRAIN_S,
+                        llm_latency_ms=config.llm_latency_ms,
+                    )
+                )
+        except Exception:
+            for name in stack.processes:
+                log(f"--- last lines of {name} ---\n{stack.log_tail(name, 15)}")
+            raise
+    log(f"done in {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        log("interrupted: the stack was stopped")
+        sys.exit(130)
