@@ -15,8 +15,17 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django_fsm.admin import FSMAdminMixin
 
-from conversations.models import Contact, Conversation, DeliveryStatus, Message, TransitionDecision, UnhandledEvent
+from conversations.models import (
+    Contact,
+    Conversation,
+    DeadLetter,
+    DeliveryStatus,
+    Message,
+    TransitionDecision,
+    UnhandledEvent,
+)
 from conversations.selectors import conversation_timeline
+from conversations.services.dead_letters import dead_letter_replay
 from conversations.services.state import conversation_staff_transition
 from conversations.states import Perm, State
 
@@ -202,8 +211,8 @@ class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "conversation_link", "direction", "type", "status", "short_text", "created_at"]
-    list_filter = ["direction", "status", "type"]
+    list_display = ["id", "conversation_link", "direction", "type", "status", "provider", "short_text", "created_at"]
+    list_filter = ["direction", "status", "type", "provider"]
     list_select_related = ["conversation"]
     search_fields = ["=wamid", "=correlation_id"]
     ordering = ["-created_at"]
@@ -270,3 +279,43 @@ class TransitionDecisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["conversation", "actor"]
     search_fields = ["=correlation_id", "=conversation__id"]
     ordering = ["-created_at"]
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What could not be answered or sent, with its error; ops replay it once the cause is fixed."""
+
+    list_display = [
+        "id",
+        "stage",
+        "conversation_link",
+        "error_code",
+        "short_error",
+        "replay_count",
+        "resolved_at",
+        "created_at",
+    ]
+    list_filter = ["stage", "error_code", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=run_key", "error"]
+    ordering = ["-created_at"]
+    actions = ["replay"]
+
+    @admin.display(description="conversation")
+    def conversation_link(self, dead_letter: DeadLetter) -> str:
+        url = reverse("admin:conversations_conversation_change", args=[dead_letter.conversation_id])
+        return format_html('<a href="{}">#{}</a>', url, dead_letter.conversation_id)
+
+    @admin.display(description="error")
+    def short_error(self, dead_letter: DeadLetter) -> str:
+        return dead_letter.error[:100]
+
+    @admin.action(description="Replay the selected dead letters", permissions=["replay"])
+    def replay(self, request: HttpRequest, queryset) -> None:
+        outcomes = [dead_letter_replay(dead_letter_id=pk) for pk in queryset.values_list("pk", flat=True)]
+        replayed = sum(outcome != "already_resolved" for outcome in outcomes)
+        self.message_user(
+            request, f"Replayed {replayed}; {len(outcomes) - replayed} were already resolved.", messages.SUCCESS
+        )
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("conversations.replay_deadletter")

@@ -404,6 +404,7 @@ class DeadLetter(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("replay_deadletter", "Can replay dead letters")]
 
     def __str__(self) -> str:
         return f"Dead letter #{self.pk} ({self.stage}): {self.error[:60]}"
