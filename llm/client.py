@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ import structlog
 from django.conf import settings
 
 from llm.errors import LLMNotConfigured, LLMOutputInvalid, LLMPermanentError, LLMTransientError
+from pyloto.process_cache import ProcessCache
 
 log = structlog.get_logger(__name__)
 
@@ -24,9 +24,7 @@ TASK_CHOOSE_MESSAGE_TYPE = "choose_message_type"
 # Attempts per structured call: the first answer plus one corrective re-ask.
 MAX_ATTEMPTS = 2
 # Settings overrides in tests create new keys; old clients are dropped (not closed: a thread may still use one).
-_CLIENT_CACHE_SIZE = 8
-_clients: dict[tuple[str, str, float, int], openai.OpenAI] = {}
-_clients_lock = threading.Lock()
+_clients: ProcessCache[openai.OpenAI] = ProcessCache()
 
 _INVALID_OUTPUT_ERRORS = (
     pydantic.ValidationError,
@@ -51,30 +49,15 @@ def llm_configured() -> bool:
 
 def get_openai_client() -> openai.OpenAI:
     """The process-wide SDK client for the current settings (thread-safe, reuses its connection pool)."""
-    key = (
-        str(settings.OPENAI_API_KEY),
-        str(settings.OPENAI_BASE_URL),
-        float(settings.LLM_TIMEOUT_S),
-        int(settings.LLM_SDK_MAX_RETRIES),
+    api_key, base_url = str(settings.OPENAI_API_KEY), str(settings.OPENAI_BASE_URL)
+    timeout_s, max_retries = float(settings.LLM_TIMEOUT_S), int(settings.LLM_SDK_MAX_RETRIES)
+    # Explicit arguments: the SDK would otherwise read OPENAI_* from os.environ behind settings' back.
+    return _clients.get_or_create(
+        (api_key, base_url, timeout_s, max_retries),
+        lambda: openai.OpenAI(
+            api_key=api_key or "unset", base_url=base_url, timeout=timeout_s, max_retries=max_retries
+        ),
     )
-    client = _clients.get(key)
-    if client is not None:
-        return client
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            api_key, base_url, timeout_s, max_retries = key
-            # Explicit arguments: the SDK would otherwise read OPENAI_* from os.environ behind settings' back.
-            client = openai.OpenAI(
-                api_key=api_key or "unset",
-                base_url=base_url,
-                timeout=timeout_s,
-                max_retries=max_retries,
-            )
-            while len(_clients) >= _CLIENT_CACHE_SIZE:
-                _clients.pop(next(iter(_clients)))
-            _clients[key] = client
-    return client
 
 
 def model_for_task(task: str) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import threading
 import time
 from typing import Any
 
@@ -12,6 +10,7 @@ import httpx
 import structlog
 from django.conf import settings
 
+from pyloto.process_cache import ProcessCache
 from pyloto.whatsapp.errors import (
     WhatsAppPermanentError,
     WhatsAppTransientError,
@@ -59,30 +58,19 @@ class WhatsAppClient:
         Keyed on the settings and the process id: a forked Celery worker must not share its parent's sockets,
         and tests that point the base URL at a fake get a client for that fake.
         """
-        key = (
-            os.getpid(),
-            settings.WHATSAPP_API_BASE_URL,
-            settings.WHATSAPP_API_VERSION,
-            settings.WHATSAPP_PHONE_NUMBER_ID,
-            settings.WHATSAPP_ACCESS_TOKEN,
-            float(settings.WHATSAPP_TIMEOUT_S),
+        base_url, api_version = settings.WHATSAPP_API_BASE_URL, settings.WHATSAPP_API_VERSION
+        phone_number_id, access_token = settings.WHATSAPP_PHONE_NUMBER_ID, settings.WHATSAPP_ACCESS_TOKEN
+        timeout_s = float(settings.WHATSAPP_TIMEOUT_S)
+        return _clients.get_or_create(
+            (base_url, api_version, phone_number_id, access_token, timeout_s),
+            lambda: cls(
+                base_url=base_url,
+                api_version=api_version,
+                phone_number_id=phone_number_id,
+                access_token=access_token,
+                timeout_s=timeout_s,
+            ),
         )
-        client = _clients.get(key)
-        if client is not None:
-            return client
-        with _clients_lock:
-            client = _clients.get(key)
-            if client is None:
-                _, base_url, api_version, phone_number_id, access_token, timeout_s = key
-                client = cls(
-                    base_url=base_url,
-                    api_version=api_version,
-                    phone_number_id=phone_number_id,
-                    access_token=access_token,
-                    timeout_s=timeout_s,
-                )
-                _clients[key] = client
-        return client
 
     def send(self, *, recipient: dict[str, str], message: OutboundMessage) -> str:
         """Send one message; returns the new message's wamid."""
@@ -157,5 +145,4 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-_clients: dict[tuple, WhatsAppClient] = {}
-_clients_lock = threading.Lock()
+_clients: ProcessCache[WhatsAppClient] = ProcessCache()

@@ -291,7 +291,6 @@ def test_concurrent_calls_share_one_client_on_threads(fake_openai):
     fake_openai.configure(latency_ms=200)
     calls = 64
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=calls) as pool:
         results = list(
             pool.map(
@@ -299,11 +298,9 @@ def test_concurrent_calls_share_one_client_on_threads(fake_openai):
                 range(calls),
             )
         )
-    elapsed = time.perf_counter() - started
 
     assert all(r.attempts == 1 for r in results)
-    # Serially this would take 64 × 0.2 s = 12.8 s.
-    assert elapsed < 3.0
+    # Proof of concurrency from the fake's own timestamps, not from wall-clock time (machine-load dependent).
     records = fake_openai.requests()
     assert len(records) == calls
     peak = max(sum(1 for o in records if o["received_at"] <= r["received_at"] < o["responded_at"]) for r in records)

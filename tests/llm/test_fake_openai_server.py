@@ -1,7 +1,6 @@
 """The fake OpenAI server itself: schema-valid generation, raw HTTP contract, control API and concurrency."""
 
 import asyncio
-import time
 
 import aiohttp
 import httpx
@@ -183,14 +182,10 @@ def test_serves_hundreds_of_concurrent_requests():
             return await asyncio.gather(*(one(i) for i in range(concurrency)))
 
     with running_openai_server(latency_ms=latency_s * 1000) as fake:
-        started = time.perf_counter()
         statuses = asyncio.run(burst(f"{fake.base_url}/chat/completions"))
-        elapsed = time.perf_counter() - started
         records = fake.requests()
 
     assert statuses == [200] * concurrency
-    # All 300 sleep together: far below the 90 s a one-at-a-time server would need.
-    assert elapsed < 3.0
     last_received = max(r["received_at"] for r in records)
     first_responded = min(r["responded_at"] for r in records)
     assert last_received < first_responded, "every request was in flight at the same moment"

@@ -301,16 +301,14 @@ def test_holds_hundreds_of_concurrent_requests(graph):
 
             return await asyncio.gather(*(one() for _ in range(concurrency)))
 
-    started = time.perf_counter()
     responses = asyncio.run(burst())
-    elapsed = time.perf_counter() - started
     assert all(status == 200 for status, _ in responses)
     assert len({body["messages"][0]["id"] for _, body in responses}) == concurrency
-    # Served one at a time this would take 150 s; concurrently it is one latency plus overhead.
-    assert elapsed < 3, elapsed
+    # Concurrency shown by the server's own timestamps, not wall-clock time (machine-load dependent):
+    # served one at a time, no two requests would ever be in flight together.
     records = graph.requests()
-    served_in = max(r["responded_at"] for r in records) - min(r["received_at"] for r in records)
-    assert served_in < 1.5, served_in
+    peak = max(sum(1 for o in records if o["received_at"] <= r["received_at"] < o["responded_at"]) for r in records)
+    assert peak >= concurrency // 2, peak
     assert graph.stats()["accepted"] == concurrency
 
 
