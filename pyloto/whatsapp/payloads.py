@@ -218,32 +218,29 @@ def _graph_row(row: ListRow) -> dict[str, str]:
     return graph_row
 
 
-class ImageMessage(_Outbound):
+class _MediaMessage(_Outbound):
+    """Media sent by https link (never an upload id), with an optional caption."""
+
+    link: HttpsLink
+    caption: Caption | None = None
+
+    def _graph_content(self) -> dict[str, Any]:
+        media = {"link": self.link}
+        if self.caption is not None:
+            media["caption"] = self.caption
+        return {"type": self.kind, self.kind: media}
+
+
+class ImageMessage(_MediaMessage):
     """An image sent by https link, with an optional caption."""
 
     kind: Literal["image"] = "image"
-    link: HttpsLink
-    caption: Caption | None = None
-
-    def _graph_content(self) -> dict[str, Any]:
-        media = {"link": self.link}
-        if self.caption is not None:
-            media["caption"] = self.caption
-        return {"type": "image", "image": media}
 
 
-class VideoMessage(_Outbound):
+class VideoMessage(_MediaMessage):
     """A video sent by https link, with an optional caption."""
 
     kind: Literal["video"] = "video"
-    link: HttpsLink
-    caption: Caption | None = None
-
-    def _graph_content(self) -> dict[str, Any]:
-        media = {"link": self.link}
-        if self.caption is not None:
-            media["caption"] = self.caption
-        return {"type": "video", "video": media}
 
 
 class MarkReadPayload(_Model):
