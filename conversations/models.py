@@ -35,9 +35,7 @@ class Contact(models.Model):
     @property
     def recipient(self) -> dict[str, str]:
         """How the Cloud API addresses this contact: by phone (`to`) or by BSUID (`recipient`)."""
-        if self.wa_id:
-            return {"to": self.wa_id}
-        return {"recipient": self.user_id or ""}
+        return recipient_for(wa_id=self.wa_id, user_id=self.user_id)
 
 
 class Conversation(models.Model):
