@@ -9,6 +9,7 @@ from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 from django_fsm_log.models import StateLog
 
 from conversations.states import BOT_ACTIVE, BOT_SILENT, Perm, State
+from pyloto.whatsapp.payloads import recipient_for
 
 
 class Contact(models.Model):
