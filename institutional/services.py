@@ -26,6 +26,7 @@ from institutional.models import (
     ReleasePointer,
 )
 from institutional.permissions import PRODUCT_TEAM_GROUP, PRODUCT_TEAM_PERMISSIONS
+from pyloto.observability import metrics
 from pyloto.observability.masking import mask_pii
 
 log = structlog.get_logger(__name__)
@@ -205,6 +206,7 @@ def guard_violation_record(
         for violation in result.violations
     )
     for violation in result.violations:
+        metrics.GUARD_BLOCKS.labels(constraint=violation.constraint_slug, action=str(violation.action)).inc()
         log.warning(
             "guard_violation_recorded",
             conversation_id=conversation_id,

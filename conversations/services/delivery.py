@@ -16,8 +16,11 @@ from django.utils import timezone
 from conversations.models import Conversation, DeadLetter, Message
 from conversations.selectors import conversation_in_service_window
 from conversations.services.dead_letters import dead_letter_record
+from institutional.guard import check_reply
+from institutional.selectors import current_release
 from pyloto.errors import PermanentError
 from pyloto.observability import metrics
+from pyloto.pipeline.compose import message_body, message_labels
 from pyloto.whatsapp.client import WhatsAppClient
 from pyloto.whatsapp.errors import WhatsAppTransientError
 from pyloto.whatsapp.payloads import message_from_json
@@ -74,7 +77,25 @@ def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
         _fail(message, reason=str(exc), code=str(exc.code or ""), dead_letter=True)
         return "failed"
     _mark_sent(message, wamid)
+    _audit_sent(message)
     return "sent"
+
+
+def _audit_sent(message: Message) -> None:
+    """Post-send audit: re-check what went out against the constraints live now. Must never fire.
+
+    Finalize guards every reply; this catches what slipped through anyway (a release published between
+    finalize and send, a bug) so the `constraint violation sent` alert can page someone.
+    """
+    outbound = message_from_json(message.raw)
+    verdict = check_reply(release=current_release(), text=message_body(outbound), labels=message_labels(outbound))
+    if not verdict.allowed:
+        metrics.CONSTRAINT_VIOLATIONS_SENT.inc()
+        log.error(
+            "constraint_violation_sent",
+            message_id=message.pk,
+            constraints=[v.constraint_slug for v in verdict.violations],
+        )
 
 
 def _mark_sent(message: Message, wamid: str) -> None:
