@@ -4,7 +4,7 @@ import pytest
 import redis
 from django.conf import settings
 
-pytest_plugins = ["tests.fakes.graph_fixtures", "tests.fakes.openai_server"]
+pytest_plugins = ["tests.fakes.graph_fixtures", "tests.fakes.openai_server", "tests.pipeline_fixtures"]
 
 
 @pytest.fixture(autouse=True)

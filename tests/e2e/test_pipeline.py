@@ -7,7 +7,7 @@ from llm.models import LLMCall
 from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.resilience.breaker import breaker_record_failure, breaker_state, llm_breaker
 from pyloto.whatsapp import simulator
-from tests.e2e.conftest import post_webhook, say, scripted, sent_texts, wait_until
+from tests.support import post_webhook, say, scripted, sent_texts, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

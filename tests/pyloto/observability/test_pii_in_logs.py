@@ -2,19 +2,12 @@
 
 import json
 import logging
-import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.conf import settings
-from django.core.management import call_command
-from django.test import Client
 
-from config.celery_app import app
-from conversations.models import Message
 from pyloto.observability.testing import capture_rendered_logs
-from pyloto.queues import Queue
 from pyloto.whatsapp import simulator
+from tests.support import inbound_settled, post_webhook, wait_until
 
 WA_ID = "5511987650042"
 OTHER_WA_ID = "5511987650043"
@@ -34,43 +27,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def conversation_stack(transactional_db, fake_graph, settings):
+def conversation_stack(worker, demo_release, fake_graph, settings):
     settings.OPENAI_API_KEY = ""  # the offline provider answers: no LLM needed for a full run
-    call_command("seed_demo", verbosity=0)
-    with start_worker(
-        app,
-        pool="threads",
-        concurrency=8,
-        perform_ping_check=False,
-        shutdown_timeout=30,
-        queues=[queue.value for queue in Queue],
-    ):
-        yield fake_graph
-
-
-def _post(body: dict) -> str:
-    raw, headers = simulator.signed_request(body, app_secret=settings.WHATSAPP_APP_SECRET)
-    response = Client().post(
-        "/webhooks/whatsapp/",
-        data=raw,
-        content_type="application/json",
-        HTTP_X_HUB_SIGNATURE_256=headers["X-Hub-Signature-256"],
-    )
-    assert response.status_code == 200, response.content
-    return response["X-Correlation-ID"]
-
-
-def _settled(count: int) -> bool:
-    open_statuses = [Message.Status.RECEIVED, Message.Status.PROCESSING]
-    inbound = Message.objects.filter(direction=Message.Direction.INBOUND)
-    return inbound.count() == count and not inbound.filter(status__in=open_statuses).exists()
-
-
-def _wait_until(predicate, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "the conversation did not settle in time"
-        time.sleep(0.05)
+    return fake_graph
 
 
 def test_a_conversation_logs_no_raw_personal_data(conversation_stack):
@@ -84,12 +43,12 @@ def test_a_conversation_logs_no_raw_personal_data(conversation_stack):
     }
     # DEBUG: every library's chatter too (HTTP clients, kombu, Django), not only our own events.
     with capture_rendered_logs(level=logging.DEBUG) as lines:
-        first = _post(simulator.text_webhook(text=text, wa_id=WA_ID))
+        first = post_webhook(simulator.text_webhook(text=text, wa_id=WA_ID))
         conversation_stack.wait_for_sent(1, timeout_s=20)
-        _wait_until(lambda: _settled(1))
+        wait_until(lambda: inbound_settled(1))
         conversation_stack.configure(script=[None, refusal])  # read receipt fine, then the refusal
-        second = _post(simulator.text_webhook(text="Qual o horário de atendimento?", wa_id=OTHER_WA_ID))
-        _wait_until(lambda: any("reply_send_failed" in line for line in lines))
+        second = post_webhook(simulator.text_webhook(text="Qual o horário de atendimento?", wa_id=OTHER_WA_ID))
+        wait_until(lambda: any("reply_send_failed" in line for line in lines))
 
     captured = "\n".join(lines)
     for raw in RAW_PII:

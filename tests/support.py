@@ -1,49 +1,18 @@
-"""A real Celery worker consuming every queue, the demo content published, and helpers to talk to it."""
+"""Helpers for tests that talk to the webhook and wait for the pipeline."""
 
-import json
 import time
 
-import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
-from django.core.management import call_command
 from django.test import Client
 
-from config.celery_app import app
-from pyloto.queues import Queue
+from conversations.models import Message
 from pyloto.whatsapp import simulator
 
 E2E_TIMEOUT_S = 20
 
 
-@pytest.fixture
-def worker(transactional_db):
-    """One embedded worker (threads pool) on the pipeline, llm and delivery queues."""
-    with start_worker(
-        app,
-        pool="threads",
-        concurrency=12,
-        perform_ping_check=False,
-        shutdown_timeout=30,
-        queues=[queue.value for queue in Queue],
-        loglevel="WARNING",
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def demo_release(transactional_db):
-    call_command("seed_demo", verbosity=0)
-
-
-@pytest.fixture
-def llm_on(fake_openai, settings):
-    """The LLM path: the real openai SDK against the fake, no SDK-level retries (our tasks retry)."""
-    settings.LLM_SDK_MAX_RETRIES = 0
-    return fake_openai
-
-
 def post_webhook(body: dict) -> str:
+    """POST a body signed as Meta would; asserts 200 and returns the correlation id."""
     raw, headers = simulator.signed_request(body, app_secret=settings.WHATSAPP_APP_SECRET)
     response = Client().post(
         "/webhooks/whatsapp/",
@@ -69,7 +38,15 @@ def wait_until(predicate, *, timeout: float = E2E_TIMEOUT_S, interval: float = 0
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+def inbound_settled(count: int) -> bool:
+    """All `count` inbound messages reached a terminal status."""
+    inbound = Message.objects.filter(direction=Message.Direction.INBOUND)
+    open_statuses = [Message.Status.RECEIVED, Message.Status.PROCESSING]
+    return inbound.count() == count and not inbound.filter(status__in=open_statuses).exists()
+
+
 def scripted(schema_name: str, response, **extra) -> dict:
+    """A fake-OpenAI script entry answering the given structured-output schema."""
     return {"match": {"schema_name": schema_name}, "response": response, **extra}
 
 
@@ -83,7 +60,3 @@ def sent_texts(fake_graph) -> list[str]:
         else:
             texts.append(payload[payload["type"]].get("caption", ""))
     return texts
-
-
-def dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False)
