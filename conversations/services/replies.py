@@ -11,13 +11,13 @@ from typing import Any
 import structlog
 from django.db import transaction
 from django.utils import timezone
-from institutional.selectors import current_release
-from institutional.services import guard_violation_record
 
 from conversations.models import Conversation, Message
 from conversations.services.state import Actor, conversation_apply_decision
 from conversations.states import State, allowed_bot_targets, is_bot_silent
 from institutional.guard import GuardAction, check_reply
+from institutional.selectors import current_release
+from institutional.services import guard_violation_record
 from llm.offline import HANDOFF_TEXT, offline_answer
 from llm.services import llm_call_record
 from pyloto.observability import metrics

@@ -10,13 +10,13 @@ from typing import Any
 
 import structlog
 from celery import chain, chord
-from institutional.selectors import current_release
 
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_is_bot_silent, conversation_state_history, wants_human
 from conversations.services import replies
 from conversations.services.runs import run_begin, run_end
 from conversations.states import allowed_bot_targets
+from institutional.selectors import current_release
 from llm.client import llm_configured
 from llm.offline import offline_answer
 from pyloto.resilience.breaker import breaker_allows_call, llm_breaker
