@@ -1,5 +1,6 @@
 """Settings shared by every environment, read once through django-environ."""
 
+import sys
 from pathlib import Path
 
 import environ
@@ -116,6 +117,12 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connections around every task and, in a prefork worker,
+# the whole psycopg pool, so each task paid a new PostgreSQL backend. A prefork child runs one task at a
+# time and may keep its connection for 2 x this many tasks (a connection broken by a database restart
+# fails tasks until then; the sweeper re-drives their messages). Threads pools must keep handing theirs
+# back after each task: their threads outnumber the pool.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100 if "prefork" in sys.argv else 0)
 # One visibility timeout for broker and result backend, longer than any task's hard time limit.
 CELERY_VISIBILITY_TIMEOUT_S = 3600
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S}
