@@ -216,3 +216,41 @@ def transition_success_kpi(
         refused=Count("pk", filter=Q(outcome=TransitionDecision.Outcome.REFUSED)),
     )
     return TransitionKPI(**counts)
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One moment of a run, for `run_timeline`."""
+
+    at: datetime
+    what: str
+    detail: str = ""
+
+
+def run_timeline(*, run_key: str) -> list[RunEvent]:
+    """Everything one run did, in time order: receipt, each LLM call's start and end, decision, reply, send, statuses.
+
+    What on-call reads to see where one customer's reply spent its time (`manage.py run_timeline`).
+    """
+    from conversations.models import DeliveryStatus
+    from llm.models import LLMCall
+
+    events: list[RunEvent] = []
+    inbound = list(Message.objects.filter(run_key=run_key, direction=Message.Direction.INBOUND).order_by("pk"))
+    for message in inbound:
+        events.append(RunEvent(message.created_at, "webhook stored", f"message {message.pk} ({message.type})"))
+    for call in LLMCall.objects.filter(run_key=run_key):
+        events.append(RunEvent(call.started_at, f"{call.task} started", call.provider))
+        events.append(
+            RunEvent(call.finished_at, f"{call.task} finished", f"{call.outcome}, {call.latency_ms} ms, {call.model}")
+        )
+    for decision in TransitionDecision.objects.filter(message__in=inbound):
+        detail = f"{decision.source_state} → {decision.proposed_state} ({decision.outcome})"
+        events.append(RunEvent(decision.created_at, "state decision", detail))
+    for reply in Message.objects.filter(run_key=run_key, direction=Message.Direction.OUTBOUND):
+        events.append(RunEvent(reply.created_at, "reply finalized", f"{reply.type} by {reply.provider}"))
+        if reply.sent_at:
+            events.append(RunEvent(reply.sent_at, "reply sent", f"attempt {reply.send_attempts}"))
+        for status in DeliveryStatus.objects.filter(message=reply):
+            events.append(RunEvent(status.received_at, f"status {status.status}", ""))
+    return sorted(events, key=lambda event: event.at)

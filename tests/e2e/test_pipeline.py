@@ -1,8 +1,12 @@
 """A signed webhook in, exactly one valid reply out — through the real worker, SDK, client and fakes."""
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 
 from conversations.models import Conversation, DeadLetter, Message, TransitionDecision
+from conversations.selectors import run_timeline
 from llm.models import LLMCall
 from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.resilience.breaker import breaker_record_failure, breaker_state, llm_breaker
@@ -74,6 +78,21 @@ def test_one_webhook_gets_exactly_one_valid_reply_with_parallel_llm_calls(worker
     assert outbound.provider == "openai"
     assert outbound.wamid.startswith("wamid.")
     assert Message.objects.get(direction="in").status == "answered"
+
+    # The run's timeline, as on-call reads it with `manage.py run_timeline`.
+    events = [event.what for event in run_timeline(run_key=outbound.run_key)]
+    assert events[0] == "webhook stored"
+    assert events[1:3] == ["decide_state started", "decide_state finished"]
+    assert set(events[3:7]) == {
+        "write_reply started",
+        "write_reply finished",
+        "choose_message_type started",
+        "choose_message_type finished",
+    }
+    assert events[7:] == ["state decision", "reply finalized", "reply sent"]
+    out = StringIO()
+    call_command("run_timeline", wamid=Message.objects.get(direction="in").wamid, stdout=out)
+    assert "reply sent" in out.getvalue() and outbound.run_key in out.getvalue()
 
 
 def test_a_burst_of_three_messages_is_answered_by_one_reply_covering_all(worker, demo_release, llm_on, fake_graph):
