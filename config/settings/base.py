@@ -130,6 +130,9 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILI
 CELERY_IMPORTS = ["pyloto.pipeline.tasks"]
 # Every task declares `route_queue=Queue.X` in its decorator (see pyloto/queues.py).
 CELERY_TASK_ROUTES = ("pyloto.queues.route_by_declared_queue",)
+# The canvas' error callback also runs for a failed chord header task (Celery's coming default);
+# recover_run is idempotent, so being called once per failure is safe.
+CELERY_TASK_ALLOW_ERROR_CB_ON_CHORD_HEADER = True
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-pipeline": {"task": "pyloto.pipeline.tasks.sweep_pipeline", "schedule": 60.0},
 }

@@ -80,6 +80,13 @@ def logging_settings(*, json: bool, level: str = "INFO") -> dict[str, Any]:
             # django.server repeats what django-structlog's request_finished already says.
             "django.server": {"level": "WARNING"},
             "django.db.backends": {"level": "INFO"},
+            # Celery's "received" and "succeeded" lines repeat every task's whole arguments and result
+            # (the prompt payload with the customer's words); our own events say what happened, and
+            # failures still log at WARNING/ERROR. The HTTP clients' per-request lines likewise.
+            "celery.worker.strategy": {"level": "WARNING"},
+            "celery.app.trace": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},
+            "httpx2": {"level": "WARNING"},
         },
     }
 
