@@ -53,7 +53,8 @@ def decide_state(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
     return {"payload": payload, "decision": decision}
 
 
-@shared_task(**LLM_TASK_OPTIONS)
+# Chord header tasks keep their results: the chord counts them in the result backend.
+@shared_task(**LLM_TASK_OPTIONS, ignore_result=False)
 def write_reply(self: Task, step: dict[str, Any]) -> dict[str, Any]:
     """Task 2: the reply text for the decided state (skipped when the decision already failed)."""
     next_state = _next_state(step)
@@ -64,7 +65,7 @@ def write_reply(self: Task, step: dict[str, Any]) -> dict[str, Any]:
     return {"part": "reply", "result": result, "decision": step["decision"]}
 
 
-@shared_task(**LLM_TASK_OPTIONS)
+@shared_task(**LLM_TASK_OPTIONS, ignore_result=False)
 def choose_message_type(self: Task, step: dict[str, Any]) -> dict[str, Any]:
     """Task 3: how the reply is presented (buttons, list, media or text)."""
     next_state = _next_state(step)

@@ -126,7 +126,19 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100 if "prefork" in
 # One visibility timeout for broker and result backend, longer than any task's hard time limit.
 CELERY_VISIBILITY_TIMEOUT_S = 3600
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S}
+# A dead Redis must cost a caller (the webhook's enqueue) a bounded, short wait, not Celery's and
+# redis-py's default ~20 s of reconnecting: the message is already durable and the sweeper re-drives.
+_REDIS_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
+    "retry_policy": _REDIS_RETRY_POLICY,
+    "socket_connect_timeout": 1,
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = _REDIS_RETRY_POLICY
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+# Nothing reads task results except the chord, whose header tasks opt back in (llm/tasks.py); without
+# this every publish also subscribes to the task's result channel.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_IMPORTS = ["pyloto.pipeline.tasks"]
 # Every task declares `route_queue=Queue.X` in its decorator (see pyloto/queues.py).
 CELERY_TASK_ROUTES = ("pyloto.queues.route_by_declared_queue",)

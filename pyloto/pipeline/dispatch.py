@@ -26,8 +26,13 @@ def _enqueue(task_name: str, *args: int, **fields: int) -> bool:
 def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]) -> None:
     """Per conversation: mark the newest message read (typing indicator on) and start a run."""
     for conversation_id, message_id in newest_message_by_conversation.items():
-        _enqueue("acknowledge_inbound", message_id, conversation_id=conversation_id)
-        _enqueue("run_conversation", conversation_id, conversation_id=conversation_id)
+        queued = _enqueue("acknowledge_inbound", message_id, conversation_id=conversation_id) and _enqueue(
+            "run_conversation", conversation_id, conversation_id=conversation_id
+        )
+        if not queued:
+            # The broker is down: more attempts would only delay the webhook's 200. The sweeper runs them.
+            log.warning("enqueue_abandoned", conversations_left=len(newest_message_by_conversation))
+            return
 
 
 def reply_send_enqueue(*, message_id: int) -> bool:

@@ -31,19 +31,19 @@ def _record(step: str, tag: str) -> None:
     log.info("canvas_step_ran", step=step, tag=tag)
 
 
-@app.task(name="tests.observability.decide")
+@app.task(name="tests.observability.decide", ignore_result=False)
 def decide(tag: str) -> str:
     _record("decide", tag)
     return tag
 
 
-@app.task(name="tests.observability.header")
+@app.task(name="tests.observability.header", ignore_result=False)
 def header(tag: str, step: str) -> str:
     _record(step, tag)
     return step
 
 
-@app.task(name="tests.observability.finalize")
+@app.task(name="tests.observability.finalize", ignore_result=False)
 def finalize(results: list[str], tag: str) -> list[str]:
     _record("finalize", tag)
     return sorted(results)
