@@ -74,14 +74,14 @@ def _tree_cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def _named_cpu_seconds(names: Iterable[str]) -> float:
-    """CPU of every process with one of these names (PostgreSQL backends come and go: sum the survivors)."""
-    wanted = set(names)
+def _named_cpu_seconds(name: str) -> float:
+    """CPU of the process trees rooted at processes called `name` whose parent is not (PostgreSQL's
+    postmaster: it reaps the backends that come and go, so their CPU stays counted)."""
     total = 0.0
-    for proc in psutil.process_iter(["name", "cpu_times"]):
-        if proc.info["name"] in wanted and proc.info["cpu_times"] is not None:
-            times = proc.info["cpu_times"]
-            total += times.user + times.system
+    for proc in psutil.process_iter(["name", "ppid"]):
+        with contextlib.suppress(psutil.Error):
+            if proc.info["name"] == name and psutil.Process(proc.info["ppid"]).name() != name:
+                total += _tree_cpu_seconds(proc.pid)
     return total
 
 
@@ -111,7 +111,8 @@ class Stack:
 
     def __init__(self, config: StackSettings) -> None:
         self.config = config
-        self.commands = procfile_commands()
+        # An alternative Procfile (BENCH_PROCFILE) lets a tuning experiment change flags, not the real one.
+        self.commands = procfile_commands(Path(os.environ.get("BENCH_PROCFILE", BASE_DIR / "Procfile")))
         self.workdir = Path(tempfile.mkdtemp(prefix="pyloto-bench-"))
         self.web_port = free_port()
         self.graph_port = free_port()
@@ -229,18 +230,28 @@ class Stack:
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         _wait_http(f"{self.web_url}/readyz", "web /readyz", timeout_s=timeout_s, process=self.processes.get("web"))
 
-    def wait_workers(self, names: Iterable[str], timeout_s: float = 60.0) -> None:
-        """Until each Celery worker says it is ready in its log (prefork children forked, consumers on)."""
+    def wait_workers(self, names: Iterable[str], timeout_s: float = 90.0) -> None:
+        """Until every started Celery worker answers a remote-control ping (consumers on, pool up)."""
+        expected = {name.removeprefix("worker_") for name in names if name.startswith("worker_")}
+        celery = Path(sys.executable).with_name("celery")
         deadline = time.monotonic() + timeout_s
-        pending = [name for name in names if name.startswith("worker_")]
-        while pending and time.monotonic() < deadline:
-            for name in list(pending):
+        answered: set[str] = set()
+        while time.monotonic() < deadline:
+            for name in names:
                 self._check_alive(name)
-                if b"ready." in (self.workdir / f"{name}.log").read_bytes():
-                    pending.remove(name)
-            time.sleep(0.2)
-        if pending:
-            raise RuntimeError(f"workers not ready within {timeout_s:.0f} s: {pending}")
+            result = subprocess.run(
+                [str(celery), "-A", "config", "inspect", "ping", "--timeout", "2", "--json"],
+                cwd=BASE_DIR,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            answered = {node.split("@")[0] for node in re.findall(r'"([\w.-]+@[^"]+)"', result.stdout)}
+            if expected <= answered:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"workers not ready within {timeout_s:.0f} s: {sorted(expected - answered)}")
 
     def _check_alive(self, name: str) -> None:
         process = self.processes[name]
@@ -274,8 +285,8 @@ class Stack:
         sample = {name: _tree_cpu_seconds(process.pid) for name, process in self.processes.items()}
         for name, process in self.fakes.items():
             sample[f"fake_{name}"] = _tree_cpu_seconds(process.pid)
-        sample["postgres"] = _named_cpu_seconds({"postgres"})
-        sample["redis"] = _named_cpu_seconds({"redis-server"})
+        sample["postgres"] = _named_cpu_seconds("postgres")
+        sample["redis"] = _named_cpu_seconds("redis-server")
         times = psutil.Process().cpu_times()
         sample["loadgen"] = times.user + times.system
         return sample
