@@ -5,6 +5,7 @@ finalizer can record every call — failed ones included — and fall back when 
 The shared circuit breaker is consulted before each call and told about transient failures.
 """
 
+import time
 from typing import Any
 
 import structlog
@@ -51,6 +52,8 @@ def _call(*, task: str, payload: dict[str, Any], messages: list[dict], schema: t
 
 def _failure(task: str, version: str, *, outcome: str, error: str, details: dict | None = None) -> dict[str, Any]:
     details = details or {}
+    # A step that never reached the LLM (breaker open, no key) still happened at a moment: record it.
+    now = time.time()
     call = {
         "task": task,
         "prompt_version": version,
@@ -61,8 +64,8 @@ def _failure(task: str, version: str, *, outcome: str, error: str, details: dict
         "tokens_in": details.get("tokens_in", 0),
         "tokens_out": details.get("tokens_out", 0),
         "latency_ms": details.get("latency_ms", 0),
-        "started_at": details.get("started_at"),
-        "finished_at": details.get("finished_at"),
+        "started_at": details.get("started_at") or now,
+        "finished_at": details.get("finished_at") or now,
     }
     return {"output": None, "call": call}
 

@@ -14,7 +14,7 @@ from conversations.states import State
 
 # The decision may only name a real state; whether it is allowed from the current one is the
 # state machine's call (conversation_apply_decision), not the schema's.
-StateName = Literal[tuple(state.value for state in State)]  # type: ignore[valid-type]
+StateName = Literal[tuple(state.value for state in State)]  # type: ignore[valid-type]  # built from State
 MessageKind = Literal["TEXT", "BUTTON", "LIST", "IMAGE", "VIDEO"]
 
 
@@ -25,7 +25,9 @@ class _Strict(BaseModel):
 class StateDecision(_Strict):
     """Task 1: the next conversation state, proposed to the state machine."""
 
-    target_state: StateName = Field(description="The next state; one of the allowed targets listed in the prompt.")
+    target_state: StateName = Field(  # type: ignore[valid-type]  # a Literal built from State
+        description="The next state; one of the allowed targets listed in the prompt."
+    )
     reason: str = Field(description="One short sentence: why this state.")
     customer_wants_human: bool = Field(description="True when the customer asks to talk to a person.")
 

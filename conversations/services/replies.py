@@ -90,12 +90,13 @@ def reply_finalize(
                 message = TextMessage(body=verdict.replacement_text)
             log.warning("reply_blocked_by_guard", action=str(verdict.action), violations=len(verdict.violations))
         if decision is not None or target_state != conversation.state:
-            proposed_by_decision = decision is not None and decision["target_state"] == target_state
+            by_decision = decision is not None and decision["target_state"] == target_state
+            reason = decision["reason"] if decision is not None and by_decision else "the output guard handed it over"
             conversation_apply_decision(
                 conversation_id=conversation_id,
                 target_state=target_state,
                 actor=Actor.bot(),
-                reason=decision["reason"] if proposed_by_decision else "the output guard handed the conversation over",
+                reason=reason,
                 message_id=newest.pk if newest else None,
                 correlation_id=correlation_id,
                 expected_state=expected_state,
@@ -173,8 +174,8 @@ def _record_calls(calls: list[dict[str, Any]], *, conversation_id: int, run_key:
             tokens_out=call.get("tokens_out", 0),
             latency_ms=call.get("latency_ms", 0),
             outcome=call.get("outcome", "ok"),
-            started_at=call.get("started_at"),
-            finished_at=call.get("finished_at"),
+            started_at=call["started_at"],
+            finished_at=call["finished_at"],
             correlation_id=current_correlation_id(),
             conversation_id=conversation_id,
             run_key=run_key,

@@ -10,11 +10,11 @@ rolls both back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import AnonymousUser, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +27,7 @@ from conversations.states import BOT_SILENT, Perm, State
 from pyloto.observability import metrics
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 __all__ = [
     "BOT_USERNAME",
@@ -57,7 +57,7 @@ _TRANSITION_FIELDS = ["state", "closed_at", "handoff_requested_at", "assigned_to
 ActorKind = Literal["bot", "staff", "system"]
 
 
-def _service_user(username: str, *, permissions: tuple[str, ...] = ()) -> AbstractBaseUser:
+def _service_user(username: str, *, permissions: tuple[str, ...] = ()) -> User:
     """A real user row for a non-human actor, so django-fsm's permission checks apply to it as-is.
 
     It cannot log in (unusable password, not staff) and holds only the permissions given here.
@@ -84,7 +84,7 @@ class Actor:
     """Who asks for a transition: the bot (the LLM's decision), a named staff user, or the system."""
 
     kind: ActorKind
-    user: AbstractBaseUser | None
+    user: User | None
 
     @classmethod
     def bot(cls) -> Actor:
@@ -96,7 +96,7 @@ class Actor:
         return cls(kind="system", user=_service_user(SYSTEM_USERNAME, permissions=(Perm.EXPIRE,)))
 
     @classmethod
-    def staff(cls, user: AbstractBaseUser) -> Actor:
+    def staff(cls, user: User) -> Actor:
         if user is None or not user.is_authenticated:
             raise ValueError("a staff actor needs an authenticated user")
         return cls(kind="staff", user=user)
@@ -180,7 +180,7 @@ def conversation_request_handoff(
 
 
 def conversation_staff_transition(
-    *, conversation_id: int, user: AbstractBaseUser, transition: str, note: str = ""
+    *, conversation_id: int, user: User, transition: str, note: str = ""
 ) -> DecisionOutcome:
     """A staff member runs a named transition (admin button, API); refused unless they hold its permission."""
     actor = Actor.staff(user)
@@ -189,29 +189,29 @@ def conversation_staff_transition(
         return _decide(conversation, actor=actor, reason=note, transition_name=transition)
 
 
-def conversation_take(*, conversation_id: int, user: AbstractBaseUser, note: str = "") -> DecisionOutcome:
+def conversation_take(*, conversation_id: int, user: User, note: str = "") -> DecisionOutcome:
     return conversation_staff_transition(conversation_id=conversation_id, user=user, transition="take", note=note)
 
 
-def conversation_resolve(*, conversation_id: int, user: AbstractBaseUser, note: str) -> DecisionOutcome:
+def conversation_resolve(*, conversation_id: int, user: User, note: str) -> DecisionOutcome:
     return conversation_staff_transition(
         conversation_id=conversation_id, user=user, transition="resolve_handoff", note=note
     )
 
 
-def conversation_return_to_bot(*, conversation_id: int, user: AbstractBaseUser, note: str) -> DecisionOutcome:
+def conversation_return_to_bot(*, conversation_id: int, user: User, note: str) -> DecisionOutcome:
     return conversation_staff_transition(
         conversation_id=conversation_id, user=user, transition="return_to_bot", note=note
     )
 
 
-def conversation_send_proposal(*, conversation_id: int, user: AbstractBaseUser, note: str) -> DecisionOutcome:
+def conversation_send_proposal(*, conversation_id: int, user: User, note: str) -> DecisionOutcome:
     return conversation_staff_transition(
         conversation_id=conversation_id, user=user, transition="send_proposal", note=note
     )
 
 
-def conversation_close_contract(*, conversation_id: int, user: AbstractBaseUser, note: str) -> DecisionOutcome:
+def conversation_close_contract(*, conversation_id: int, user: User, note: str) -> DecisionOutcome:
     return conversation_staff_transition(
         conversation_id=conversation_id, user=user, transition="close_contract", note=note
     )
@@ -220,6 +220,11 @@ def conversation_close_contract(*, conversation_id: int, user: AbstractBaseUser,
 def conversation_expire(*, conversation: Conversation, actor: Actor, reason: str) -> DecisionOutcome:
     """Expire a conversation the caller has already locked (`select_for_update`) in its transaction."""
     return _decide(conversation, actor=actor, reason=reason, transition_name="expire")
+
+
+def _available_transitions(conversation: Conversation) -> list:
+    """The transitions django-fsm allows from the current state (a method FSMField adds to the model)."""
+    return list(conversation.get_available_state_transitions())  # type: ignore[attr-defined]
 
 
 def _decide(
@@ -235,7 +240,7 @@ def _decide(
 ) -> DecisionOutcome:
     """The one place a transition runs. The caller holds the row lock inside `transaction.atomic()`."""
     source = conversation.state
-    record = {
+    record: dict[str, Any] = {
         "actor": actor,
         "reason": reason,
         "message_id": message_id,
@@ -265,7 +270,7 @@ def _decide(
             )
         if target_state == source:
             return _record(conversation, source=source, outcome=TransitionDecision.Outcome.UNCHANGED, **record)
-        candidates = [t for t in conversation.get_available_state_transitions() if t.target == target_state]
+        candidates = [t for t in _available_transitions(conversation) if t.target == target_state]
         if not candidates:
             return _record(
                 conversation,
@@ -302,9 +307,9 @@ def _decide(
             detail=f"{transition_name!r} is not a transition",
             **record,
         )
-    if not has_transition_perm(method, actor.user):
+    if not has_transition_perm(method, actor.user or AnonymousUser()):
         # has_transition_perm also fails when no transition exists from here: tell the two apart.
-        available = {t.name for t in conversation.get_available_state_transitions()}
+        available = {t.name for t in _available_transitions(conversation)}
         refusal = (
             TransitionDecision.Refusal.NOT_PERMITTED
             if transition_name in available

@@ -73,7 +73,8 @@ def compose_message(*, text: str, choice: dict[str, Any] | None, allowed_media_u
     `allowed_media_urls` is the institutional text a media link must appear in (never an invented URL).
     """
     text = text.strip() or "…"
-    kind = (choice or {}).get("message_type", "TEXT")
+    choice = choice or {}
+    kind = choice.get("message_type", "TEXT")
     try:
         if kind == "BUTTON":
             buttons = _labels(choice.get("buttons") or [], title_max=BUTTON_TITLE_MAX, limit=MAX_REPLY_BUTTONS)

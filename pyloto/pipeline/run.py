@@ -137,7 +137,7 @@ def _payload(run_key: str, conversation: Conversation, inbound: list[Message], r
         .order_by("-created_at", "-pk")
         .values("direction", "text")[:RECENT_MESSAGES]
     )
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "customer" if row["direction"] == Message.Direction.INBOUND else "assistant", "text": row["text"]}
         for row in reversed(recent)
     ]

@@ -119,19 +119,19 @@ class WhatsAppClient:
         body = _json_or_none(response)
         if response.is_success:
             return body if isinstance(body, dict) else {}
-        error = classify_graph_error(response.status_code, body, retry_after=response.headers.get("Retry-After"))
+        refusal = classify_graph_error(response.status_code, body, retry_after=response.headers.get("Retry-After"))
         log.warning(
             f"{event}_failed",
             status_code=response.status_code,
-            error_code=error.code,
-            subcode=error.details.get("subcode"),
-            fbtrace_id=error.details.get("fbtrace_id"),
-            transient=isinstance(error, WhatsAppTransientError),
-            retry_after=getattr(error, "retry_after", None),
+            error_code=refusal.code,
+            subcode=refusal.details.get("subcode"),
+            fbtrace_id=refusal.details.get("fbtrace_id"),
+            transient=isinstance(refusal, WhatsAppTransientError),
+            retry_after=getattr(refusal, "retry_after", None),
             duration_ms=_elapsed_ms(started),
             **fields,
         )
-        raise error
+        raise refusal
 
 
 def _json_or_none(response: httpx.Response) -> Any:

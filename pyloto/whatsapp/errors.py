@@ -110,7 +110,8 @@ def classify_graph_error(
     raw_code = error.get("code")
     code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
     graph_message = str(error.get("message") or f"HTTP {status_code}")
-    error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+    raw_error_data = error.get("error_data")
+    error_data: dict = raw_error_data if isinstance(raw_error_data, dict) else {}
     details: dict[str, Any] = {
         "status_code": status_code,
         "subcode": error.get("error_subcode"),

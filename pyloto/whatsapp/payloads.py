@@ -221,6 +221,7 @@ def _graph_row(row: ListRow) -> dict[str, str]:
 class _MediaMessage(_Outbound):
     """Media sent by https link (never an upload id), with an optional caption."""
 
+    kind: Literal["image", "video"]
     link: HttpsLink
     caption: Caption | None = None
 

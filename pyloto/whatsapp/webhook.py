@@ -240,14 +240,20 @@ def _parse_change(change: Any, parsed: ParsedWebhook) -> None:
         if not isinstance(element, dict):
             parsed.unhandled.append(UnhandledChange(field="messages", reason="message is not an object", raw=element))
             continue
-        result = _parse_message(element, contacts)
-        (parsed.unhandled if isinstance(result, UnhandledChange) else parsed.messages).append(result)
+        message = _parse_message(element, contacts)
+        if isinstance(message, UnhandledChange):
+            parsed.unhandled.append(message)
+        else:
+            parsed.messages.append(message)
     for element in _elements(value, "statuses"):
         if not isinstance(element, dict):
             parsed.unhandled.append(UnhandledChange(field="statuses", reason="status is not an object", raw=element))
             continue
-        result = _parse_status(element)
-        (parsed.unhandled if isinstance(result, UnhandledChange) else parsed.statuses).append(result)
+        status = _parse_status(element)
+        if isinstance(status, UnhandledChange):
+            parsed.unhandled.append(status)
+        else:
+            parsed.statuses.append(status)
     known = {"messaging_product", "metadata", "contacts", "messages", "statuses"}
     if not value.get("messages") and not value.get("statuses") and set(value) - known:
         parsed.unhandled.append(
