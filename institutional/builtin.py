@@ -163,6 +163,11 @@ BUILTIN_CONSTRAINTS: tuple[ConstraintRule, ...] = (
             r"\b(?:fechei|fechamos|assinei|assinamos|confirmei|confirmamos)\s+(?:o\s+|seu\s+|nosso\s+)?contrato\b",
             rf"\bcontract{_NOT_NEGATION_EN}\s+(?:closed|signed|confirmed|finali[sz]ed)\b",
             r"\b(?:we|i)\s+(?:have\s+)?(?:closed|signed|confirmed)\s+(?:the\s+|your\s+|our\s+)?(?:contract|deal)\b",
+            # Implied closure: "pode considerar contratado", "seu contrato já está ativo", "contract is active".
+            r"\b(?:considere|considerar|considera)(?:-se)?\s+(?:o\s+(?:servico|plano)\s+)?contratad[oa]s?\b",
+            r"\b(?:ja\s+)?(?:esta|estao|ficou)\s+contratad[oa]s?\b",
+            r"\bcontrato\s+(?:ja\s+)?(?:esta\s+)?(?:ativo|ativado|vigente|em\s+vigor|valendo)\b",
+            r"\bcontract\s+is\s+(?:now\s+)?(?:active|in\s+effect|in\s+force)\b",
         ),
         severity="critical",
         action="handoff",

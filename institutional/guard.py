@@ -40,6 +40,9 @@ _REMOVED = re.compile(
 # Common leetspeak, applied to phrases and to the text alike (never to the text regexes see).
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _NON_WORD = re.compile(r"[\W_]+")
+# A letter next to a leet character inside a word ("c0ntr4to", "f3chado"): only then do the regexes
+# also run on a leet-folded copy (a second pass costs time; prices like "R$ 199" do not trigger it).
+_LEET_IN_WORD = re.compile(r"[^\W\d_][013457@$]|[013457@$][^\W\d_]")
 # Parts (reply, each label, caption) are joined with a separator no phrase or `\s` can cross.
 _PART_SEPARATOR = "\n\x00\n"
 
@@ -378,6 +381,7 @@ def check_reply(*, release: ReleaseSnapshot, text: str, labels: Sequence[str] = 
     """
     folded = [_fold(part) for part in (text, *labels) if part]
     plain = _PART_SEPARATOR.join(" ".join(part.split()) for part in folded)
+    plains = (plain, plain.translate(_LEET)) if _LEET_IN_WORD.search(plain) else (plain,)
     words = " " + " \x00 ".join(_words(part) for part in folded) + " "
     vocabulary = frozenset(words.split())
 
@@ -385,7 +389,7 @@ def check_reply(*, release: ReleaseSnapshot, text: str, labels: Sequence[str] = 
     compiled_release = _compiled_for(release)
     unknown_amounts: list[str] | None = None
     for compiled in compiled_release.constraints:
-        hit = _first_hit(compiled, plain, words, vocabulary)
+        hit = _first_hit(compiled, plains, words, vocabulary)
         if hit is None and compiled.rule.amounts_in_context:
             if unknown_amounts is None:
                 unknown_amounts = [
@@ -422,20 +426,21 @@ def check_reply(*, release: ReleaseSnapshot, text: str, labels: Sequence[str] = 
 
 
 def _first_hit(
-    compiled: _CompiledConstraint, plain: str, words: str, vocabulary: frozenset[str]
+    compiled: _CompiledConstraint, plains: tuple[str, ...], words: str, vocabulary: frozenset[str]
 ) -> tuple[str, str] | None:
     for phrase in compiled.phrases:
         if phrase.key_word in vocabulary and phrase.padded in words:
             return (f"phrase:{phrase.original}", phrase.padded.strip())
     for pattern in compiled.patterns:
-        if pattern.literals:
-            if not any(literal in plain for literal in pattern.literals):
+        for plain in plains:
+            if pattern.literals:
+                if not any(literal in plain for literal in pattern.literals):
+                    continue
+            elif pattern.prefilter.search(plain) is None:
                 continue
-        elif pattern.prefilter.search(plain) is None:
-            continue
-        match = pattern.exact.search(plain)
-        if match is not None:
-            return (f"pattern:{pattern.original}", match.group(0)[:120])
+            match = pattern.exact.search(plain)
+            if match is not None:
+                return (f"pattern:{pattern.original}", match.group(0)[:120])
     return None
 
 

@@ -28,6 +28,11 @@ BLOCKED = [
     ("Pronto, contrato fechado!", "no-contract-closure"),
     ("Pronto, contráto FECHADO!", "no-contract-closure"),
     ("Seu c0ntr4t0 f3ch4d0 com sucesso", "no-contract-closure"),
+    ("Fechado! Seu c0ntr4to está assinado.", "no-contract-closure"),
+    ("Está tudo certo, pode considerar contratado.", "no-contract-closure"),
+    ("Parabéns! Seu contrato já está ativo.", "no-contract-closure"),
+    ("O plano já está contratado para você.", "no-contract-closure"),
+    ("Your contract is now active.", "no-contract-closure"),
     ("Seu contrato\u200b fechado hoje", "no-contract-closure"),
     ("Seu con\u200btrato fechado hoje", "no-contract-closure"),
     ("contrato      \n\t  fechado", "no-contract-closure"),
@@ -55,6 +60,11 @@ BLOCKED = [
 
 ALLOWED = [
     "Posso te explicar como funciona o contrato",
+    "O contrato ainda não está ativo: ele começa a valer depois que a equipe comercial o assina.",
+    "Depois de assinado pela equipe comercial, o contrato fica vigente pelo prazo da proposta.",
+    "Quer contratar? Nossa equipe comercial envia a proposta.",
+    "Se você já é nosso cliente, me diga o nome da empresa.",
+    "O plano que você escolher fica contratável pela equipe comercial.",
     "O contrato ainda não está fechado: quem confirma é a equipe comercial.",
     "A contratação é feita com a equipe comercial, que envia o contrato para assinatura.",
     "Nunca compartilhe sua senha com ninguém.",
