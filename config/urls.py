@@ -8,6 +8,10 @@ from conversations.views import WhatsAppWebhookView
 from pyloto.health import healthz, readyz
 from pyloto.observability.metrics import metrics_view
 
+admin.site.site_header = "Pyloto — assistente de WhatsApp"
+admin.site.site_title = "Pyloto"
+admin.site.index_title = "Administração"
+
 urlpatterns = [
     path("webhooks/whatsapp/", WhatsAppWebhookView.as_view(), name="whatsapp-webhook"),
     path("healthz", healthz, name="healthz"),
