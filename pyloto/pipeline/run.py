@@ -24,6 +24,7 @@ from pyloto.resilience.rate_limit import contact_rate_check
 
 log = structlog.get_logger(__name__)
 
+DECIDE_STATE_PRIORITY = 6
 RECENT_MESSAGES = 12  # answered exchanges shown to the LLM for context, besides the unanswered ones
 RATE_LIMIT_NOTICE = (
     "Recebemos muitas mensagens suas em pouco tempo. Para manter o atendimento organizado, vamos pausar "
@@ -88,7 +89,10 @@ def _launch_canvas(payload: dict[str, Any]) -> None:
         "expected_state": payload["current_state"],
     }
     canvas = chain(
-        decide_state.s(payload),
+        # A run's first LLM step waits behind the later steps of runs already started (Redis lists
+        # are consumed in priority order, the default 0 first): under a backlog started runs finish
+        # instead of every run's steps waiting behind every new run's first one.
+        decide_state.s(payload).set(priority=DECIDE_STATE_PRIORITY),
         chord([write_reply.s(), choose_message_type.s()], finalize_reply.s(**identity)),
     )
     canvas.on_error(recover_run.s(**identity))
