@@ -21,4 +21,5 @@ urlpatterns: list = [
         conversations_api.ConversationReturnView.as_view(),
         name="api-conversation-return",
     ),
+    path("kpis/", conversations_api.KPIView.as_view(), name="api-kpis"),
 ]

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 from django_fsm.admin import FSMAdminMixin
 
+from conversations.admin_kpis import KPIAdminMixin
 from conversations.models import (
     Contact,
     Conversation,
@@ -86,7 +87,7 @@ class TransitionNoteForm(forms.Form):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(FSMAdminMixin, admin.ModelAdmin):
+class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
     fsm_fields = ["state"]
     change_form_template = "conversations/admin/conversation_change_form.html"
     fsm_transition_form_template = "conversations/admin/transition_form.html"

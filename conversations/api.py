@@ -1,21 +1,30 @@
-"""The conversations API: the staff queue and the handoff actions (take, resolve, return to the bot)."""
+"""The conversations API: the staff queue, the handoff actions (take, resolve, return to the bot) and the KPIs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations.kpis import MAX_PERIOD, KPIReport, kpi_checks, kpis_for_period
 from conversations.models import Conversation, TransitionDecision
 from conversations.services.state import (
     DecisionOutcome,
@@ -161,3 +170,153 @@ class ConversationResolveView(_HandoffActionView):
 )
 class ConversationReturnView(_HandoffActionView):
     service = staticmethod(conversation_return_to_bot)
+
+
+# --- KPIs ----------------------------------------------------------------------------------------
+
+KPI_DEFAULT_PERIOD = timedelta(hours=24)
+_DATE_ERRORS = {
+    "invalid": "not an ISO 8601 date-time; write e.g. 2026-05-01T00:00:00Z or 2026-05-01T00:00:00-03:00.",
+    "make_aware": "not a valid date-time in the server's time zone; add an offset, e.g. Z or -03:00.",
+}
+_OFFSET_AS_SPACE = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+class KPIQuerySerializer(serializers.Serializer):
+    """`?since=&until=` as ISO 8601 date-times; a time without an offset is read in the server's time zone."""
+
+    since = serializers.DateTimeField(
+        required=False, error_messages=_DATE_ERRORS, help_text="Start (inclusive). Default: `until` minus 24 h."
+    )
+    until = serializers.DateTimeField(
+        required=False, error_messages=_DATE_ERRORS, help_text="End (exclusive). Default: now."
+    )
+
+    def to_internal_value(self, data):
+        # A "+" in a query string arrives as a space ("2026-05-01T00:00:00 03:00"): read it as the offset
+        # it was meant to be rather than refusing a date the caller wrote correctly.
+        fixed = {}
+        for key in ("since", "until"):
+            value = data.get(key)
+            if value is not None:
+                fixed[key] = _OFFSET_AS_SPACE.sub(r"\1+\2", value) if isinstance(value, str) else value
+        return super().to_internal_value(fixed)
+
+    def validate(self, attrs: dict) -> dict:
+        until = attrs.get("until") or timezone.now()
+        since = attrs.get("since") or until - KPI_DEFAULT_PERIOD
+        if since >= until:
+            raise serializers.ValidationError({"since": "since must be before until."})
+        if until - since > MAX_PERIOD:
+            raise serializers.ValidationError({"since": f"the period may cover at most {MAX_PERIOD.days} days."})
+        return {"since": since, "until": until}
+
+
+class InboundKPISerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text="Inbound messages stored in the period.")
+    answered = serializers.IntegerField()
+    handed_off = serializers.IntegerField()
+    dropped = serializers.IntegerField()
+    dropped_by_reason = serializers.DictField(child=serializers.IntegerField())
+    dead_lettered = serializers.IntegerField()
+    open = serializers.IntegerField(help_text="Still received/processing, younger than the loss horizon.")
+    lost = serializers.IntegerField(help_text="Still received/processing past the loss horizon (15 min by default).")
+    loss_rate = serializers.FloatField(allow_null=True, help_text="(dead_lettered + lost) / received.")
+
+
+class EscalationKPISerializer(serializers.Serializer):
+    conversations_active = serializers.IntegerField(help_text="Conversations with an inbound message in the period.")
+    conversations_escalated = serializers.IntegerField(help_text="Of those, how many reached handoff_requested.")
+    rate = serializers.FloatField(allow_null=True)
+
+
+class FSMKPISerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="The bot's state decisions in the period.")
+    applied = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    success_rate = serializers.FloatField(allow_null=True, help_text="(applied + unchanged) / total.")
+
+
+class ConstraintKPISerializer(serializers.Serializer):
+    blocked = serializers.IntegerField(help_text="Guard violations recorded (one per constraint a reply broke).")
+    blocked_by_constraint = serializers.DictField(child=serializers.IntegerField())
+    contract_closure_blocked = serializers.IntegerField()
+    violations_sent = serializers.IntegerField(
+        help_text="0 by construction: replies are stored only after the guard. Runtime check: "
+        "pyloto_constraint_violations_sent_total."
+    )
+    contract_closure_sent = serializers.IntegerField()
+
+
+class ResponseTimeKPISerializer(serializers.Serializer):
+    replies = serializers.IntegerField(help_text="Sent replies created in the period that the figures cover.")
+    p50_seconds = serializers.FloatField(allow_null=True)
+    p95_seconds = serializers.FloatField(allow_null=True)
+    method = serializers.ChoiceField(choices=["percentile_cont", "sample"])
+
+
+class LLMKPISerializer(serializers.Serializer):
+    calls = serializers.IntegerField()
+    by_outcome = serializers.DictField(child=serializers.IntegerField())
+    by_task = serializers.DictField(child=serializers.IntegerField())
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+    estimated_cost_usd = serializers.DecimalField(max_digits=20, decimal_places=8, coerce_to_string=False)
+
+
+class ReplyKPISerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_provider = serializers.DictField(child=serializers.IntegerField())
+    failed = serializers.IntegerField()
+    fallback_share = serializers.FloatField(allow_null=True, help_text="Replies by the offline provider / all.")
+
+
+class KPICheckSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    unit = serializers.ChoiceField(choices=["ratio", "seconds", "count"])
+    target = serializers.CharField()
+    met = serializers.BooleanField(allow_null=True)
+
+
+class KPIReportSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    generated_at = serializers.DateTimeField()
+    inbound = InboundKPISerializer()
+    escalation = EscalationKPISerializer()
+    fsm = FSMKPISerializer()
+    constraints = ConstraintKPISerializer()
+    response_time = ResponseTimeKPISerializer()
+    llm = LLMKPISerializer()
+    replies = ReplyKPISerializer()
+    targets = serializers.SerializerMethodField()
+
+    @extend_schema_field(KPICheckSerializer(many=True))
+    def get_targets(self, report: KPIReport) -> list:
+        return KPICheckSerializer(kpi_checks(report), many=True).data
+
+
+class KPIView(APIView):
+    """GET the KPI report for `since <= t < until` (default: the last 24 hours). Staff only (`is_staff`)."""
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
+
+    @extend_schema(
+        summary="KPIs for a period",
+        parameters=[
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Start, inclusive (default: until - 24 h)."),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="End, exclusive (default: now)."),
+        ],
+        responses={
+            200: KPIReportSerializer,
+            400: OpenApiResponse(description="A date is not ISO 8601, since is not before until, or over 366 days."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = KPIQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = kpis_for_period(since=query.validated_data["since"], until=query.validated_data["until"])
+        return Response(KPIReportSerializer(report).data)

@@ -1,0 +1,176 @@
+"""The admin's KPIs page: the KPI report for the last 24 h, 7 d and 30 d, each figure beside its target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from conversations.kpis import CONTRACT_CONSTRAINT_SLUG, KPIReport, kpi_checks, kpis_for_period, loss_horizon
+
+PERIODS: tuple[tuple[str, timedelta], ...] = (
+    ("24 h", timedelta(hours=24)),
+    ("7 d", timedelta(days=7)),
+    ("30 d", timedelta(days=30)),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    # "ok" (target met), "bad" (missed), "" (no target, or no data in the period)
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    cells: list[Cell]
+    target: str = ""
+    help: str = ""
+    # A breakdown of the row above it (shown indented).
+    sub: bool = False
+
+
+def _format(value: float | int | Decimal | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "ratio":
+        return f"{float(value) * 100:.1f} %"
+    if unit == "seconds":
+        return f"{float(value):.2f} s"
+    if unit == "usd":
+        return f"US$ {float(value):.4f}"
+    return f"{int(value):,}".replace(",", " ")
+
+
+def _figure(
+    label: str,
+    reports: list[KPIReport],
+    read: Callable[[KPIReport], float | int | Decimal | None],
+    unit: str = "count",
+    *,
+    help: str = "",
+    sub: bool = False,
+) -> Row:
+    return Row(label=label, cells=[Cell(_format(read(report), unit)) for report in reports], help=help, sub=sub)
+
+
+def target_rows(reports: list[KPIReport]) -> list[Row]:
+    """One row per KPI with a target; each cell is green when met, red when missed."""
+    checks = [kpi_checks(report) for report in reports]
+    rows = []
+    for index, first in enumerate(checks[0]):
+        cells = []
+        for per_report in checks:
+            check = per_report[index]
+            status = "" if check.met is None else ("ok" if check.met else "bad")
+            cells.append(Cell(_format(check.value, check.unit), status))
+        rows.append(Row(label=first.label, cells=cells, target=first.target))
+    return rows
+
+
+def _breakdown(reports: list[KPIReport], counts: Callable[[KPIReport], dict[str, int]], label: str = "{}") -> list[Row]:
+    """One indented row per key seen in any period (0 where a period has none)."""
+    keys = sorted({key for report in reports for key in counts(report)})
+    return [
+        Row(
+            label=label.format(key),
+            cells=[Cell(_format(counts(report).get(key, 0), "count")) for report in reports],
+            sub=True,
+        )
+        for key in keys
+    ]
+
+
+def figure_rows(reports: list[KPIReport]) -> list[tuple[str, list[Row]]]:
+    """The figures behind the KPIs, grouped in sections, without targets."""
+    return [
+        (
+            "Inbound messages",
+            [
+                _figure("Received", reports, lambda r: r.inbound.received),
+                _figure("Answered", reports, lambda r: r.inbound.answered),
+                _figure("Handed off to a person", reports, lambda r: r.inbound.handed_off),
+                _figure("Dropped by policy", reports, lambda r: r.inbound.dropped),
+                *_breakdown(reports, lambda r: r.inbound.dropped_by_reason),
+                _figure("Dead-lettered", reports, lambda r: r.inbound.dead_lettered),
+                _figure("Still open (being answered)", reports, lambda r: r.inbound.open),
+            ],
+        ),
+        (
+            "Conversations and state machine",
+            [
+                _figure("Conversations active", reports, lambda r: r.escalation.conversations_active),
+                _figure(
+                    "Conversations that reached handoff_requested",
+                    reports,
+                    lambda r: r.escalation.conversations_escalated,
+                ),
+                _figure("Bot state decisions", reports, lambda r: r.fsm.total),
+                _figure("refused by the state machine", reports, lambda r: r.fsm.refused, sub=True),
+            ],
+        ),
+        (
+            "Constraints (output guard)",
+            [
+                _figure("Violations blocked", reports, lambda r: r.constraints.blocked),
+                *_breakdown(reports, lambda r: r.constraints.blocked_by_constraint),
+                _figure(
+                    "Contract-closure attempts blocked",
+                    reports,
+                    lambda r: r.constraints.contract_closure_blocked,
+                    help=f"Violations of the built-in constraint {CONTRACT_CONSTRAINT_SLUG}.",
+                ),
+            ],
+        ),
+        (
+            "Replies and LLM",
+            [
+                _figure("Replies", reports, lambda r: r.replies.total),
+                *_breakdown(reports, lambda r: r.replies.by_provider, "written by {}"),
+                _figure("Fallback share (offline provider)", reports, lambda r: r.replies.fallback_share, "ratio"),
+                _figure("Replies that failed to send", reports, lambda r: r.replies.failed),
+                _figure("Replies measured for response time", reports, lambda r: r.response_time.replies),
+                _figure("LLM calls", reports, lambda r: r.llm.calls),
+                *_breakdown(reports, lambda r: r.llm.by_outcome, "outcome {}"),
+                _figure("Tokens in", reports, lambda r: r.llm.tokens_in),
+                _figure("Tokens out", reports, lambda r: r.llm.tokens_out),
+                _figure("Estimated cost", reports, lambda r: r.llm.estimated_cost_usd, "usd"),
+            ],
+        ),
+    ]
+
+
+class KPIAdminMixin:
+    """Adds `kpis/` to a ModelAdmin's URLs: the KPIs page, for any active staff member (`admin_view`)."""
+
+    admin_site: object
+
+    def get_urls(self) -> list:
+        custom = [
+            path("kpis/", self.admin_site.admin_view(self.kpis_view), name="conversations_kpis"),  # type: ignore[attr-defined]
+        ]
+        # Before the defaults: their "<path:object_id>/" would otherwise take "kpis/".
+        return custom + super().get_urls()  # type: ignore[misc]
+
+    def kpis_view(self, request: HttpRequest) -> TemplateResponse:
+        now = timezone.now()
+        reports = [kpis_for_period(since=now - length, until=now, now=now) for _, length in PERIODS]
+        context = {
+            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            "title": "KPIs",
+            "opts": self.model._meta,  # type: ignore[attr-defined]
+            "periods": [label for label, _ in PERIODS],
+            "target_rows": target_rows(reports),
+            "sections": figure_rows(reports),
+            "generated_at": now,
+            "loss_horizon_minutes": int(loss_horizon().total_seconds() // 60),
+        }
+        return TemplateResponse(request, "admin/conversations/kpis.html", context)
