@@ -58,7 +58,17 @@ def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
     message = Message.objects.select_related("conversation__contact").get(pk=message_id)
     conversation = message.conversation
     if not conversation_in_service_window(conversation):
-        _fail(message, reason="outside the 24-hour customer-service window", code="131047", dead_letter=False)
+        reason = "outside the 24-hour customer-service window"
+        _fail(message, reason=reason, code="131047", dead_letter=False)
+        # Not answered, by WhatsApp's policy: the run's inbound messages say so instead of "answered".
+        closed = (
+            Message.objects.filter(run_key=message.run_key, direction=Message.Direction.INBOUND).update(
+                status=Message.Status.DROPPED, status_reason=f"reply not sent: {reason}"
+            )
+            if message.run_key
+            else 0
+        )
+        metrics.MESSAGES.labels(outcome="dropped").inc(closed)
         return "outside_window"
     try:
         wamid = WhatsAppClient.from_settings().send(

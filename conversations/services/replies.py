@@ -18,7 +18,7 @@ from conversations.states import State, allowed_bot_targets, is_bot_silent
 from institutional.guard import GuardAction, check_reply
 from institutional.selectors import current_release
 from institutional.services import guard_violation_record
-from llm.offline import HANDOFF_TEXT, offline_answer
+from llm.offline import offline_answer
 from llm.services import llm_call_record
 from pyloto.observability import metrics
 from pyloto.observability.correlation import current_correlation_id
@@ -84,10 +84,10 @@ def reply_finalize(
                 text=message_body(message),
                 correlation_id=correlation_id,
             )
+            # The constraint's safe text (what the admin's tester shows), or the guard's default for its action.
+            message = TextMessage(body=verdict.replacement_text)
             if verdict.action == GuardAction.HANDOFF:
-                message, target_state = TextMessage(body=HANDOFF_TEXT), State.HANDOFF_REQUESTED.value
-            else:
-                message = TextMessage(body=verdict.replacement_text)
+                target_state = State.HANDOFF_REQUESTED.value
             log.warning("reply_blocked_by_guard", action=str(verdict.action), violations=len(verdict.violations))
         if decision is not None or target_state != conversation.state:
             by_decision = decision is not None and decision["target_state"] == target_state

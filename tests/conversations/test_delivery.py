@@ -42,9 +42,12 @@ def test_a_sent_reply_gets_its_wamid_and_a_second_send_is_skipped(fake_graph):
 
 def test_no_free_form_send_outside_the_24_hour_window(fake_graph):
     message = outbound("Olá!", last_inbound_at=timezone.now() - timedelta(hours=25))
+    inbound = MessageFactory(conversation=message.conversation, status="answered", run_key="run-x")
     assert reply_deliver(message_id=message.pk, final_attempt=False) == "outside_window"
     message.refresh_from_db()
+    inbound.refresh_from_db()
     assert message.status == "failed" and "24-hour" in message.status_reason
+    assert inbound.status == "dropped" and "24-hour" in inbound.status_reason
     assert fake_graph.sent_messages() == []
 
 

@@ -234,8 +234,12 @@ def test_a_reply_breaking_a_constraint_is_never_sent(worker, demo_release, llm_o
     texts = sent_texts(fake_graph)
     assert all("contrato está fechado" not in text for text in texts)
     from institutional.models import GuardViolation
+    from institutional.selectors import current_release
 
-    assert GuardViolation.objects.count() == 1
+    assert GuardViolation.objects.get().constraint_slug == "no-contract-closure"
+    safe_text = next(c.safe_replacement for c in current_release().constraints if c.slug == "no-contract-closure")
+    assert texts == [safe_text]  # the constraint's own safe text, as the admin's tester shows it
+    assert Conversation.objects.get().state == "handoff_requested"
 
 
 def test_transient_send_errors_are_retried_and_permanent_ones_dead_lettered(worker, demo_release, fake_graph, settings):
