@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from institutional.builtin import BUILTIN_CONSTRAINTS, DEFAULT_TEMPLATES, builtin_snapshot
+from institutional.guard import ACTION_RANK, GuardAction
 from institutional.loader import process_loader
 from institutional.models import (
     CompanyProfile,
@@ -19,6 +20,7 @@ from institutional.models import (
 )
 from institutional.snapshot import (
     DRAFT_NUMBER,
+    SEVERITY_RANK,
     CompanyProfileData,
     ConstraintRule,
     FaqEntry,
@@ -73,8 +75,9 @@ def _constraint_rules() -> tuple[ConstraintRule, ...]:
                 description=row.description or builtin.description,
                 phrases=_merge(builtin.phrases, split_lines(row.phrases)),
                 patterns=_merge(builtin.patterns, split_lines(row.patterns)),
-                severity=row.severity,
-                action=row.action,
+                # An edit may make a built-in rule stricter, never weaker (e.g. contract closure stays a handoff).
+                severity=max(row.severity, builtin.severity, key=lambda s: SEVERITY_RANK.get(s, 0)),
+                action=max(row.action, builtin.action, key=lambda a: ACTION_RANK.get(GuardAction(a), 0)),
                 safe_replacement=row.safe_replacement or builtin.safe_replacement,
                 amounts_in_context=builtin.amounts_in_context or row.amounts_in_context,
             )

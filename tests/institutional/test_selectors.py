@@ -155,3 +155,15 @@ def test_when_redis_is_unreachable_the_database_answers(django_capture_on_commit
     _publish(django_capture_on_commit_callbacks)
     broken = RedisCache("redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.2}})
     assert ReleaseLoader(cache=broken).get().number == 1
+
+
+@pytest.mark.django_db
+def test_an_edit_can_make_a_built_in_rule_stricter_but_never_weaker():
+    from institutional.models import Constraint
+
+    services.demo_content_seed()
+    row = Constraint.objects.get(slug="no-contract-closure")
+    row.severity, row.action = "low", "replace"
+    row.save()
+    rule = next(r for r in selectors.draft_snapshot().constraints if r.slug == "no-contract-closure")
+    assert (rule.severity, rule.action) == ("critical", "handoff")
