@@ -21,5 +21,10 @@ urlpatterns: list = [
         conversations_api.ConversationReturnView.as_view(),
         name="api-conversation-return",
     ),
+    path(
+        "conversations/<int:conversation_id>/messages/",
+        conversations_api.ConversationReplyView.as_view(),
+        name="api-conversation-reply",
+    ),
     path("kpis/", conversations_api.KPIView.as_view(), name="api-kpis"),
 ]

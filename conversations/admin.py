@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
@@ -27,6 +27,7 @@ from conversations.models import (
 )
 from conversations.selectors import conversation_timeline
 from conversations.services.dead_letters import dead_letter_replay
+from conversations.services.replies import StaffReplyRefused, staff_reply_send
 from conversations.services.state import conversation_staff_transition
 from conversations.states import Perm, State
 
@@ -172,9 +173,31 @@ class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
         # stale full save here could overwrite what ingestion wrote meanwhile.
         return None
 
+    def get_urls(self) -> list:
+        reply = path("<int:object_id>/reply/", self.admin_site.admin_view(self.reply_view), name="conversations_reply")
+        return [reply, *super().get_urls()]
+
+    def reply_view(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:
+        """The staff member's message to the customer, from the box under the timeline (POST only)."""
+        back = reverse("admin:conversations_conversation_change", args=[object_id])
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        try:
+            staff_reply_send(conversation_id=object_id, user=request.user, text=request.POST.get("text", ""))
+        except StaffReplyRefused as refusal:
+            self.message_user(request, f"Not sent: {refusal}", level=messages.ERROR)
+        else:
+            self.message_user(request, "Sent to the customer.", level=messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        conversation = Conversation.objects.filter(pk=object_id).only("state").first()
         extra_context = {
             **(extra_context or {}),
+            # The reply box shows once a person has taken the conversation.
+            "can_reply": bool(
+                conversation and conversation.state == State.HUMAN_ACTIVE and request.user.has_perm(Perm.HANDLE)
+            ),
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,

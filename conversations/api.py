@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from conversations.kpis import MAX_PERIOD, KPIReport, kpi_checks, kpis_for_period
 from conversations.models import Conversation, TransitionDecision
+from conversations.services.replies import StaffReplyRefused, staff_reply_send
 from conversations.services.state import (
     DecisionOutcome,
     conversation_resolve,
@@ -320,3 +321,55 @@ class KPIView(APIView):
         query.is_valid(raise_exception=True)
         report = kpis_for_period(since=query.validated_data["since"], until=query.validated_data["until"])
         return Response(KPIReportSerializer(report).data)
+
+
+class StaffReplySerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=4096, trim_whitespace=True)
+
+
+class StaffReplyResultSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class StaffReplyRefusalSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+_REFUSAL_STATUS = {"not_permitted": status.HTTP_403_FORBIDDEN, "invalid_text": status.HTTP_400_BAD_REQUEST}
+
+
+@extend_schema_view(
+    post=extend_schema(
+        request=StaffReplySerializer,
+        responses={
+            201: StaffReplyResultSerializer,
+            400: OpenApiResponse(description="Empty or over 4 096 characters."),
+            403: OpenApiResponse(StaffReplyRefusalSerializer, description="The user may not handle conversations."),
+            404: OpenApiResponse(description="No such conversation."),
+            409: OpenApiResponse(
+                StaffReplyRefusalSerializer, description="Not taken by a person, or outside the 24-hour window."
+            ),
+        },
+        summary="Send the customer a message as the staff member handling the conversation",
+    )
+)
+class ConversationReplyView(APIView):
+    """POST a staff member's message: queued for delivery (201), or refused with the reason."""
+
+    permission_classes = [IsAuthenticated, CanHandleConversations]
+    serializer_class = StaffReplySerializer
+
+    def post(self, request: Request, conversation_id: int) -> Response:
+        get_object_or_404(Conversation, pk=conversation_id)
+        body = StaffReplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            message = staff_reply_send(
+                conversation_id=conversation_id, user=request.user, text=body.validated_data["text"]
+            )
+        except StaffReplyRefused as refusal:
+            payload = {"detail": str(refusal), "code": refusal.code}
+            return Response(payload, status=_REFUSAL_STATUS.get(refusal.code, status.HTTP_409_CONFLICT))
+        return Response({"message_id": message.pk, "status": message.status}, status=status.HTTP_201_CREATED)

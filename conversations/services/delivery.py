@@ -97,6 +97,8 @@ def _audit_sent(message: Message) -> None:
     Finalize guards every reply; this catches what slipped through anyway (a release published between
     finalize and send, a bug) so the `constraint violation sent` alert can page someone.
     """
+    if message.provider == "staff":
+        return  # people may say what the assistant may not (a price, a signed contract)
     outbound = message_from_json(message.raw)
     verdict = check_reply(release=current_release(), text=message_body(outbound), labels=message_labels(outbound))
     if not verdict.allowed:

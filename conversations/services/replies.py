@@ -6,6 +6,7 @@ because the run that took over answers the same messages. The outbound message c
 idempotency key, so a redelivered finalize finds it instead of creating a second reply.
 """
 
+import uuid
 from typing import Any
 
 import structlog
@@ -13,8 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
+from conversations.selectors import conversation_in_service_window
 from conversations.services.state import Actor, conversation_apply_decision
-from conversations.states import State, allowed_bot_targets, is_bot_silent
+from conversations.states import Perm, State, allowed_bot_targets, is_bot_silent
 from institutional.guard import GuardAction, check_reply
 from institutional.selectors import current_release
 from institutional.services import guard_violation_record
@@ -23,7 +25,7 @@ from llm.services import llm_call_record
 from pyloto.observability import metrics
 from pyloto.observability.correlation import current_correlation_id
 from pyloto.pipeline.compose import compose_message, message_body, message_labels
-from pyloto.whatsapp.payloads import TextMessage
+from pyloto.whatsapp.payloads import TEXT_BODY_MAX, TextMessage
 
 log = structlog.get_logger(__name__)
 
@@ -190,3 +192,50 @@ def _after_commit(outbound_id: int | None, conversation_id: int) -> None:
     if outbound_id is not None:
         reply_send_enqueue(message_id=outbound_id)
     run_enqueue_if_pending(conversation_id=conversation_id)
+
+
+class StaffReplyRefused(Exception):
+    """A staff reply that cannot be sent; `code` says why (for the API's status and the admin's message)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
+    """A person who took the conversation writes to the customer through the same exactly-once delivery.
+
+    Only in `human_active` (take the conversation first), only within WhatsApp's 24-hour window (no
+    free-form message outside it), 1 to 4 096 characters. People may say what the bot may not (a price,
+    a signed contract), so the output guard does not apply to them.
+    """
+    body = text.strip()
+    if not user.has_perm(Perm.HANDLE):
+        raise StaffReplyRefused("you may not handle conversations", code="not_permitted")
+    if not body or len(body) > TEXT_BODY_MAX:
+        raise StaffReplyRefused(f"a reply has 1 to {TEXT_BODY_MAX} characters", code="invalid_text")
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.state != State.HUMAN_ACTIVE:
+            raise StaffReplyRefused("take the conversation before replying", code="not_taken")
+        if not conversation_in_service_window(conversation):
+            raise StaffReplyRefused(
+                "the customer's last message is over 24 hours old: WhatsApp refuses free-form messages",
+                code="outside_window",
+            )
+        message = TextMessage(body=body)
+        outbound = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            type=message.kind,
+            text=body,
+            raw=message.model_dump(mode="json"),
+            status=Message.Status.PENDING,
+            idempotency_key=f"staff:{uuid.uuid4().hex}",
+            correlation_id=current_correlation_id(),
+            provider="staff",
+        )
+        Conversation.objects.filter(pk=conversation_id).update(last_activity_at=timezone.now())
+        transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))
+    log.info("staff_reply_queued", message_id=outbound.pk, conversation_id=conversation_id, user_id=user.pk)
+    return outbound
