@@ -115,7 +115,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = Queue.PIPELINE.value
 CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_SEND_TASK_EVENTS = True
-CELERY_TASK_SEND_SENT_EVENT = True
+# A task-sent event is one more Redis publish (and a new client object in kombu) for each of the ~7
+# tasks a message costs, from the webhook and every worker; Flower still sees each task from the
+# worker's received/started/succeeded events. CELERY_TASK_SEND_SENT_EVENT=true brings them back.
+CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes the database connections around every task and, in a prefork worker,
 # the whole psycopg pool, so each task paid a new PostgreSQL backend. A prefork child runs one task at a
