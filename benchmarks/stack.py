@@ -37,6 +37,7 @@ ACCESS_TOKEN = "bench-access-token"  # noqa: S105 - the fake Graph server's toke
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/pyloto_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 STOP_GRACE_S = 10.0
+QUEUES = ("pipeline", "llm", "delivery")
 
 
 def log(message: str) -> None:
@@ -293,16 +294,21 @@ class Stack:
 
     def queue_lengths(self) -> dict[str, int]:
         client = redis.Redis.from_url(self.config.redis_url)
-        return {queue: int(client.llen(queue)) for queue in ("pipeline", "llm", "delivery")}
+        return {queue: sum(int(client.llen(key)) for key in _queue_keys(queue)) for queue in QUEUES}
 
     def purge_queues(self) -> None:
         client = redis.Redis.from_url(self.config.redis_url)
-        client.delete("pipeline", "llm", "delivery")
+        client.delete(*[key for queue in QUEUES for key in _queue_keys(queue)])
 
     def sql(self, query: str, params: tuple = ()) -> list[tuple]:
         with psycopg.connect(_libpq_url(self.config.database_url), autocommit=True) as conn:
             cursor = conn.execute(query, params)
             return cursor.fetchall() if cursor.description else []
+
+
+def _queue_keys(queue: str) -> list[str]:
+    """The Redis lists of one Celery queue: kombu keeps one per priority step besides the plain one."""
+    return [queue, *(f"{queue}\x06\x16{step}" for step in (3, 6, 9))]
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
