@@ -1,12 +1,12 @@
 """Factories for the institutional drafts and the product-team user."""
 
 import factory
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from factory.django import DjangoModelFactory
 
 from institutional.models import CompanyProfile, Constraint, Faq, Policy
 from institutional.permissions import PRODUCT_TEAM_GROUP
+from tests.factories import UserFactory as BaseUserFactory
 
 
 class CompanyProfileFactory(DjangoModelFactory):
@@ -55,14 +55,9 @@ class ConstraintFactory(DjangoModelFactory):
     safe_replacement = "Resposta segura."
 
 
-class UserFactory(DjangoModelFactory):
-    class Meta:
-        model = get_user_model()
-        django_get_or_create = ("username",)
-        skip_postgeneration_save = True
+class UserFactory(BaseUserFactory):
+    """The shared user factory, staff by default (the institutional admin is for staff)."""
 
-    username = factory.Sequence(lambda n: f"user{n}")
-    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
     is_staff = True
     password = factory.django.Password("s3cret-pass")
 
