@@ -1,13 +1,16 @@
 """`make bench`: the production topology on this machine, driven open loop; one JSON line per scenario.
 
 Scenarios, in order (each customer writes once, so each message expects exactly one reply):
-1. ingest alone: web only (workers stopped), signed webhooks at 1 000/s — acknowledged, stored once;
-2. open loop at 25, 50, 100 and 200 msgs/s for 60 s each, then up to 60 s to drain;
+1. ingest alone: web only (workers stopped), signed webhooks for 10 s at 1 000/s (the target) and at
+   100/s (what one web process pair holds here) — acknowledged, stored once;
+2. open loop for 60 s each, then up to 60 s to drain: 12 msgs/s (the highest rate that meets every
+   KPI on this 2-core machine, see docs/performance.md), then the issue's 25, 50, 100 and 200;
 3. a burst of 1 000 simultaneous webhooks, all acknowledged and all answered.
 
-`BENCH_QUICK=1` runs 10 s per rate at 50 and 100 msgs/s only. `BENCH_RATES=25,100` and
-`BENCH_DURATION_S=30` override the list and the length; `BENCH_SCENARIOS=ingest,open,burst` picks.
-Progress goes to stderr; stdout holds only the JSON lines.
+`BENCH_QUICK=1` runs 10 s per rate at 12 and 50 msgs/s only. `BENCH_RATES=25,100`,
+`BENCH_INGEST_RATES=1000`, `BENCH_DURATION_S=30` and `BENCH_DRAIN_S=30` override the lists and
+lengths; `BENCH_SCENARIOS=ingest,open,burst` picks. Progress goes to stderr; stdout holds only the
+JSON lines.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from benchmarks.loadgen import Outcome, send_open_loop, text_webhooks
 from benchmarks.stack import APP_SECRET, WORKERS, Stack, StackSettings, log
 
 PROJECT_PROCESSES = ("web", *WORKERS)
-INGEST_RATE = float(os.environ.get("BENCH_INGEST_RATE", "1000"))
+# The issue's target first, then a rate the web can hold on this machine, to show its latency there.
+INGEST_RATES = [float(r) for r in os.environ.get("BENCH_INGEST_RATES", "1000,100").split(",")]
 DRAIN_S = float(os.environ.get("BENCH_DRAIN_S", "60"))
 BURST_SIZE = 1000
 BURST_DRAIN_S = 120.0
@@ -97,18 +101,19 @@ def webhook_fields(outcomes: list[Outcome]) -> dict[str, Any]:
 # --- scenarios ---------------------------------------------------------------------------------------
 
 
-def ingest_alone(stack: Stack, *, duration_s: float) -> dict[str, Any]:
+def ingest_alone(stack: Stack, *, rate: float, duration_s: float, prefix: str) -> dict[str, Any]:
     """The webhook with no worker running: acknowledged rate, latency, and every message stored once."""
-    count = int(INGEST_RATE * duration_s)
-    webhooks = text_webhooks(prefix="5510", count=count, app_secret=APP_SECRET)
+    count = int(rate * duration_s)
+    webhooks = text_webhooks(prefix=prefix, count=count, app_secret=APP_SECRET)
     probe = Probe(stack)
-    outcomes = send_open_loop(stack.web_url, webhooks, rate=INGEST_RATE)
+    outcomes = send_open_loop(stack.web_url, webhooks, rate=rate)
     spent, busy_pct, wall = probe.delta()
     acked = [o for o in outcomes if o.status == 200]
     span = max(o.sent_at + o.latency_ms / 1000 for o in outcomes) - min(o.sent_at for o in outcomes)
     stored, stored_twice = stack.sql(
         "SELECT count(DISTINCT wamid), count(*) - count(DISTINCT wamid) FROM conversations_message "
-        "WHERE direction = 'in' AND wamid LIKE 'wamid.BENCH5510%%'"
+        "WHERE direction = 'in' AND wamid LIKE %s",
+        (f"wamid.BENCH{prefix}%",),
     )[0]
     # Lost: acknowledged with 200 but not in the database. (A request the client gave up on may still
     # have been stored: that is "stored" without being "acknowledged", not a loss.)
@@ -121,11 +126,12 @@ def ingest_alone(stack: Stack, *, duration_s: float) -> dict[str, Any]:
     stack.purge_queues()
     stack.sql(
         "UPDATE conversations_message SET status = 'dropped', status_reason = 'benchmark: ingest-only scenario' "
-        "WHERE direction = 'in' AND wamid LIKE 'wamid.BENCH5510%%'"
+        "WHERE direction = 'in' AND wamid LIKE %s",
+        (f"wamid.BENCH{prefix}%",),
     )
     return {
         "scenario": "ingest_alone",
-        "target_rate": INGEST_RATE,
+        "target_rate": rate,
         **webhook_fields(outcomes),
         "acknowledged_per_s": round(len(acked) / span, 1) if span > 0 else None,
         "stored": stored,
@@ -273,7 +279,7 @@ def warm_up(stack: Stack, *, llm_latency_ms: float) -> None:
 
 def main() -> None:
     quick = os.environ.get("BENCH_QUICK") == "1"
-    rates = [float(r) for r in os.environ.get("BENCH_RATES", "50,100" if quick else "25,50,100,200").split(",")]
+    rates = [float(r) for r in os.environ.get("BENCH_RATES", "12,50" if quick else "12,25,50,100,200").split(",")]
     duration_s = float(os.environ.get("BENCH_DURATION_S", "10" if quick else "60"))
     scenarios = set(os.environ.get("BENCH_SCENARIOS", "ingest,open,burst").split(","))
     config = StackSettings.from_env()
@@ -287,8 +293,9 @@ def main() -> None:
             stack.start(["web"])
             stack.wait_ready()
             if "ingest" in scenarios:
-                log(f"ingest alone: {INGEST_RATE:.0f} msgs/s for {min(duration_s, 10):.0f} s, workers stopped")
-                emit(ingest_alone(stack, duration_s=min(duration_s, 10.0)))
+                for index, rate in enumerate(INGEST_RATES):
+                    log(f"ingest alone: {rate:.0f} msgs/s for {min(duration_s, 10):.0f} s, workers stopped")
+                    emit(ingest_alone(stack, rate=rate, duration_s=min(duration_s, 10.0), prefix=f"551{index}"))
             stack.start(WORKERS)
             stack.wait_workers(WORKERS)
             warm_up(stack, llm_latency_ms=config.llm_latency_ms)
