@@ -292,6 +292,20 @@ class Stack:
         sample["loadgen"] = times.user + times.system
         return sample
 
+    def wait_quiet(self, names: Iterable[str], *, timeout_s: float = 120.0, busy_below: float = 0.05) -> float:
+        """Until these processes use less than `busy_below` of a core (a web still working through
+        requests its clients gave up on); how long it took."""
+        started = time.monotonic()
+        names = list(names)
+        before = sum(_tree_cpu_seconds(self.processes[name].pid) for name in names)
+        while time.monotonic() - started < timeout_s:
+            time.sleep(1.0)
+            after = sum(_tree_cpu_seconds(self.processes[name].pid) for name in names)
+            if after - before < busy_below:
+                break
+            before = after
+        return time.monotonic() - started
+
     def queue_lengths(self) -> dict[str, int]:
         client = redis.Redis.from_url(self.config.redis_url)
         return {queue: sum(int(client.llen(key)) for key in _queue_keys(queue)) for queue in QUEUES}
