@@ -120,8 +120,14 @@ class Customer(FastHttpUser):
             self._wait_for_reply(sent_at)
 
     def _post(self, raw: bytes, headers: dict[str, str], kind: str) -> bool:
+        # A new connection per delivery, as Meta's many senders do; reusing one across the think time
+        # races gunicorn's 2 s keep-alive timeout (the server closes as the client sends: HTTP 0).
         with self.client.post(
-            WEBHOOK_PATH, data=raw, headers=headers, name=f"webhook {kind}", catch_response=True
+            WEBHOOK_PATH,
+            data=raw,
+            headers={**headers, "Connection": "close"},
+            name=f"webhook {kind}",
+            catch_response=True,
         ) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}")

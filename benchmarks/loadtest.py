@@ -43,8 +43,8 @@ def main() -> int:
             "WARNING",
         ]
         log(f"locust: {users} customers, spawn {spawn_rate}/s, {run_time}, against {stack.web_url}")
-        # Locust's summary goes straight to our stdout; its exit code is 1 when any request failed.
-        return subprocess.run(command, cwd=BASE_DIR, env=env, check=False).returncode
+        # Locust writes its summary to stderr: it goes to our stdout. Its exit code is 1 when any request failed.
+        return subprocess.run(command, cwd=BASE_DIR, env=env, stderr=subprocess.STDOUT, check=False).returncode
 
 
 if __name__ == "__main__":
