@@ -212,7 +212,11 @@ class Stack:
     def prepare_database(self) -> None:
         """A fresh benchmark database and Redis db, then migrate and seed the demo content."""
         _recreate_database(self.config.database_url)
-        redis.Redis.from_url(self.config.redis_url).flushdb()
+        client = redis.Redis.from_url(self.config.redis_url)
+        # The same guard for Redis: db 0 is the application's default, never flushed from here.
+        if int(client.connection_pool.connection_kwargs.get("db") or 0) == 0:
+            raise RuntimeError("refusing to flush Redis db 0: point BENCH_REDIS_URL at a database of its own")
+        client.flushdb()
         manage = [sys.executable, str(BASE_DIR / "manage.py")]
         for step in (["migrate", "--noinput", "-v", "0"], ["seed_demo"]):
             result = subprocess.run(
