@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 FULL_STACK = ["web", "worker_pipeline", "worker_llm", "worker_delivery", "beat", "flower"]
-# The placeholder token of the local settings: no real WhatsApp account is configured.
-LOCAL_PLACEHOLDER_TOKEN = "local-access-token"  # noqa: S105 - a documented placeholder, not a secret
+# The local settings' default token: while it is in use, no real WhatsApp account is configured.
+LOCAL_DEFAULT_TOKEN = "local-access-token"  # noqa: S105 - the documented local default, not a secret
 LOCAL_GRAPH_PORT = 8091
 EMBEDDED_STACK = ["web"]
 
@@ -54,7 +54,7 @@ class Command(BaseCommand):
         # The Procfile names gunicorn and celery bare: find them in this interpreter's environment.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         graph_fake = None
-        if settings.WHATSAPP_ACCESS_TOKEN == LOCAL_PLACEHOLDER_TOKEN and not check:
+        if settings.WHATSAPP_ACCESS_TOKEN == LOCAL_DEFAULT_TOKEN and not check:
             # Without real credentials, replies go to the local fake Graph server instead of failing at Meta.
             graph_fake = subprocess.Popen(
                 [sys.executable, "-m", "tests.fakes.graph_server", "--port", str(LOCAL_GRAPH_PORT)], cwd=base_dir
