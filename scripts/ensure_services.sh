@@ -17,8 +17,8 @@ fi
 if ! redis_ok; then
   if command -v redis-server >/dev/null 2>&1; then
     echo "Redis is stopped: starting it"
-    mkdir -p /tmp/pyloto-redis
-    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no --dir /tmp/pyloto-redis --logfile /tmp/pyloto-redis/redis.log || true
+    mkdir -p var/redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no --dir "$PWD/var/redis" --logfile "$PWD/var/redis/redis.log" || true
     for _ in $(seq 1 30); do redis_ok && break; sleep 1; done
   fi
   redis_ok || { echo "Redis is not running on 127.0.0.1:6379 and could not be started. Install it (Debian: apt-get install redis-server), or set REDIS_URL." >&2; exit 1; }
