@@ -20,12 +20,6 @@ from pyloto.resilience.breaker import breaker_allows_call, breaker_record_failur
 log = structlog.get_logger(__name__)
 
 
-class CircuitOpen(PylotoError):
-    """The shared breaker is open: the call is not attempted and the fallback answers."""
-
-    permanent = True
-
-
 def _call(*, task: str, payload: dict[str, Any], messages: list[dict], schema: type) -> dict[str, Any]:
     """Run one structured call; raise TransientError to let the task retry, return a failure dict otherwise."""
     breaker = llm_breaker()

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation, Message
 from conversations.selectors import conversation_in_service_window
+from conversations.services.runs import run_end
 from conversations.services.state import Actor, conversation_apply_decision
 from conversations.states import Perm, State, allowed_bot_targets, is_bot_silent
 from institutional.guard import GuardAction, check_reply
@@ -118,7 +119,7 @@ def reply_finalize(
         )
         inbound_status = Message.Status.HANDED_OFF if is_bot_silent(conversation.state) else Message.Status.ANSWERED
         _close_inbound(inbound, status=inbound_status, run_key=run_key)
-        _end_run(conversation, run_key)
+        run_end(lease=run_key, conversation_id=conversation.pk)
         transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))
     log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=conversation.state)
     return outbound
@@ -136,7 +137,7 @@ def run_close_without_reply(*, run_key: str, conversation_id: int, status: str, 
             )
         )
         _close_inbound(inbound, status=status, run_key=run_key, reason=reason)
-        _end_run(conversation, run_key)
+        run_end(lease=run_key, conversation_id=conversation.pk)
         transaction.on_commit(lambda: _after_commit(None, conversation_id))
     log.info("run_closed_without_reply", status=status, reason=reason, messages=len(inbound))
     return len(inbound)
@@ -157,12 +158,6 @@ def _close_inbound(inbound: list[Message], *, status: str, run_key: str, reason:
         status=status, status_reason=reason[:255], run_key=run_key, updated_at=timezone.now()
     )
     metrics.MESSAGES.labels(outcome=status).inc(len(inbound))
-
-
-def _end_run(conversation: Conversation, run_key: str) -> None:
-    Conversation.objects.filter(pk=conversation.pk, run_token=run_key).update(
-        run_token=None, run_started_at=None, run_lease_expires_at=None, last_activity_at=timezone.now()
-    )
 
 
 def _record_calls(calls: list[dict[str, Any]], *, conversation_id: int, run_key: str, release_number: int) -> None:

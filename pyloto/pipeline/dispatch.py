@@ -7,7 +7,7 @@ so nothing is lost.
 
 import structlog
 
-from conversations.models import Message
+from conversations.services.runs import run_has_new_inbound
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,6 @@ def run_enqueue(*, conversation_id: int) -> bool:
 
 def run_enqueue_if_pending(*, conversation_id: int) -> bool:
     """Start the next run when messages arrived during the one that just ended (a burst)."""
-    pending = Message.objects.filter(
-        conversation_id=conversation_id, direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
-    ).exists()
-    return run_enqueue(conversation_id=conversation_id) if pending else False
+    if not run_has_new_inbound(conversation_id=conversation_id):
+        return False
+    return run_enqueue(conversation_id=conversation_id)
