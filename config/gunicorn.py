@@ -1,4 +1,5 @@
 """Gunicorn settings shared by every way of starting the web process (Procfile, docker-compose)."""
+
 from prometheus_client import multiprocess
 
 

@@ -11,7 +11,7 @@ from llm.models import LLMCall
 from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.resilience.breaker import breaker_record_failure, breaker_state, llm_breaker
 from pyloto.whatsapp import simulator
-from tests.support import post_webhook, say, scripted, sent_texts, wait_until
+from tests.support import E2E_TIMEOUT_S, post_webhook, say, scripted, sent_texts, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +21,9 @@ def replies_answered():
 
 
 def test_one_webhook_gets_exactly_one_valid_reply_with_parallel_llm_calls(worker, demo_release, llm_on, fake_graph):
-    llm_on.configure(latency_ms=300)
+    # Task 2 and task 3 are answered only once both are in flight together: they must run in parallel.
+    # The hold gives up well before LLM_TIMEOUT_S, so a serial pipeline fails on a 400 naming the counts.
+    llm_on.configure(hold_in_flight=2, hold_schema_names=["ReplyDraft", "MessageTypeChoice"], hold_timeout_s=15)
     llm_on.script(
         [
             scripted(
@@ -47,7 +49,11 @@ def test_one_webhook_gets_exactly_one_valid_reply_with_parallel_llm_calls(worker
     )
     correlation_id = say("Quais serviços vocês oferecem?")
 
-    sent = fake_graph.wait_for_sent(1, timeout_s=20)
+    sent = fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
+    calls = {r["schema_name"]: r for r in llm_on.requests()}
+    assert {name: call["status"] for name, call in calls.items()} == dict.fromkeys(
+        ["StateDecision", "ReplyDraft", "MessageTypeChoice"], 200
+    ), calls
     assert len(sent) == 1
     reply = sent[0]
     assert reply["type"] == "interactive"
@@ -57,8 +63,7 @@ def test_one_webhook_gets_exactly_one_valid_reply_with_parallel_llm_calls(worker
     # The read receipt with typing indicator went out too.
     assert any(r["json"].get("typing_indicator") == {"type": "text"} for r in fake_graph.requests(kind="read"))
 
-    # Task 2 and task 3 ran in parallel: their requests overlapped at the fake.
-    calls = {r["schema_name"]: r for r in llm_on.requests()}
+    # Task 2 and task 3 ran in parallel (the hold let them through); task 1 came first.
     reply_call, type_call = calls["ReplyDraft"], calls["MessageTypeChoice"]
     assert reply_call["received_at"] < type_call["responded_at"]
     assert type_call["received_at"] < reply_call["responded_at"]
@@ -114,7 +119,7 @@ def test_a_burst_of_three_messages_is_answered_by_one_reply_covering_all(worker,
 def test_a_redelivered_message_is_never_answered_twice(worker, demo_release, llm_on, fake_graph):
     body = simulator.text_webhook(text="Qual o horário de atendimento?", wa_id="5511900000077", wamid="wamid.SAME")
     post_webhook(body)
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     post_webhook(body)
     post_webhook(body)
     wait_until(lambda: not Message.objects.filter(direction="in", status__in=["received", "processing"]).exists())
@@ -130,7 +135,7 @@ def test_llm_server_errors_are_retried_then_the_offline_fallback_answers(
     monkeypatch.setattr(decide_state, "max_retries", 1)
     llm_on.script([scripted("StateDecision", {"error": "boom"}, status=500, repeat=True)])
     say("Qual o horário de atendimento?", wa_id="5511900000101")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     decisions = [r for r in llm_on.requests() if r["schema_name"] == "StateDecision"]
     assert len(decisions) == 2  # first try + one Celery retry
     outbound = Message.objects.get(direction="out")
@@ -142,7 +147,7 @@ def test_llm_server_errors_are_retried_then_the_offline_fallback_answers(
 def test_invalid_output_is_re_asked_once_then_the_fallback_answers(worker, demo_release, llm_on, fake_graph):
     llm_on.script([scripted("ReplyDraft", "this is not json", repeat=True)])
     say("Qual o horário de atendimento?", wa_id="5511900000102")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     assert len([r for r in llm_on.requests() if r["schema_name"] == "ReplyDraft"]) == 2
     assert Message.objects.get(direction="out").provider == "offline"
     assert LLMCall.objects.get(task="write_reply").outcome == "invalid_output"
@@ -156,7 +161,7 @@ def test_a_chord_header_crash_is_answered_by_the_error_callback(worker, demo_rel
 
     monkeypatch.setattr(llm.calls, "choose_message_type_call", crash)
     say("Vocês trabalham aos sábados?", wa_id="5511900000103")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     wait_until(lambda: not Message.objects.filter(direction="in", status__in=["received", "processing"]).exists())
     assert Message.objects.filter(direction="out").count() == 1
     assert Message.objects.get(direction="out").provider == "offline"
@@ -168,7 +173,7 @@ def test_an_open_breaker_routes_runs_straight_to_the_fallback(worker, demo_relea
         breaker_record_failure(breaker, __import__("llm.errors").errors.LLMTransientError("down", code=503))
     assert breaker_state(breaker) == "open"
     say("Qual o horário de atendimento?", wa_id="5511900000104")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     assert llm_on.requests() == []
     assert Message.objects.get(direction="out").provider == "offline"
 
@@ -181,17 +186,17 @@ def test_the_breaker_opens_after_repeated_llm_failures(worker, demo_release, llm
     breaker = llm_breaker()
     for index in range(breaker.fail_max):
         say("Qual o horário?", wa_id=f"55119000002{index:02d}")
-        fake_graph.wait_for_sent(index + 1, timeout_s=20)
+        fake_graph.wait_for_sent(index + 1, timeout_s=E2E_TIMEOUT_S)
     assert breaker_state(breaker) == "open"
     calls_before = len(llm_on.requests())
     say("Qual o horário?", wa_id="5511900000299")
-    fake_graph.wait_for_sent(breaker.fail_max + 1, timeout_s=20)
+    fake_graph.wait_for_sent(breaker.fail_max + 1, timeout_s=E2E_TIMEOUT_S)
     assert len(llm_on.requests()) == calls_before
 
 
 def test_asking_for_a_person_hands_off_and_the_bot_then_stays_silent(worker, demo_release, llm_on, fake_graph):
     say("Quero falar com um atendente", wa_id="5511900000105")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     conversation = Conversation.objects.get()
     assert conversation.state == "handoff_requested"
     assert Message.objects.get(direction="in").status == "handed_off"
@@ -204,7 +209,7 @@ def test_asking_for_a_person_hands_off_and_the_bot_then_stays_silent(worker, dem
 def test_the_offline_provider_answers_end_to_end_with_no_api_key(worker, demo_release, fake_graph, settings):
     settings.OPENAI_API_KEY = ""
     say("Oi", wa_id="5511900000106")
-    greeting = fake_graph.wait_for_sent(1, timeout_s=20)[0]
+    greeting = fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)[0]
     assert greeting["type"] == "interactive"
     first_topic = greeting["interactive"]["action"]["buttons"][0]["reply"]
     post_webhook(
@@ -217,7 +222,7 @@ def test_the_offline_provider_answers_end_to_end_with_no_api_key(worker, demo_re
             contacts=[simulator.contact_element(wa_id="5511900000106")],
         )
     )
-    answer = fake_graph.wait_for_sent(2, timeout_s=20)[1]
+    answer = fake_graph.wait_for_sent(2, timeout_s=E2E_TIMEOUT_S)[1]
     assert answer["type"] == "text" and len(answer["text"]["body"]) > 20
     assert set(Message.objects.filter(direction="out").values_list("provider", flat=True)) == {"offline"}
     assert Conversation.objects.get().state == "answering"
@@ -230,7 +235,7 @@ def test_a_reply_breaking_a_constraint_is_never_sent(worker, demo_release, llm_o
         ]
     )
     say("Então fechamos?", wa_id="5511900000107")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     texts = sent_texts(fake_graph)
     assert all("contrato está fechado" not in text for text in texts)
     from institutional.models import GuardViolation
@@ -269,5 +274,5 @@ def test_the_sweeper_re_drives_a_message_whose_task_was_lost(worker, demo_releas
     settings.SWEEP_REDRIVE_AFTER_S = 0
     counts = pipeline_sweep()
     assert counts["runs_redriven"] == 1
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     wait_until(lambda: Message.objects.get(pk=message.pk).status == "answered")

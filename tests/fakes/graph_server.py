@@ -8,6 +8,10 @@ request, and can add latency and inject failures. Use it three ways:
 - by hand or under load: `python -m tests.fakes.graph_server --port 8091 --latency-ms 50 --error-rate 0.0`;
 - from anything with an HTTP client: `GET/DELETE /_fake/requests`, `GET/POST /_fake/config`,
   `GET /_fake/stats`, `POST /_fake/reset`. `FakeGraph(base_url)` wraps those for Python callers.
+
+`hold_in_flight=N` (config) holds every Graph POST until N are in flight together, then answers them all:
+a test proves requests overlap without timing anything. Past `hold_timeout_s` a held request gets a
+400 whose details say how many arrived.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from typing import Any
 
 import httpx
 from aiohttp import web
+
+from tests.fakes.hold import DEFAULT_HOLD_TIMEOUT_S, HoldTimedOut, InFlightGate
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +94,9 @@ class FakeGraphConfig:
     seed: int | None = None
     # The recording is a ring buffer, so a long load test cannot exhaust memory.
     max_records: int = 100_000
+    # > 1: hold each Graph POST until this many are in flight together (see the module docstring).
+    hold_in_flight: int = 0
+    hold_timeout_s: float = DEFAULT_HOLD_TIMEOUT_S
 
 
 class _Rejected(Exception):
@@ -317,6 +326,7 @@ class _State:
         self.rng = random.Random(self.config.seed)
         self.stats: Counter[str] = Counter()
         self.sequence = itertools.count(1)
+        self.gate = InFlightGate()
 
     def configure(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(FakeGraphConfig)}
@@ -375,7 +385,10 @@ async def _handle_messages(request: web.Request) -> web.Response:
     headers: dict[str, str] = {}
     raw = await request.read()
     try:
+        await state.gate.hold(count=int(config.hold_in_flight), timeout_s=float(config.hold_timeout_s))
         status, body, headers = _answer(request, raw, record, state)
+    except HoldTimedOut as exc:
+        status, body = 400, graph_error_body(1, message="fake Graph hold timed out", details=str(exc))
     except _Rejected as rejected:
         status = rejected.status
         body = graph_error_body(rejected.code, details=rejected.details, subcode=rejected.subcode)

@@ -12,6 +12,10 @@ A script entry: {"match": {"schema_name": "...", "contains": "...", "model": "..
 "headers": {extra response headers, e.g. "retry-after-ms"}, "repeat": true | "times": n}.
 Entries are tried in order; the first matching one answers and is consumed (unless `repeat`).
 Without a matching entry the answer is generated from the request's `response_format.json_schema.schema`.
+
+`hold_in_flight=N` (config) holds every completion (or only those whose schema is in `hold_schema_names`)
+until N are in flight together, then answers them all: a test proves calls overlap without timing anything.
+Past `hold_timeout_s` a held call gets a 400 naming how many arrived.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import pytest
 import structlog
 from aiohttp import web
+
+from tests.fakes.hold import DEFAULT_HOLD_TIMEOUT_S, HoldTimedOut, InFlightGate
 
 log = structlog.get_logger(__name__)
 
@@ -246,6 +252,11 @@ class FakeConfig:
     api_key: str = ""
     seed: int = 0
     max_records: int = 20_000
+    # > 1: hold each completion until this many are in flight together (see the module docstring).
+    hold_in_flight: int = 0
+    hold_timeout_s: float = DEFAULT_HOLD_TIMEOUT_S
+    # Empty holds every completion; otherwise only these structured-output schema names.
+    hold_schema_names: list[str] = field(default_factory=list)
 
 
 class FakeOpenAIState:
@@ -259,6 +270,8 @@ class FakeOpenAIState:
         self._rng = random.Random(config.seed)
         self._script: list[dict] = []
         self._records: deque[dict] = deque(maxlen=config.max_records)
+        # Used only from the server's event loop.
+        self.gate = InFlightGate()
 
     def configure(self, **changes: Any) -> dict:
         known = {f.name for f in fields(FakeConfig)}
@@ -331,6 +344,7 @@ class FakeOpenAIState:
             self._rng = random.Random(self.config.seed)
             self._script.clear()
             self._records = deque(maxlen=self.config.max_records)
+            self.gate = InFlightGate()
 
 
 # --- HTTP handlers --------------------------------------------------------------------------------
@@ -443,6 +457,15 @@ async def chat_completions(request: web.Request) -> web.Response:
         record.update(status=401, responded_at=time.time())
         state.record(record)
         return _error_response(401, "Incorrect API key provided.")
+
+    held = not state.config.hold_schema_names or schema_name in state.config.hold_schema_names
+    try:
+        if held:
+            await state.gate.hold(count=int(state.config.hold_in_flight), timeout_s=float(state.config.hold_timeout_s))
+    except HoldTimedOut as exc:
+        record.update(status=400, responded_at=time.time())
+        state.record(record)
+        return _error_response(400, str(exc))
 
     entry = state.take(schema_name=schema_name, text=text, model=model)
     delay_s = state.draw_latency_s()

@@ -168,24 +168,31 @@ def test_default_latency_is_applied_and_recorded():
 
 def test_serves_hundreds_of_concurrent_requests():
     concurrency = 300
-    latency_s = 0.3
 
-    async def burst(url: str) -> list[int]:
+    async def burst(url: str) -> list[tuple[int, dict]]:
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
 
-            async def one(i: int) -> int:
+            async def one(i: int) -> tuple[int, dict]:
                 async with session.post(url, json=_chat_body(SCHEMAS["enum_const_bounds"], content=str(i))) as r:
-                    await r.json()
-                    return r.status
+                    return r.status, await r.json()
 
             return await asyncio.gather(*(one(i) for i in range(concurrency)))
 
-    with running_openai_server(latency_ms=latency_s * 1000) as fake:
-        statuses = asyncio.run(burst(f"{fake.base_url}/chat/completions"))
+    # Nothing is answered until all are in flight together: a one-at-a-time server would time the hold out.
+    with running_openai_server(latency_ms=0, hold_in_flight=concurrency, hold_timeout_s=60) as fake:
+        responses = asyncio.run(burst(f"{fake.base_url}/chat/completions"))
         records = fake.requests()
 
-    assert statuses == [200] * concurrency
-    # Concurrency from the server's own timestamps: a one-at-a-time server never overlaps two requests.
-    peak = max(sum(1 for o in records if o["received_at"] <= r["received_at"] < o["responded_at"]) for r in records)
-    assert peak >= concurrency // 2, peak
+    failed = [body for status, body in responses if status != 200]
+    assert not failed, failed[0]
+    assert len(records) == concurrency
+    assert max(r["received_at"] for r in records) <= min(r["responded_at"] for r in records)
+
+
+def test_a_hold_that_never_fills_fails_loudly_naming_the_counts():
+    with running_openai_server(latency_ms=0, hold_in_flight=3, hold_timeout_s=0.2) as fake:
+        response = httpx.post(f"{fake.base_url}/chat/completions", json=_chat_body({"type": "integer"}))
+
+    assert response.status_code == 400
+    assert "only 1 arrived" in response.json()["error"]["message"]

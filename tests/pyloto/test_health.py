@@ -76,7 +76,8 @@ def test_readyz_gives_up_on_a_hung_broker_within_its_timeout(client, settings, s
     elapsed = time.monotonic() - started
     assert response.status_code == 503
     assert response.json()["failing"] == ["broker"]
-    assert elapsed < 2.0
+    # The silent server never answers: without the timeout this request would hang. Generous for a loaded machine.
+    assert elapsed < 15.0, f"/readyz took {elapsed:.1f} s against a 0.5 s readiness timeout"
 
 
 @pytest.mark.django_db(transaction=True)

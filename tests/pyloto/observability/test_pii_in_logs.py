@@ -7,7 +7,7 @@ import pytest
 
 from pyloto.observability.testing import capture_rendered_logs
 from pyloto.whatsapp import simulator
-from tests.support import inbound_settled, post_webhook, wait_until
+from tests.support import E2E_TIMEOUT_S, inbound_settled, post_webhook, wait_until
 
 WA_ID = "5511987650042"
 OTHER_WA_ID = "5511987650043"
@@ -44,7 +44,7 @@ def test_a_conversation_logs_no_raw_personal_data(conversation_stack):
     # DEBUG: every library's chatter too (HTTP clients, kombu, Django), not only our own events.
     with capture_rendered_logs(level=logging.DEBUG) as lines:
         first = post_webhook(simulator.text_webhook(text=text, wa_id=WA_ID))
-        conversation_stack.wait_for_sent(1, timeout_s=20)
+        conversation_stack.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
         wait_until(lambda: inbound_settled(1))
         conversation_stack.configure(script=[None, refusal])  # read receipt fine, then the refusal
         second = post_webhook(simulator.text_webhook(text="Qual o horário de atendimento?", wa_id=OTHER_WA_ID))
