@@ -18,7 +18,7 @@ from conversations.states import State, is_bot_silent
 # WhatsApp's customer-service window: free-form messages only within 24 h of the customer's last message.
 SERVICE_WINDOW = timedelta(hours=24)
 
-# Phrases by which customers ask for a person, after accent folding and lower-casing (pt and en).
+# Phrases by which customers ask for a person, after accent folding and lower-casing (pt, en and es).
 # Whole words only, so "agente de viagens" or "recursos humanos" do not trigger a handoff.
 _HUMAN_PATTERNS = [
     r"\batendente(s)?\b",
@@ -34,6 +34,10 @@ _HUMAN_PATTERNS = [
     r"\brepresentative\b",
     r"\breal person\b",
     r"\b(talk|speak|chat) (to|with) (a |an |some )?(person|someone|somebody|human|people)\b",
+    r"\bfalar com (a |alguem da )?(sua |nossa )?equipe\b",
+    r"\b(talk|speak) to (the|your) team\b",
+    r"\bhablar con (una persona|un humano|alguien|un agente|el equipo|un asesor)\b",
+    r"\bpersona real\b",
 ]
 _HUMAN_RE = re.compile("|".join(f"(?:{pattern})" for pattern in _HUMAN_PATTERNS))
 
@@ -48,6 +52,33 @@ def _fold(text: str) -> str:
 def wants_human(text: str) -> bool:
     """Deterministic rule: does this message ask for a person? (pt/en, accent- and case-insensitive)."""
     return bool(_HUMAN_RE.search(_fold(text)))
+
+
+@dataclass(frozen=True)
+class OfflineContext:
+    """What the offline answerer needs beyond the unanswered messages (it never reads the database)."""
+
+    earlier_customer_texts: list[str]
+    recent_bot_reasons: list[str]  # newest first
+
+
+def conversation_offline_context(
+    *, conversation_id: int, exclude_message_ids: list[int], limit: int = 6
+) -> OfflineContext:
+    """The customer's earlier texts (oldest first) and the reasons of the latest bot decisions (newest first)."""
+    texts = list(
+        Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.INBOUND)
+        .exclude(pk__in=exclude_message_ids)
+        .exclude(text="")
+        .order_by("-created_at", "-pk")
+        .values_list("text", flat=True)[:limit]
+    )
+    reasons = list(
+        TransitionDecision.objects.filter(conversation_id=conversation_id, actor_kind=TransitionDecision.ActorKind.BOT)
+        .order_by("-created_at", "-pk")
+        .values_list("reason", flat=True)[:limit]
+    )
+    return OfflineContext(earlier_customer_texts=list(reversed(texts)), recent_bot_reasons=reasons)
 
 
 def conversation_is_bot_silent(conversation: Conversation) -> bool:

@@ -23,8 +23,10 @@ from institutional.models import (
     CompanyProfile,
     Constraint,
     Faq,
+    FaqTranslation,
     GuardViolation,
     Policy,
+    ProfileTranslation,
     PromptTemplate,
     Release,
     ReleaseActivation,
@@ -46,8 +48,15 @@ class DraftAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context=extra_context)
 
 
+class ProfileTranslationInline(admin.TabularInline):
+    model = ProfileTranslation
+    extra = 0
+    fields = ("language", "description")
+
+
 @admin.register(CompanyProfile)
 class CompanyProfileAdmin(DraftAdmin):
+    inlines = (ProfileTranslationInline,)
     list_display = ("name", "service_hours", "default_language", "updated_at")
     fieldsets = (
         (None, {"fields": ("name", "description", "services")}),
@@ -62,8 +71,17 @@ class CompanyProfileAdmin(DraftAdmin):
         return False
 
 
+class FaqTranslationInline(admin.StackedInline):
+    """Translations answer customers who write in another language; without one they get a polite note."""
+
+    model = FaqTranslation
+    extra = 0
+    fields = ("language", "question", "answer", "keywords")
+
+
 @admin.register(Faq)
 class FaqAdmin(DraftAdmin):
+    inlines = (FaqTranslationInline,)
     list_display = ("question", "priority", "is_active", "updated_at")
     list_editable = ("priority", "is_active")
     list_filter = ("is_active",)

@@ -50,7 +50,7 @@ FAQS = [
     {
         "question": "Qual é o horário de atendimento?",
         "answer": "Nossa equipe atende de segunda a sexta, das 8h às 18h (horário de Brasília), exceto feriados.",
-        "keywords": "horário, atendimento, funcionamento, expediente",
+        "keywords": "horário, atendimento, funcionamento, expediente, sábado, domingo, feriado",
         "priority": 90,
     },
     {
@@ -83,7 +83,7 @@ FAQS = [
     {
         "question": "Quais são as formas de pagamento?",
         "answer": "Aceitamos boleto, Pix e cartão de crédito, com cobrança mensal.",
-        "keywords": "pagamento, boleto, pix, cartão, forma de pagar",
+        "keywords": "pagamento, boleto, pix, cartão, forma de pagar, pagar, pago",
         "priority": 70,
     },
     {
@@ -161,3 +161,185 @@ POLICIES = [
         "priority": 60,
     },
 ]
+
+# The profile's description in the other languages the demo answers in.
+PROFILE_TRANSLATIONS = {
+    "en": (
+        "Pyloto builds and runs WhatsApp customer-service assistants for small and medium businesses: the "
+        "assistant answers questions, qualifies requests and hands the conversation to the customer's team "
+        "when it is time for a person to step in."
+    ),
+    "es": (
+        "Pyloto crea y opera asistentes de atención en WhatsApp para pequeñas y medianas empresas: el "
+        "asistente responde dudas, califica pedidos y pasa la conversación al equipo del cliente cuando "
+        "es momento de que una persona intervenga."
+    ),
+}
+
+# FAQ translations, keyed by the Portuguese question: {language: (question, answer, keywords)}.
+FAQ_TRANSLATIONS: dict[str, dict[str, tuple[str, str, str]]] = {
+    "O que a Pyloto faz?": {
+        "en": (
+            "What does Pyloto do?",
+            "We build and run WhatsApp customer-service assistants for small and medium businesses. The "
+            "assistant answers frequent questions, organises requests and hands the conversation to your team "
+            "when a person is needed.",
+            "pyloto, what do you do, company, services, offer",
+        ),
+        "es": (
+            "¿Qué hace Pyloto?",
+            "Creamos y operamos asistentes de atención en WhatsApp para pequeñas y medianas empresas. El "
+            "asistente responde preguntas frecuentes, organiza pedidos y pasa la conversación a su equipo "
+            "cuando se necesita una persona.",
+            "pyloto, qué hacen, empresa, servicios, ofrecen",
+        ),
+    },
+    "Quais são os planos e preços?": {
+        "en": (
+            "What are the plans and prices?",
+            "Essencial: R$ 199/month (up to 1,000 conversations). Profissional: R$ 499/month (up to 5,000 "
+            "conversations, with qualification and routing). Empresa: above 5,000 conversations, price on "
+            "request with the sales team.",
+            "price, prices, plans, cost, how much, monthly fee",
+        ),
+        "es": (
+            "¿Cuáles son los planes y precios?",
+            "Essencial: R$ 199/mes (hasta 1.000 conversaciones). Profissional: R$ 499/mes (hasta 5.000 "
+            "conversaciones, con calificación y derivación). Empresa: más de 5.000 conversaciones, precio a "
+            "consultar con el equipo comercial.",
+            "precio, precios, planes, cuánto cuesta, costo, mensualidad",
+        ),
+    },
+    "Qual é o horário de atendimento?": {
+        "en": (
+            "What are your opening hours?",
+            "Our team works Monday to Friday, 8 am to 6 pm (Brasília time), except public holidays.",
+            "hours, opening hours, open, schedule, business hours",
+        ),
+        "es": (
+            "¿Cuál es el horario de atención?",
+            "Nuestro equipo atiende de lunes a viernes, de 8 a 18 h (hora de Brasilia), excepto feriados.",
+            "horario, atención, abierto, horas",
+        ),
+    },
+    "Como faço para contratar?": {
+        "en": (
+            "How do I sign up?",
+            "I can explain the plans and answer your questions; signing up is done with our sales team, who "
+            "send the proposal and the contract for signature. I can ask someone from the team to talk to you.",
+            "sign up, hire, buy, subscribe, proposal, sales",
+        ),
+        "es": (
+            "¿Cómo contrato el servicio?",
+            "Yo explico los planes y respondo sus dudas; la contratación se hace con nuestro equipo comercial, "
+            "que envía la propuesta y el contrato para firmar. Puedo pedir que alguien del equipo hable con usted.",
+            "contratar, contratación, comprar, propuesta, comercial",
+        ),
+    },
+    "Quanto tempo leva a implantação?": {
+        "en": (
+            "How long does the setup take?",
+            "Assisted setup takes 10 business days on average after the contract is signed, and costs R$ 990 "
+            "as a one-off payment.",
+            "setup, onboarding, implementation, how long, start",
+        ),
+        "es": (
+            "¿Cuánto tarda la implementación?",
+            "La implementación asistida tarda en promedio 10 días hábiles después de la firma del contrato, y "
+            "cuesta R$ 990 en un único pago.",
+            "implementación, instalación, cuánto tarda, plazo, empezar",
+        ),
+    },
+    "Existe fidelidade ou multa para cancelar?": {
+        "en": (
+            "Is there a minimum term or a cancellation fee?",
+            "There is no minimum term on the Essencial and Profissional plans: you can cancel at any time with "
+            "30 days' notice, with no fee.",
+            "cancel, cancellation, minimum term, fee, penalty",
+        ),
+        "es": (
+            "¿Hay permanencia o multa por cancelar?",
+            "No hay permanencia en los planes Essencial y Profissional: puede cancelar en cualquier momento con "
+            "30 días de aviso, sin multa.",
+            "cancelar, cancelación, permanencia, multa",
+        ),
+    },
+    "Quais são as formas de pagamento?": {
+        "en": (
+            "How can I pay?",
+            "We accept boleto, Pix and credit card, billed monthly.",
+            "payment, pay, credit card, pix, boleto, payment methods",
+        ),
+        "es": (
+            "¿Cuáles son las formas de pago?",
+            "Aceptamos boleto, Pix y tarjeta de crédito, con cobro mensual.",
+            "pago, pagar, tarjeta, pix, boleto, formas de pago",
+        ),
+    },
+    "Vocês têm período de teste?": {
+        "en": (
+            "Do you have a free trial?",
+            "Yes: a 14-day free trial on the Essencial plan, no credit card needed.",
+            "trial, free trial, free, test, try",
+        ),
+        "es": (
+            "¿Tienen período de prueba?",
+            "Sí: 14 días de prueba gratis en el plan Essencial, sin tarjeta de crédito.",
+            "prueba, gratis, probar, período de prueba",
+        ),
+    },
+    "O assistente funciona fora do horário comercial?": {
+        "en": (
+            "Does the assistant work outside business hours?",
+            "Yes, the assistant answers 24 hours a day. Outside business hours, requests that need a person are "
+            "recorded and the team picks them up in the next opening hours.",
+            "24 hours, night, weekend, outside business hours",
+        ),
+        "es": (
+            "¿El asistente funciona fuera del horario comercial?",
+            "Sí, el asistente responde las 24 horas. Fuera del horario, los pedidos que necesitan una persona "
+            "quedan registrados y el equipo los retoma en el siguiente horario de atención.",
+            "24 horas, noche, fin de semana, fuera del horario",
+        ),
+    },
+    "Vocês integram com o meu sistema ou CRM?": {
+        "en": (
+            "Do you integrate with my system or CRM?",
+            "CRM integrations are available on the Empresa plan. The sales team reviews your system and "
+            "confirms what is possible.",
+            "integration, integrate, crm, system, api",
+        ),
+        "es": (
+            "¿Se integran con mi sistema o CRM?",
+            "Las integraciones con CRM están disponibles en el plan Empresa. El equipo comercial evalúa su "
+            "sistema y confirma lo que es posible.",
+            "integración, integrar, crm, sistema, api",
+        ),
+    },
+    "Meus dados e os dos meus clientes ficam seguros?": {
+        "en": (
+            "Are my data and my customers' data safe?",
+            "Yes. We follow Brazil's LGPD, keep only what the service needs and never ask for passwords or full "
+            "card numbers on WhatsApp.",
+            "security, data, privacy, lgpd, safe",
+        ),
+        "es": (
+            "¿Mis datos y los de mis clientes están seguros?",
+            "Sí. Seguimos la LGPD de Brasil, guardamos solo lo necesario para la atención y nunca pedimos "
+            "contraseñas ni números completos de tarjeta por WhatsApp.",
+            "seguridad, datos, privacidad, lgpd",
+        ),
+    },
+    "Como falo com uma pessoa da equipe?": {
+        "en": (
+            "How do I talk to someone from the team?",
+            "Just ask here: I will pass the conversation to a person from the team, who answers during business hours.",
+            "agent, human, person, talk to someone",
+        ),
+        "es": (
+            "¿Cómo hablo con una persona del equipo?",
+            "Solo pídalo aquí: paso la conversación a una persona del equipo, que responde en el horario de atención.",
+            "agente, humano, persona, hablar con alguien",
+        ),
+    },
+}

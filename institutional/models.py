@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from institutional.builtin import TEMPLATE_VARIABLE_HELP, TEMPLATE_VARIABLES
 from institutional.guard import compile_pattern
@@ -94,6 +95,60 @@ class Faq(models.Model):
 
     def __str__(self) -> str:
         return self.question
+
+
+# Languages the product team can translate content into (the default language is the content itself).
+TRANSLATION_LANGUAGES = [
+    ("en", _("inglês")),
+    ("es", _("espanhol")),
+    ("fr", _("francês")),
+    ("it", _("italiano")),
+    ("de", _("alemão")),
+]
+
+
+class FaqTranslation(models.Model):
+    """The same FAQ in another language, so the assistant answers a customer who writes in it (draft)."""
+
+    faq = models.ForeignKey(Faq, on_delete=models.CASCADE, related_name="translations", verbose_name=_("pergunta"))
+    language = models.CharField(_("idioma"), max_length=8, choices=TRANSLATION_LANGUAGES)
+    question = models.CharField(_("pergunta traduzida"), max_length=300)
+    answer = models.TextField(
+        _("resposta traduzida"), help_text=_("Os mesmos fatos da resposta original, neste idioma.")
+    )
+    keywords = models.CharField(
+        _("palavras-chave traduzidas"), max_length=500, blank=True, help_text=_("Separadas por vírgula, neste idioma.")
+    )
+
+    class Meta:
+        verbose_name = _("tradução da pergunta")
+        verbose_name_plural = _("traduções da pergunta")
+        ordering = ["language"]
+        constraints = [models.UniqueConstraint(fields=["faq", "language"], name="faqtranslation_one_per_language")]
+
+    def __str__(self) -> str:
+        return f"{self.get_language_display()}: {self.question}"
+
+
+class ProfileTranslation(models.Model):
+    """What the company does, in another language: the assistant's introduction to customers who write in it."""
+
+    profile = models.ForeignKey(
+        CompanyProfile, on_delete=models.CASCADE, related_name="translations", verbose_name=_("perfil")
+    )
+    language = models.CharField(_("idioma"), max_length=8, choices=TRANSLATION_LANGUAGES)
+    description = models.TextField(_("o que a empresa faz (traduzido)"))
+
+    class Meta:
+        verbose_name = _("tradução do perfil")
+        verbose_name_plural = _("traduções do perfil")
+        ordering = ["language"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "language"], name="profiletranslation_one_per_language")
+        ]
+
+    def __str__(self) -> str:
+        return self.get_language_display()
 
 
 class Policy(models.Model):

@@ -2,7 +2,15 @@
 
 PRODUCT_TEAM_GROUP = "Product team"
 
-_CONTENT_MODELS = ("companyprofile", "faq", "policy", "constraint", "prompttemplate")
+_CONTENT_MODELS = (
+    "companyprofile",
+    "faq",
+    "policy",
+    "constraint",
+    "prompttemplate",
+    "faqtranslation",
+    "profiletranslation",
+)
 
 # Edit drafts (no delete: switch an item off instead), publish, roll back, read releases and violations.
 PRODUCT_TEAM_PERMISSIONS: tuple[str, ...] = (

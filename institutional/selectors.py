@@ -24,6 +24,7 @@ from institutional.snapshot import (
     CompanyProfileData,
     ConstraintRule,
     FaqEntry,
+    FaqTranslationEntry,
     PolicyEntry,
     PromptTemplate,
     ReleaseSnapshot,
@@ -114,6 +115,9 @@ def draft_snapshot() -> ReleaseSnapshot:
             channels=tuple(split_lines(profile_row.channels)),
             tone_of_voice=profile_row.tone_of_voice,
             default_language=profile_row.default_language,
+            description_translations=tuple(
+                (row.language, row.description) for row in profile_row.translations.order_by("language")
+            ),
         )
         if profile_row
         else builtin_snapshot().profile
@@ -125,8 +129,17 @@ def draft_snapshot() -> ReleaseSnapshot:
             answer=row.answer,
             keywords=tuple(split_keywords(row.keywords)),
             priority=row.priority,
+            translations=tuple(
+                FaqTranslationEntry(
+                    language=item.language,
+                    question=item.question,
+                    answer=item.answer,
+                    keywords=tuple(split_keywords(item.keywords)),
+                )
+                for item in row.translations.all()
+            ),
         )
-        for row in Faq.objects.filter(is_active=True).order_by("pk")
+        for row in Faq.objects.filter(is_active=True).prefetch_related("translations").order_by("pk")
     )
     policies = tuple(
         PolicyEntry(id=row.pk, title=row.title, body=row.body, priority=row.priority)

@@ -19,7 +19,9 @@ from institutional.models import (
     CompanyProfile,
     Constraint,
     Faq,
+    FaqTranslation,
     Policy,
+    ProfileTranslation,
     PromptTemplate,
     Release,
     ReleaseActivation,
@@ -240,8 +242,15 @@ def demo_content_seed(*, user: UserLike = None, reset: bool = False) -> Release 
     profile_defaults = dict(demo.PROFILE)
     if reset or not CompanyProfile.objects.filter(pk=CompanyProfile.SINGLETON_ID).exists():
         CompanyProfile(pk=CompanyProfile.SINGLETON_ID, **profile_defaults).save()
+    for language, description in demo.PROFILE_TRANSLATIONS.items():
+        lookup = {"profile_id": CompanyProfile.SINGLETON_ID, "language": language}
+        _seed_row(ProfileTranslation, lookup, {"description": description}, reset=reset)
     for item in demo.FAQS:
         _seed_row(Faq, {"question": item["question"]}, item, reset=reset)
+        faq = Faq.objects.get(question=item["question"])
+        for language, (question, answer, keywords) in demo.FAQ_TRANSLATIONS.get(str(item["question"]), {}).items():
+            translated = {"question": question, "answer": answer, "keywords": keywords}
+            _seed_row(FaqTranslation, {"faq": faq, "language": language}, translated, reset=reset)
     for item in demo.POLICIES:
         _seed_row(Policy, {"title": item["title"]}, item, reset=reset)
     for rule in BUILTIN_CONSTRAINTS:

@@ -48,6 +48,27 @@ class CompanyProfileData:
     channels: tuple[str, ...] = ()
     tone_of_voice: str = ""
     default_language: str = "pt-BR"
+    # (language, description) pairs: what the company does, for customers who write in another language.
+    description_translations: tuple[tuple[str, str], ...] = ()
+
+    def description_in(self, language: str) -> str | None:
+        """The description in `language` (a two-letter code), or None when it was never translated."""
+        if language == language_code(self.default_language):
+            return self.description
+        return next((text for code, text in self.description_translations if code == language), None)
+
+
+def language_code(tag: str) -> str:
+    """The two-letter language of a tag such as "pt-BR" (what language detection returns)."""
+    return (tag or "").split("-", 1)[0].casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class FaqTranslationEntry:
+    language: str
+    question: str
+    answer: str
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +78,15 @@ class FaqEntry:
     answer: str
     keywords: tuple[str, ...] = ()
     priority: int = 0
+    translations: tuple[FaqTranslationEntry, ...] = ()
+
+    def in_language(self, language: str, default_language: str) -> FaqTranslationEntry | None:
+        """This FAQ in `language`: itself in the release's default language, a translation, or None."""
+        if language == language_code(default_language):
+            return FaqTranslationEntry(
+                language=language, question=self.question, answer=self.answer, keywords=self.keywords
+            )
+        return next((item for item in self.translations if item.language == language), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +141,12 @@ class ReleaseSnapshot:
                 "channels": list(profile.channels),
                 "tone_of_voice": profile.tone_of_voice,
                 "default_language": profile.default_language,
+                # Optional keys are written only when set, so releases without translations keep their hash.
+                **(
+                    {"description_translations": [list(pair) for pair in profile.description_translations]}
+                    if profile.description_translations
+                    else {}
+                ),
             },
             "faqs": [
                 {
@@ -119,6 +155,21 @@ class ReleaseSnapshot:
                     "answer": faq.answer,
                     "keywords": list(faq.keywords),
                     "priority": faq.priority,
+                    **(
+                        {
+                            "translations": [
+                                {
+                                    "language": item.language,
+                                    "question": item.question,
+                                    "answer": item.answer,
+                                    "keywords": list(item.keywords),
+                                }
+                                for item in faq.translations
+                            ]
+                        }
+                        if faq.translations
+                        else {}
+                    ),
                 }
                 for faq in self.faqs
             ],
@@ -160,6 +211,9 @@ class ReleaseSnapshot:
                 channels=tuple(profile.get("channels", ())),
                 tone_of_voice=profile.get("tone_of_voice", ""),
                 default_language=profile.get("default_language", "pt-BR"),
+                description_translations=tuple(
+                    (str(code), str(text)) for code, text in profile.get("description_translations", ())
+                ),
             ),
             faqs=tuple(
                 FaqEntry(
@@ -168,6 +222,15 @@ class ReleaseSnapshot:
                     answer=item["answer"],
                     keywords=tuple(item.get("keywords", ())),
                     priority=item.get("priority", 0),
+                    translations=tuple(
+                        FaqTranslationEntry(
+                            language=t["language"],
+                            question=t["question"],
+                            answer=t["answer"],
+                            keywords=tuple(t.get("keywords", ())),
+                        )
+                        for t in item.get("translations", ())
+                    ),
                 )
                 for item in content.get("faqs", ())
             ),

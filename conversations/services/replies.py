@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
-from conversations.selectors import conversation_in_service_window
+from conversations.selectors import conversation_in_service_window, conversation_offline_context
 from conversations.services.runs import run_end
 from conversations.services.state import Actor, conversation_apply_decision
 from conversations.states import Perm, State, allowed_bot_targets, is_bot_silent
@@ -68,15 +68,21 @@ def reply_finalize(
         newest = inbound[-1] if inbound else None
         correlation_id = newest.correlation_id if newest else ""
         if reply is None or (decision is None and provider != "system"):
-            # A missing decision or reply: the offline provider answers the whole run coherently.
+            # No LLM, or a missing decision or reply: the offline provider answers the whole run coherently.
+            context = conversation_offline_context(
+                conversation_id=conversation_id, exclude_message_ids=[m.pk for m in inbound]
+            )
             answer = offline_answer(
                 release=release,
                 messages=[m.text for m in inbound],
                 current_state=conversation.state,
                 allowed_targets=allowed_bot_targets(conversation.state),
+                earlier_texts=context.earlier_customer_texts,
+                recent_reasons=context.recent_bot_reasons,
             )
+            if provider != "offline":
+                log.info("finalize_fallback", reason="llm output missing")
             decision, reply, choice, provider = answer.decision, answer.reply, answer.choice, "offline"
-            log.info("finalize_fallback", reason="llm output missing")
         message = compose_message(text=reply["text"], choice=choice, allowed_media_urls=release.prompt_context())
         target_state = decision["target_state"] if decision else conversation.state
         verdict = check_reply(release=release, text=message_body(message), labels=message_labels(message))

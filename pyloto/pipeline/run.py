@@ -18,7 +18,6 @@ from conversations.services.runs import run_begin, run_end
 from conversations.states import allowed_bot_targets
 from institutional.selectors import current_release
 from llm.client import llm_configured
-from llm.offline import offline_answer
 from pyloto.resilience.breaker import breaker_allows_call, llm_breaker
 from pyloto.resilience.rate_limit import contact_rate_check
 
@@ -58,19 +57,14 @@ def run_launch(*, conversation_id: int) -> str:
     payload = _payload(lease.token, conversation, inbound, release)
     texts = [m.text for m in inbound]
     if wants_human("\n".join(texts)) or not llm_configured() or not breaker_allows_call(llm_breaker()):
-        answer = offline_answer(
-            release=release,
-            messages=texts,
-            current_state=conversation.state,
-            allowed_targets=payload["allowed_states"],
-        )
+        # No outputs: finalize asks the offline provider, with the conversation's context, under its lock.
         replies.reply_finalize(
             run_key=lease.token,
             conversation_id=conversation_id,
             expected_state=conversation.state,
-            decision=answer.decision,
-            reply=answer.reply,
-            choice=answer.choice,
+            decision=None,
+            reply=None,
+            choice=None,
             calls=[],
             provider="offline",
         )

@@ -19,7 +19,8 @@ def seeded(django_capture_on_commit_callbacks):
         return services.demo_content_seed()
 
 
-def _faq_form(faq: Faq, **changes) -> dict:
+def _faq_form(faq: Faq, *, new_translations: tuple[dict, ...] = (), **changes) -> dict:
+    """The FAQ's change form as the browser posts it, its translations inline (plus any new ones)."""
     data = {
         "question": faq.question,
         "answer": faq.answer,
@@ -28,6 +29,22 @@ def _faq_form(faq: Faq, **changes) -> dict:
         "is_active": "on" if faq.is_active else "",
     }
     data.update(changes)
+    existing = [
+        {"id": t.pk, "language": t.language, "question": t.question, "answer": t.answer, "keywords": t.keywords}
+        for t in faq.translations.all()
+    ]
+    rows = [*existing, *new_translations]
+    data.update(
+        {
+            "translations-TOTAL_FORMS": str(len(rows)),
+            "translations-INITIAL_FORMS": str(len(existing)),
+            "translations-MIN_NUM_FORMS": "0",
+            "translations-MAX_NUM_FORMS": "1000",
+        }
+    )
+    for index, row in enumerate(rows):
+        data.update({f"translations-{index}-{key}": value for key, value in row.items()})
+        data[f"translations-{index}-faq"] = faq.pk
     return {key: value for key, value in data.items() if value != ""}
 
 
@@ -169,3 +186,29 @@ def test_the_release_list_and_violation_list_render_for_the_product_team(client,
     assert response.status_code == 200 and "release 1" in response.content.decode()
     assert client.get(reverse("admin:institutional_guardviolation_changelist")).status_code == 200
     assert client.get(reverse("admin:institutional_faq_changelist")).status_code == 200
+
+
+def test_the_product_team_adds_a_faq_translation_that_goes_live_on_publish(
+    client, product_user, seeded, django_capture_on_commit_callbacks
+):
+    assert client.login(username="produto", password="s3cret-pass")
+    faq = Faq.objects.get(question="Qual é o horário de atendimento?")
+    faq.translations.filter(language="it").delete()
+    italian = {
+        "language": "it",
+        "question": "Qual è l'orario?",
+        "answer": "Il nostro team risponde dal lunedì al venerdì, dalle 8 alle 18.",
+        "keywords": "orario, aperto",
+    }
+    response = client.post(
+        reverse("admin:institutional_faq_change", args=[faq.pk]), _faq_form(faq, new_translations=(italian,))
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert faq.translations.get(language="it").answer == italian["answer"]
+    live = next(f for f in selectors.current_release().faqs if f.question == faq.question)
+    assert all(item.language != "it" for item in live.translations)  # a draft until published
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.release_publish(user=product_user, note="orario in italiano")
+    live = next(f for f in selectors.current_release().faqs if f.question == faq.question)
+    assert live.in_language("it", "pt-BR").answer == italian["answer"]
