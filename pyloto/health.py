@@ -1,9 +1,10 @@
 """Liveness (`/healthz`) and readiness (`/readyz`: database, migrations, Redis, broker) endpoints."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from pyloto.readiness import check_readiness
+from pyloto.readiness import EMBEDDED_NOT_CHECKED, check_readiness
 
 
 @never_cache
@@ -14,7 +15,19 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """200 when every dependency answers, else 503 naming what failed (the log says why)."""
+    """200 when every dependency this mode uses answers, else 503 naming what failed (the log says why).
+
+    `checks` holds only what was really checked; in embedded mode `not_checked` says why Redis and
+    the broker are absent rather than reporting them healthy.
+    """
     results = check_readiness()
     failing = [name for name, ok in results.items() if not ok]
-    return JsonResponse({"ready": not failing, "checks": results, "failing": failing}, status=503 if failing else 200)
+    body: dict[str, object] = {
+        "ready": not failing,
+        "mode": "embedded" if settings.EMBEDDED else "full",
+        "checks": results,
+        "failing": failing,
+    }
+    if settings.EMBEDDED:
+        body["not_checked"] = EMBEDDED_NOT_CHECKED
+    return JsonResponse(body, status=503 if failing else 200)

@@ -24,6 +24,8 @@ LANGUAGE_CODE = "pt-br"
 TIME_ZONE = "America/Sao_Paulo"
 USE_I18N = True
 USE_TZ = True
+# Where `make run` serves (http://127.0.0.1:PORT) and where `manage.py chat` looks for it.
+PORT = env.int("PORT", default=8000)
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 

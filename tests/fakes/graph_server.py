@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from pyloto.observability.logging import configure_logging
 from tests.fakes.hold import DEFAULT_HOLD_TIMEOUT_S, HoldTimedOut, InFlightGate
 
 log = logging.getLogger(__name__)
@@ -626,7 +627,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--max-records", type=int, default=100_000)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The project's log format and clock (UTC), like every process `make run` starts.
+    configure_logging(json=False)
     config = FakeGraphConfig(
         access_token=args.access_token,
         phone_number_id=args.phone_number_id,
@@ -636,8 +638,12 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         max_records=args.max_records,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(config, args.host, args.port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_forever(config, args.host, args.port))
+    except OSError as exc:
+        # A taken port is a one-line error and a non-zero exit, never a traceback that looks like a crash.
+        raise SystemExit(f"fake Graph server: cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
 
 
 if __name__ == "__main__":

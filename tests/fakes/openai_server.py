@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import logging
 import math
 import random
 import re
@@ -41,6 +40,7 @@ import pytest
 import structlog
 from aiohttp import web
 
+from pyloto.observability.logging import configure_logging
 from tests.fakes.hold import DEFAULT_HOLD_TIMEOUT_S, HoldTimedOut, InFlightGate
 
 log = structlog.get_logger(__name__)
@@ -703,7 +703,8 @@ def main(argv: list[str] | None = None) -> None:
     # Each record holds the whole prompt: a long benchmark keeps fewer of them.
     parser.add_argument("--max-records", type=int, default=FakeConfig.max_records)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # The project's log format and clock (UTC), like every process `make run` starts.
+    configure_logging(json=False)
     state = FakeOpenAIState(
         FakeConfig(
             latency_ms=args.latency_ms,
@@ -715,7 +716,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     log.info("fake_openai_listening", host=args.host, port=args.port, latency_ms=args.latency_ms)
-    web.run_app(build_app(state), host=args.host, port=args.port, backlog=2048, access_log=None, print=None)
+    try:
+        web.run_app(build_app(state), host=args.host, port=args.port, backlog=2048, access_log=None, print=None)
+    except OSError as exc:
+        # A taken port is a one-line error and a non-zero exit, never a traceback that looks like a crash.
+        raise SystemExit(f"fake OpenAI server: cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
 
 
 if __name__ == "__main__":

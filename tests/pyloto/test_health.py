@@ -55,7 +55,24 @@ def test_readyz_is_200_when_database_redis_and_broker_answer(client, fresh_migra
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["failing"] == []
+    assert body["mode"] == "full"
     assert body["checks"] == {"database": True, "migrations": True, "redis": True, "broker": True}
+    assert "not_checked" not in body
+
+
+@pytest.mark.django_db
+def test_embedded_readyz_names_only_what_it_checked_and_says_why_redis_is_not(client, settings):
+    # Embedded mode while no Redis answers: Redis and the broker must not be reported healthy.
+    settings.EMBEDDED = True
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_URL = "memory://"
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["mode"] == "embedded"
+    assert body["checks"] == {"database": True, "migrations": True}
+    assert set(body["not_checked"]) == {"redis", "broker"}
+    assert "in-process" in body["not_checked"]["broker"]
 
 
 @pytest.mark.django_db

@@ -3,6 +3,10 @@
 It signs and posts webhooks to the running server exactly as Meta does, then shows the replies the
 assistant produced for this contact (read from the database, so they show even when no real
 WhatsApp account is configured). Type a button or row number to tap it; /quit leaves.
+
+It finds the server the way `make run` starts it: http://127.0.0.1:$PORT, with PORT and the
+database from the same environment and `.env`. When nothing answers there, or the server stores
+messages in another database than this command reads, it says so in one line and stops.
 """
 
 import secrets
@@ -11,7 +15,8 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from conversations.models import Message
 from pyloto.whatsapp import simulator
@@ -52,17 +57,29 @@ class Command(BaseCommand):
     help = "Chat with the running assistant as a WhatsApp customer (signed webhooks, replies shown)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Base URL of the running web process.")
+        parser.add_argument(
+            "--url",
+            default="",
+            help="Base URL of the running web process (default http://127.0.0.1:$PORT, as `make run` serves).",
+        )
         parser.add_argument("--wa-id", default="", help="The customer's WhatsApp id (a random one by default).")
         parser.add_argument("--name", default="Cliente de teste")
         parser.add_argument("--wait", type=float, default=30.0, help="Seconds to wait for a reply.")
 
     def handle(self, *args, url: str, wa_id: str, name: str, wait: float, **options):
+        url = url or f"http://127.0.0.1:{settings.PORT}"
         wa_id = wa_id or f"55119{secrets.randbelow(10**8):08d}"
-        self.stdout.write(f"You are {name} ({wa_id}). Write in Portuguese or English; /quit to leave.")
-        seen = set(self._replies(wa_id, set()))
+        try:
+            seen = set(self._replies(wa_id, set()))
+        except DatabaseError as exc:
+            raise CommandError(
+                f"chat reads the replies from the database, which does not answer ({type(exc).__name__}): "
+                "run it with the same DATABASE_URL (environment or .env) as `make run`."
+            ) from None
         offered: list[dict[str, str]] = []
         with httpx.Client(base_url=url, timeout=10) as client:
+            self._check_server(client, url)
+            self.stdout.write(f"You are {name} ({wa_id}). Write in Portuguese or English; /quit to leave.")
             while True:
                 try:
                     text = input("você> ").strip()
@@ -77,11 +94,26 @@ class Command(BaseCommand):
                     messages=[element], contacts=[simulator.contact_element(wa_id=wa_id, name=name)]
                 )
                 raw, headers = simulator.signed_request(body, app_secret=settings.WHATSAPP_APP_SECRET)
-                response = client.post("/webhooks/whatsapp/", content=raw, headers=headers)
+                try:
+                    response = client.post("/webhooks/whatsapp/", content=raw, headers=headers)
+                except httpx.TransportError:
+                    raise CommandError(self._nothing_answers(url)) from None
                 if response.status_code != 200:
                     self.stderr.write(f"webhook answered {response.status_code}: {response.text[:200]}")
                     continue
-                offered = self._await_replies(wa_id, seen, wait) or offered
+                offered = self._await_replies(wa_id, element["id"], seen, wait, url) or offered
+
+    def _nothing_answers(self, url: str) -> str:
+        return (
+            f"Nothing answers at {url}: start the assistant with `make run` in another terminal "
+            "(with the same PORT and .env), or pass --url."
+        )
+
+    def _check_server(self, client: httpx.Client, url: str) -> None:
+        try:
+            client.get("/healthz")
+        except httpx.TransportError:
+            raise CommandError(self._nothing_answers(url)) from None
 
     def _element(self, text: str, offered: list[dict[str, str]], wa_id: str) -> dict[str, Any]:
         if text.isdigit() and 1 <= int(text) <= len(offered):
@@ -99,7 +131,7 @@ class Command(BaseCommand):
         )
         return {message.pk: message for message in rows}
 
-    def _await_replies(self, wa_id: str, seen: set[int], wait: float) -> list[dict[str, str]]:
+    def _await_replies(self, wa_id: str, wamid: str, seen: set[int], wait: float, url: str) -> list[dict[str, str]]:
         deadline = time.monotonic() + wait
         offered: list[dict[str, str]] = []
         while time.monotonic() < deadline:
@@ -112,5 +144,11 @@ class Command(BaseCommand):
             if new:
                 return offered
             time.sleep(POLL_INTERVAL_S)
+        if not Message.objects.filter(wamid=wamid).exists():
+            # The server accepted the message, yet it never reached the database this command reads.
+            raise CommandError(
+                f"The server at {url} stores messages in another database than this command reads "
+                f"({settings.DATABASES['default']['NAME']}): run chat with the same DATABASE_URL as `make run`."
+            )
         self.stdout.write(self.style.WARNING("(no reply yet — a person may have taken over, or the workers are busy)"))
         return offered

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from pyloto.local_stack import StackStartError, drop_tasks_of_another_database, free_port, wait_until_answering
 
 FULL_STACK = ["web", "worker_pipeline", "worker_llm", "worker_delivery", "beat", "flower"]
 # The local settings' default token: while it is in use, no real WhatsApp account is configured.
@@ -50,20 +52,39 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(self.style.SUCCESS(f"Full stack: Redis at {settings.REDIS_URL}, database: {database}."))
-        env["WEB_PORT"] = env.get("PORT", "8000")
+        env["WEB_PORT"] = str(settings.PORT)
+        # One clock in every line: the supervisor's prefix too (Django's processes log UTC themselves).
+        env["TZ"] = "UTC"
         # The Procfile names gunicorn and celery bare: find them in this interpreter's environment.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         graph_fake = None
+        if not embedded and not check:
+            dropped = drop_tasks_of_another_database()
+            if dropped:
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"Dropped {dropped} queued task(s) written for another database: they would act on "
+                        "the wrong rows here (their messages stay in their own database, whose sweeper "
+                        "re-drives them)."
+                    )
+                )
         if settings.WHATSAPP_ACCESS_TOKEN == LOCAL_DEFAULT_TOKEN and not check:
             # Without real credentials, replies go to the local fake Graph server instead of failing at Meta.
+            port = free_port(LOCAL_GRAPH_PORT)
             graph_fake = subprocess.Popen(
-                [sys.executable, "-m", "tests.fakes.graph_server", "--port", str(LOCAL_GRAPH_PORT)], cwd=base_dir
+                [sys.executable, "-m", "tests.fakes.graph_server", "--port", str(port)], cwd=base_dir, env=env
             )
-            env["WHATSAPP_API_BASE_URL"] = f"http://127.0.0.1:{LOCAL_GRAPH_PORT}"
+            env["WHATSAPP_API_BASE_URL"] = f"http://127.0.0.1:{port}"
+            try:
+                wait_until_answering(f"{env['WHATSAPP_API_BASE_URL']}/_fake/stats", graph_fake)
+            except StackStartError as exc:
+                graph_fake.kill()
+                raise CommandError(f"The local fake Graph server did not start: {exc}.") from None
+            moved = "" if port == LOCAL_GRAPH_PORT else f" (port {LOCAL_GRAPH_PORT} is taken, so port {port})"
             self.stdout.write(
                 self.style.WARNING(
                     f"No WhatsApp credentials: replies go to the local fake Graph server at "
-                    f"{env['WHATSAPP_API_BASE_URL']} (set WHATSAPP_ACCESS_TOKEN for Meta). "
+                    f"{env['WHATSAPP_API_BASE_URL']}{moved} (set WHATSAPP_ACCESS_TOKEN for Meta). "
                     "Try `python manage.py chat` in another terminal."
                 )
             )
