@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 import subprocess
 from datetime import UTC, timedelta
 from decimal import Decimal
@@ -473,9 +472,7 @@ def test_the_module_constant_matches_the_documented_default():
     assert kpis.loss_horizon() == timedelta(minutes=15)
 
 
-def test_every_dashboard_query_is_valid_promql(tmp_path):
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is not installed: run `make test` (scripts/ensure_promtool.sh installs it)"
+def test_every_dashboard_query_is_valid_promql(tmp_path, promtool):
     expressions = _panel_expressions(json.loads(DASHBOARD.read_text()))
     # promtool parses every expression of a rules file: each panel query becomes a recording rule.
     rules = {

@@ -1,10 +1,8 @@
 """The Prometheus alert rules are valid and behave as their unit tests say (promtool, as in CI)."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 RULES_DIR = Path(__file__).resolve().parents[3] / "ops" / "prometheus"
@@ -15,14 +13,6 @@ ROLLBACK_TRIGGERS = {
     "PylotoMessageLossRateHigh",
     "PylotoConstraintViolationSent",
 }
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool is not installed: run `make test` (scripts/ensure_promtool.sh installs it)")
-    return path
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
