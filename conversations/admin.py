@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
 from conversations.admin_kpis import KPIAdminMixin
@@ -22,14 +23,21 @@ from conversations.models import (
     DeadLetter,
     DeliveryStatus,
     Message,
+    MessageTemplate,
+    SendPurpose,
+    StaffAlert,
     TransitionDecision,
     UnhandledEvent,
 )
 from conversations.selectors import conversation_timeline
 from conversations.services.dead_letters import dead_letter_replay
+from conversations.services.planner import send_plan
 from conversations.services.replies import StaffReplyRefused, staff_reply_send
 from conversations.services.state import conversation_staff_transition
+from conversations.services.templates import templates_sync, templates_sync_configured
 from conversations.states import Perm, State
+from pyloto.errors import PylotoError
+from pyloto.whatsapp.payloads import TextMessage
 
 
 def mask_identifier(value: str | None) -> str:
@@ -191,13 +199,26 @@ class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
         return HttpResponseRedirect(back)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        conversation = Conversation.objects.filter(pk=object_id).only("state").first()
+        conversation = Conversation.objects.select_related("contact").filter(pk=object_id).first()
+        can_reply = bool(
+            conversation and conversation.state == State.HUMAN_ACTIVE and request.user.has_perm(Perm.HANDLE)
+        )
+        # How a reply written now would go out (free-form, as the mapped template, or not at all and why).
+        reply_plan = (
+            send_plan(
+                conversation=conversation,
+                purpose=SendPurpose.STAFF_REPLY,
+                message=TextMessage(body=str(_("(sua resposta)"))),
+            )
+            if can_reply and conversation
+            else None
+        )
         extra_context = {
             **(extra_context or {}),
             # The reply box shows once a person has taken the conversation.
-            "can_reply": bool(
-                conversation and conversation.state == State.HUMAN_ACTIVE and request.user.has_perm(Perm.HANDLE)
-            ),
+            "can_reply": can_reply,
+            "reply_plan": reply_plan,
+            "staff_alerts": StaffAlert.objects.filter(conversation_id=object_id, resolved_at__isnull=True)[:20],
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
@@ -343,3 +364,75 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("conversations.replay_deadletter")
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """WhatsApp's templates (synced) and the product team's mapping: which one goes out for what."""
+
+    list_display = ["name", "language", "category", "status", "purpose", "synced_at"]
+    list_filter = ["status", "category", "purpose", "language"]
+    search_fields = ["name"]
+    readonly_fields = ["graph_id", "status_reason", "synced_at", "updated_at", "body_preview"]
+    fields = [
+        ("name", "language"),
+        ("category", "status"),
+        "components",
+        "body_preview",
+        "purpose",
+        "parameter_sources",
+        ("graph_id", "status_reason", "synced_at", "updated_at"),
+    ]
+    actions = ["sync_from_whatsapp"]
+
+    @admin.display(description=_("corpo"))
+    def body_preview(self, template: MessageTemplate) -> str:
+        return template.body_text or "—"
+
+    @admin.action(description=_("Sincronizar modelos com o WhatsApp"))
+    def sync_from_whatsapp(self, request: HttpRequest, queryset) -> None:
+        if not templates_sync_configured():
+            self.message_user(
+                request, _("Defina WHATSAPP_BUSINESS_ACCOUNT_ID para sincronizar com o WhatsApp."), messages.WARNING
+            )
+            return
+        try:
+            result = templates_sync()
+        except PylotoError as exc:
+            self.message_user(
+                request, _("O WhatsApp recusou a sincronização: %(error)s") % {"error": exc}, messages.ERROR
+            )
+            return
+        self.message_user(
+            request,
+            _("Sincronizado: %(created)d novo(s), %(updated)d atualizado(s), %(deleted)d removido(s).")
+            % {"created": result.created, "updated": result.updated, "deleted": result.deleted},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(StaffAlert)
+class StaffAlertAdmin(admin.ModelAdmin):
+    """Messages that did not reach the customer, and why; a person resolves each one."""
+
+    list_display = ["created_at", "kind", "conversation_link", "short_text", "error_code", "resolved_at"]
+    list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["conversation", "message", "kind", "text", "error_code", "created_at", "resolved_at"]
+    actions = ["resolve"]
+
+    @admin.display(description=_("conversa"))
+    def conversation_link(self, alert: StaffAlert) -> str:
+        url = reverse("admin:conversations_conversation_change", args=[alert.conversation_id])
+        return format_html('<a href="{}">#{}</a>', url, alert.conversation_id)
+
+    @admin.display(description=_("o que aconteceu"))
+    def short_text(self, alert: StaffAlert) -> str:
+        return alert.text[:120]
+
+    @admin.action(description=_("Marcar como resolvido"))
+    def resolve(self, request: HttpRequest, queryset) -> None:
+        count = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        self.message_user(request, _("%(count)d alerta(s) resolvido(s).") % {"count": count}, messages.SUCCESS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,15 +1,18 @@
 """Contacts, conversations and messages: what the webhook persists and the pipeline reads."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 from django_fsm_log.models import StateLog
 
 from conversations.states import BOT_ACTIVE, BOT_SILENT, Perm, State
-from pyloto.whatsapp.payloads import recipient_for
+from pyloto.whatsapp.payloads import recipient_for, template_body_text, template_placeholder_count
 
 
 class Contact(models.Model):
@@ -229,6 +232,134 @@ class Conversation(models.Model):
         self._close()
 
 
+class SendPurpose(models.TextChoices):
+    """Why an outbound message exists: the send planner decides from it what may go out outside the window."""
+
+    REPLY = "reply", _("Resposta do assistente")
+    STAFF_REPLY = "staff_reply", _("Resposta da equipe")
+    HANDOFF_NOTICE = "handoff_notice", _("Aviso de transferência para a equipe")
+    FOLLOW_UP = "follow_up", _("Retomada de contato")
+    NOTICE = "notice", _("Aviso do sistema")
+
+
+# Purposes an approved template may carry outside the 24-hour window (a bot turn never goes out as one).
+TEMPLATE_PURPOSES = (SendPurpose.STAFF_REPLY, SendPurpose.FOLLOW_UP, SendPurpose.HANDOFF_NOTICE)
+
+
+class MessageTemplate(models.Model):
+    """A WhatsApp message template: synced from the Graph API when credentials are set, edited in the admin.
+
+    A template mapped to a purpose (staff reply, follow-up, handoff notice) is what the send planner
+    sends instead of a free-form message once the customer's 24-hour window has closed; its body
+    parameters are filled from `parameter_sources`, one source per `{{n}}` placeholder, in order.
+    """
+
+    class Category(models.TextChoices):
+        UTILITY = "utility", _("Utilidade")
+        MARKETING = "marketing", _("Marketing")
+        AUTHENTICATION = "authentication", _("Autenticação")
+
+    class Status(models.TextChoices):
+        APPROVED = "APPROVED", _("Aprovado")
+        PENDING = "PENDING", _("Em análise")
+        REJECTED = "REJECTED", _("Rejeitado")
+        PAUSED = "PAUSED", _("Pausado")
+        DISABLED = "DISABLED", _("Desativado")
+        IN_APPEAL = "IN_APPEAL", _("Em recurso")
+        PENDING_DELETION = "PENDING_DELETION", _("Exclusão pendente")
+        DELETED = "DELETED", _("Excluído")
+        ARCHIVED = "ARCHIVED", _("Arquivado")
+        LIMIT_EXCEEDED = "LIMIT_EXCEEDED", _("Limite excedido")
+
+    class ParameterSource(models.TextChoices):
+        MESSAGE_TEXT = "message_text", _("O texto da mensagem (ex.: a resposta da equipe)")
+        CONTACT_NAME = "contact_name", _("O nome do cliente no WhatsApp")
+        COMPANY_NAME = "company_name", _("O nome da empresa")
+        NEXT_OPENING = "next_opening", _("O próximo horário de atendimento")
+
+    name = models.CharField(_("nome"), max_length=512, help_text=_("Nome do modelo no WhatsApp (minúsculas e _)."))
+    language = models.CharField(
+        _("idioma"), max_length=16, default="pt_BR", help_text=_("Código do idioma, ex.: pt_BR.")
+    )
+    category = models.CharField(_("categoria"), max_length=16, choices=Category.choices, default=Category.UTILITY)
+    status = models.CharField(_("situação"), max_length=20, choices=Status.choices, default=Status.PENDING)
+    components = models.JSONField(
+        _("componentes"),
+        default=list,
+        help_text=_('Como o WhatsApp os descreve: [{"type": "BODY", "text": "Olá {{1}}, …"}, …].'),
+    )
+    parameter_sources = models.JSONField(
+        _("origem dos parâmetros"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Uma origem por marcador {{n}} do corpo, na ordem: message_text, contact_name, "
+            "company_name ou next_opening."
+        ),
+    )
+    purpose = models.CharField(
+        _("uso fora da janela de 24 h"),
+        max_length=16,
+        choices=[(p.value, p.label) for p in TEMPLATE_PURPOSES],
+        blank=True,
+        default="",
+        help_text=_("Para que o assistente usa este modelo quando a janela de 24 horas do cliente está fechada."),
+    )
+    graph_id = models.CharField(_("id no WhatsApp"), max_length=64, blank=True, default="")
+    status_reason = models.CharField(_("motivo da situação"), max_length=255, blank=True, default="")
+    synced_at = models.DateTimeField(_("sincronizado em"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("atualizado em"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("modelo de mensagem")
+        verbose_name_plural = _("modelos de mensagem")
+        constraints = [
+            models.UniqueConstraint(fields=["name", "language"], name="template_name_language_unique"),
+            models.UniqueConstraint(fields=["purpose"], condition=~Q(purpose=""), name="template_one_per_purpose"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    @property
+    def body_text(self) -> str:
+        """The BODY component's text with its `{{n}}` placeholders ("" when the components are invalid)."""
+        try:
+            return template_body_text(self.components)
+        except ValueError:
+            return ""
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from pyloto.whatsapp.payloads import LANGUAGE_CODE, TEMPLATE_NAME
+
+        errors: dict[str, Any] = {}
+        if not TEMPLATE_NAME.match(self.name or ""):
+            errors["name"] = _("Use só letras minúsculas, números e _ (até 512 caracteres).")
+        if not LANGUAGE_CODE.match(self.language or ""):
+            errors["language"] = _("Use um código de idioma do WhatsApp, como pt_BR ou en_US.")
+        try:
+            placeholders = template_placeholder_count(template_body_text(self.components))
+        except ValueError as exc:
+            errors["components"] = _("Componentes inválidos: %(error)s") % {"error": exc}
+            placeholders = None
+        sources = self.parameter_sources
+        valid_sources = set(self.ParameterSource.values)
+        if not isinstance(sources, list) or any(source not in valid_sources for source in sources):
+            errors["parameter_sources"] = _("Uma lista com message_text, contact_name, company_name ou next_opening.")
+        elif placeholders is not None and len(sources) != placeholders:
+            errors["parameter_sources"] = _(
+                "O corpo tem %(expected)d marcador(es) {{n}}, mas há %(given)d origem(ns) de parâmetro."
+            ) % {"expected": placeholders, "given": len(sources)}
+        elif self.purpose == SendPurpose.STAFF_REPLY and self.ParameterSource.MESSAGE_TEXT not in sources:
+            errors["parameter_sources"] = _(
+                "Um modelo para respostas da equipe precisa de message_text, senão a resposta não chega ao cliente."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
 class Message(models.Model):
     """An inbound or outbound WhatsApp message, with its raw element and its lifecycle status."""
 
@@ -253,6 +384,8 @@ class Message(models.Model):
         DELIVERED = "delivered", "Delivered"
         READ = "read", "Read"
         FAILED = "failed", "Failed"
+        # WhatsApp's marketing frequency cap (131049): not a failure; sent again hours later.
+        CAPPED = "capped", "Capped by WhatsApp's frequency limit"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     direction = models.CharField(max_length=3, choices=Direction.choices)
@@ -275,6 +408,13 @@ class Message(models.Model):
     provider = models.CharField(max_length=16, blank=True, default="")
     send_attempts = models.PositiveSmallIntegerField(default=0)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Outbound only: why it exists (the planner's input) and, when it went out as one, the template used.
+    purpose = models.CharField(max_length=16, choices=SendPurpose.choices, blank=True, default="")
+    template = models.ForeignKey(
+        MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    # Outbound only: when a capped message is sent again.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -288,6 +428,31 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.type} #{self.pk}"
+
+
+class StaffAlert(models.Model):
+    """Something staff must know about a conversation: a reply that could not go out, or failed after it did."""
+
+    class Kind(models.TextChoices):
+        NOT_SENT = "not_sent", _("Mensagem não enviada")
+        FAILED = "failed", _("Falha na entrega")
+        CAPPED = "capped", _("Retida pelo limite de marketing do WhatsApp")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="staff_alerts")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="staff_alerts")
+    kind = models.CharField(_("tipo"), max_length=16, choices=Kind.choices)
+    text = models.TextField(_("o que aconteceu"))
+    error_code = models.CharField(_("código"), max_length=32, blank=True, default="")
+    created_at = models.DateTimeField(_("criado em"), auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(_("resolvido em"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("alerta para a equipe")
+        verbose_name_plural = _("alertas para a equipe")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.text[:60]}"
 
 
 class DeliveryStatus(models.Model):

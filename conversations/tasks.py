@@ -3,6 +3,8 @@
 from celery import shared_task
 
 from conversations.services.sessions import conversation_expire_idle
+from conversations.services.templates import templates_sync
+from pyloto.errors import TransientError
 from pyloto.queues import Queue
 
 
@@ -18,3 +20,21 @@ from pyloto.queues import Queue
 def expire_idle_conversations() -> int:
     """Expire conversations idle past the session TTL (beat, every 5 minutes)."""
     return conversation_expire_idle()
+
+
+@shared_task(
+    name="conversations.tasks.sync_message_templates",
+    route_queue=Queue.DELIVERY,
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(TransientError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=6,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def sync_message_templates() -> dict:
+    """Read the business account's templates from the Graph API (on a template status webhook, or by hand)."""
+    return templates_sync().__dict__

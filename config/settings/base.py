@@ -177,6 +177,10 @@ WHATSAPP_PHONE_NUMBER_ID = env("WHATSAPP_PHONE_NUMBER_ID", default="100000000000
 WHATSAPP_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
 WHATSAPP_API_VERSION = env("WHATSAPP_API_VERSION", default="v23.0")
 WHATSAPP_TIMEOUT_S = env.float("WHATSAPP_TIMEOUT_S", default=10.0)
+# The WhatsApp Business Account whose message templates are synced; empty: no sync (templates kept by hand).
+WHATSAPP_BUSINESS_ACCOUNT_ID = env("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
+# A message held by WhatsApp's marketing frequency cap (131049) is sent again this many hours later (+ up to 25 %).
+WHATSAPP_FREQUENCY_CAP_RETRY_HOURS = env.float("WHATSAPP_FREQUENCY_CAP_RETRY_HOURS", default=6.0)
 
 # --- LLM ---------------------------------------------------------------------------------------
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")

@@ -1,5 +1,9 @@
 """Outbound calls about messages: read receipts, and delivering replies exactly once.
 
+How a message goes out is the send planner's decision, made here at send time: free-form inside the
+customer's 24-hour window, the mapped approved template outside it, or not at all with a reason
+staff see (a `StaffAlert`).
+
 A reply is claimed for sending with a conditional UPDATE (pending → sending), so a redelivered or
 duplicated send task finds the claim and stops: never two sends for one run. Errors decide what
 happens next: a transient error that certainly did not reach Meta (refused connection, 429, 5xx)
@@ -8,21 +12,28 @@ ambiguous — Meta may have delivered it — so we do not resend and dead-letter
 check; a permanent error fails the message and dead-letters the run.
 """
 
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from conversations.models import Conversation, DeadLetter, Message
-from conversations.selectors import conversation_in_service_window
+from conversations.models import Conversation, DeadLetter, DeliveryStatus, Message, MessageTemplate, StaffAlert
+from conversations.services.alerts import staff_alert_raise
 from conversations.services.dead_letters import dead_letter_record
+from conversations.services.planner import SendPlan, send_plan
 from institutional.guard import check_reply
 from institutional.selectors import current_release
 from pyloto.errors import PermanentError
 from pyloto.observability import metrics
 from pyloto.pipeline.compose import message_body, message_labels
 from pyloto.whatsapp.client import WhatsAppClient
-from pyloto.whatsapp.errors import WhatsAppTransientError
+from pyloto.whatsapp.errors import FREQUENCY_CAPPED, WhatsAppTransientError
 from pyloto.whatsapp.payloads import message_from_json
 
 log = structlog.get_logger(__name__)
@@ -57,23 +68,15 @@ def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
         return "skipped"
     message = Message.objects.select_related("conversation__contact").get(pk=message_id)
     conversation = message.conversation
-    if not conversation_in_service_window(conversation):
-        reason = "outside the 24-hour customer-service window"
-        _fail(message, reason=reason, code="131047", dead_letter=False)
-        # Not answered, by WhatsApp's policy: the run's inbound messages say so instead of "answered".
-        closed = (
-            Message.objects.filter(run_key=message.run_key, direction=Message.Direction.INBOUND).update(
-                status=Message.Status.DROPPED, status_reason=f"reply not sent: {reason}"
-            )
-            if message.run_key
-            else 0
-        )
-        metrics.MESSAGES.labels(outcome="dropped").inc(closed)
-        return "outside_window"
+    # The window is the one in force now, not when the reply was written (it may have closed since).
+    plan = send_plan(conversation=conversation, purpose=message.purpose, message=message_from_json(message.raw))
+    metrics.SENDS_PLANNED.labels(action=plan.action).inc()
+    if not plan.sendable:
+        _refuse(message, plan)
+        return plan.reason_code
+    assert plan.message is not None
     try:
-        wamid = WhatsAppClient.from_settings().send(
-            recipient=conversation.contact.recipient, message=message_from_json(message.raw)
-        )
+        wamid = WhatsAppClient.from_settings().send(recipient=conversation.contact.recipient, message=plan.message)
     except WhatsAppTransientError as exc:
         if exc.details.get("request_sent"):
             _fail(message, reason=f"ambiguous: {exc}", code=str(exc.code or "timeout"), dead_letter=True)
@@ -86,9 +89,31 @@ def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
     except PermanentError as exc:
         _fail(message, reason=str(exc), code=str(exc.code or ""), dead_letter=True)
         return "failed"
-    _mark_sent(message, wamid)
+    _mark_sent(message, wamid, template=plan.template)
     _audit_sent(message)
     return "sent"
+
+
+def _refuse(message: Message, plan: SendPlan) -> None:
+    """The planner refused: the message fails with its reason, staff are told, the run's messages are closed."""
+    with transaction.atomic():
+        _fail(message, reason=plan.reason, code=plan.reason_code, dead_letter=False)
+        staff_alert_raise(
+            conversation_id=message.conversation_id,
+            message_id=message.pk,
+            kind=StaffAlert.Kind.NOT_SENT,
+            text=plan.reason,
+            error_code=plan.reason_code,
+        )
+        # Not answered, by WhatsApp's policy: the run's inbound messages say so instead of "answered".
+        closed = (
+            Message.objects.filter(run_key=message.run_key, direction=Message.Direction.INBOUND).update(
+                status=Message.Status.DROPPED, status_reason=f"reply not sent: {plan.reason}"[:255]
+            )
+            if message.run_key
+            else 0
+        )
+    metrics.MESSAGES.labels(outcome="dropped").inc(closed)
 
 
 def _audit_sent(message: Message) -> None:
@@ -110,13 +135,14 @@ def _audit_sent(message: Message) -> None:
         )
 
 
-def _mark_sent(message: Message, wamid: str) -> None:
+def _mark_sent(message: Message, wamid: str, *, template: MessageTemplate | None) -> None:
     now = timezone.now()
     with transaction.atomic():
         Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-            status=Message.Status.SENT, wamid=wamid, sent_at=now, updated_at=now
+            status=Message.Status.SENT, wamid=wamid, sent_at=now, updated_at=now, template=template
         )
         Conversation.objects.filter(pk=message.conversation_id).update(last_activity_at=now)
+    _apply_early_statuses(message.pk, wamid)
     first_inbound = (
         (
             Message.objects.filter(run_key=message.run_key, direction=Message.Direction.INBOUND)
@@ -129,7 +155,23 @@ def _mark_sent(message: Message, wamid: str) -> None:
     )
     if first_inbound is not None:
         metrics.END_TO_END_LATENCY.observe((now - first_inbound).total_seconds())
-    log.info("reply_sent", message_id=message.pk, wamid=wamid, kind=message.type)
+    log.info(
+        "reply_sent", message_id=message.pk, wamid=wamid, kind=message.type, template=template.name if template else ""
+    )
+
+
+def _apply_early_statuses(message_id: int, wamid: str) -> None:
+    """Statuses Meta sent before our send returned (stored unlinked) now reach their message, in order."""
+    from conversations.services.ingestion import message_status_apply
+
+    early = list(DeliveryStatus.objects.filter(wamid=wamid, message__isnull=True).order_by("pk"))
+    if not early:
+        return
+    DeliveryStatus.objects.filter(pk__in=[status.pk for status in early]).update(message_id=message_id)
+    for status in early:
+        message = Message.objects.get(pk=message_id)
+        message_status_apply(message=message, status=status.status, errors=status.errors)
+    log.info("early_statuses_applied", message_id=message_id, count=len(early))
 
 
 def _fail(message: Message, *, reason: str, code: str, dead_letter: bool) -> None:
@@ -147,3 +189,93 @@ def _fail(message: Message, *, reason: str, code: str, dead_letter: bool) -> Non
                 run_key=message.run_key,
             )
     log.warning("reply_send_failed", message_id=message.pk, reason=reason[:200], dead_lettered=dead_letter)
+
+
+def _async_failure_reason(code: int | None) -> str:
+    """What a `failed` status means, for staff, in Portuguese."""
+    reasons = {
+        131047: _(
+            "O WhatsApp recusou a mensagem depois de aceitá-la: a janela de 24 horas do cliente já estava fechada "
+            "(erro 131047). Reenvie pelos alertas quando houver um modelo aprovado para este uso."
+        ),
+        131026: _(
+            "O WhatsApp não conseguiu entregar a mensagem (erro 131026): o número pode não ter WhatsApp, "
+            "usar uma versão antiga ou não ter aceitado os termos."
+        ),
+        131050: _("O cliente pediu para não receber mensagens de marketing desta empresa (erro 131050)."),
+        131049: _(
+            "O WhatsApp reteve a mensagem pelo limite de mensagens de marketing que o cliente recebe (erro 131049). "
+            "Ela será reenviada automaticamente mais tarde."
+        ),
+    }
+    return reasons.get(code or 0, _("O WhatsApp informou falha na entrega (erro %(code)s).") % {"code": code})
+
+
+def _error_code(errors: list[dict[str, Any]] | None) -> int | None:
+    for error in errors or []:
+        code = error.get("code") if isinstance(error, dict) else None
+        if isinstance(code, int) and not isinstance(code, bool):
+            return code
+        if isinstance(code, str) and code.isdigit():
+            return int(code)
+    return None
+
+
+def send_failure_reconcile(*, message: Message, errors: list[dict[str, Any]] | None) -> str:
+    """A `failed` status webhook for a message WhatsApp had accepted: never counted as delivered.
+
+    By policy: the marketing frequency cap (131049) is not a failure — the message is `capped` and
+    sent again `WHATSAPP_FREQUENCY_CAP_RETRY_HOURS` later (with jitter); an opt-out of marketing
+    (131050) fails without a dead letter (nothing to replay); everything else (131047 outside the
+    window, 131026 undeliverable, …) fails with a dead letter an operator can replay (the planner then
+    decides again, e.g. the mapped template). Staff are told in every case. Returns the new status.
+    """
+    code = _error_code(errors)
+    reason = str(_async_failure_reason(code))
+    metrics.SEND_ASYNC_FAILURES.labels(code=str(code or "unknown")).inc()
+    now = timezone.now()
+    with transaction.atomic():
+        if code == FREQUENCY_CAPPED:
+            hours = settings.WHATSAPP_FREQUENCY_CAP_RETRY_HOURS
+            retry_at = now + timedelta(hours=hours * random.uniform(1.0, 1.25))  # noqa: S311 - jitter
+            Message.objects.filter(pk=message.pk).update(
+                status=Message.Status.CAPPED,
+                status_reason=reason[:255],
+                errors=errors or [],
+                next_attempt_at=retry_at,
+                updated_at=now,
+            )
+            kind, new_status = StaffAlert.Kind.CAPPED, Message.Status.CAPPED
+        else:
+            Message.objects.filter(pk=message.pk).update(
+                status=Message.Status.FAILED, status_reason=reason[:255], errors=errors or [], updated_at=now
+            )
+            if code != 131050:
+                dead_letter_record(
+                    stage=DeadLetter.Stage.SEND,
+                    conversation_id=message.conversation_id,
+                    message_id=message.pk,
+                    error=reason,
+                    error_code=str(code or "failed"),
+                )
+            kind, new_status = StaffAlert.Kind.FAILED, Message.Status.FAILED
+        staff_alert_raise(
+            conversation_id=message.conversation_id,
+            message_id=message.pk,
+            kind=kind,
+            text=reason,
+            error_code=str(code or ""),
+        )
+    log.warning("send_failed_after_acceptance", message_id=message.pk, code=code, status=new_status.value)
+    return new_status.value
+
+
+def capped_sends_release(*, now: datetime | None = None) -> int:
+    """Capped messages whose wait is over go back to `pending`, for the sweeper to send again."""
+    now = now or timezone.now()
+    released = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND, status=Message.Status.CAPPED, next_attempt_at__lte=now
+    ).update(status=Message.Status.PENDING, next_attempt_at=None, updated_at=now)
+    if released:
+        log.info("capped_sends_released", count=released)
+    return released

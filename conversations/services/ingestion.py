@@ -14,9 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Contact, Conversation, DeliveryStatus, Message, UnhandledEvent
+from conversations.services.delivery import send_failure_reconcile
 from conversations.services.sessions import conversation_get_or_start
+from conversations.services.templates import template_status_apply
 from pyloto.observability import metrics
-from pyloto.pipeline.dispatch import inbound_follow_ups_enqueue
+from pyloto.pipeline.dispatch import inbound_follow_ups_enqueue, templates_sync_enqueue
 from pyloto.whatsapp.webhook import InboundMessage, Sender, StatusUpdate, parse_webhook
 
 log = structlog.get_logger(__name__)
@@ -31,6 +33,7 @@ _STATUS_RANK = {
     Message.Status.DELIVERED: 2,
     Message.Status.READ: 3,
     Message.Status.FAILED: 4,
+    Message.Status.CAPPED: 4,
 }
 
 
@@ -64,6 +67,23 @@ def webhook_ingest(*, payload: Any, correlation_id: str) -> IngestResult:
                 for u in parsed.unhandled
             )
             result.unhandled = len(parsed.unhandled)
+        for update in parsed.template_updates:
+            template_status_apply(
+                graph_id=update.graph_id,
+                name=update.name,
+                language=update.language,
+                event=update.event,
+                reason=update.reason,
+            )
+            UnhandledEvent.objects.create(
+                field="message_template_status_update",
+                reason=f"template {update.name[:80]} {update.event[:32]}",
+                raw=update.raw,
+                correlation_id=correlation_id,
+            )
+        if parsed.template_updates:
+            # Not on a timer: WhatsApp says when templates change, and a full sync follows each change.
+            transaction.on_commit(templates_sync_enqueue)
         if result.conversations_to_run:
             transaction.on_commit(
                 lambda: inbound_follow_ups_enqueue(newest_message_by_conversation=result.conversations_to_run)
@@ -202,6 +222,10 @@ def message_status_apply(*, message: Message, status: str, errors: list[dict[str
     current_rank = _STATUS_RANK.get(Message.Status(message.status), -1)
     if _STATUS_RANK[new_status] <= current_rank:
         return False
+    if new_status == Message.Status.FAILED:
+        # Accepted, then failed (131047, 131026, 131049, 131050…): reconciled, never counted as delivered.
+        send_failure_reconcile(message=message, errors=errors)
+        return True
     message.status = new_status
     fields = ["status", "updated_at"]
     if errors:

@@ -13,8 +13,9 @@ import structlog
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.models import Conversation, Message
-from conversations.selectors import conversation_in_service_window, conversation_offline_context
+from conversations.models import Conversation, Message, SendPurpose
+from conversations.selectors import conversation_offline_context
+from conversations.services.planner import send_plan
 from conversations.services.runs import run_end
 from conversations.services.state import Actor, conversation_apply_decision
 from conversations.states import Perm, State, allowed_bot_targets, is_bot_silent
@@ -111,6 +112,11 @@ def reply_finalize(
                 expected_state=expected_state,
             )
         conversation.refresh_from_db(fields=["state"])
+        if conversation.state == State.HANDOFF_REQUESTED:
+            # Outside the window the planner may send a handoff notice as its mapped template.
+            purpose = SendPurpose.HANDOFF_NOTICE
+        else:
+            purpose = SendPurpose.NOTICE if provider == "system" else SendPurpose.REPLY
         outbound = Message.objects.create(
             conversation=conversation,
             direction=Message.Direction.OUTBOUND,
@@ -122,6 +128,7 @@ def reply_finalize(
             correlation_id=correlation_id,
             provider=provider,
             run_key=run_key,
+            purpose=purpose,
         )
         inbound_status = Message.Status.HANDED_OFF if is_bot_silent(conversation.state) else Message.Status.ANSWERED
         _close_inbound(inbound, status=inbound_status, run_key=run_key)
@@ -206,9 +213,10 @@ class StaffReplyRefused(Exception):
 def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
     """A person who took the conversation writes to the customer through the same exactly-once delivery.
 
-    Only in `human_active` (take the conversation first), only within WhatsApp's 24-hour window (no
-    free-form message outside it), 1 to 4 096 characters. People may say what the bot may not (a price,
-    a signed contract), so the output guard does not apply to them.
+    Only in `human_active` (take the conversation first), 1 to 4 096 characters. Outside WhatsApp's
+    24-hour window it goes out as the approved template mapped to staff replies; without one it is refused
+    with the planner's reason. The send itself plans again, with the window as it is then. People may say
+    what the bot may not (a price, a signed contract), so the output guard does not apply to them.
     """
     body = text.strip()
     if not user.has_perm(Perm.HANDLE):
@@ -216,15 +224,15 @@ def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
     if not body or len(body) > TEXT_BODY_MAX:
         raise StaffReplyRefused(f"a reply has 1 to {TEXT_BODY_MAX} characters", code="invalid_text")
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        conversation = (
+            Conversation.objects.select_related("contact").select_for_update(of=("self",)).get(pk=conversation_id)
+        )
         if conversation.state != State.HUMAN_ACTIVE:
             raise StaffReplyRefused("take the conversation before replying", code="not_taken")
-        if not conversation_in_service_window(conversation):
-            raise StaffReplyRefused(
-                "the customer's last message is over 24 hours old: WhatsApp refuses free-form messages",
-                code="outside_window",
-            )
         message = TextMessage(body=body)
+        plan = send_plan(conversation=conversation, purpose=SendPurpose.STAFF_REPLY, message=message)
+        if not plan.sendable:
+            raise StaffReplyRefused(plan.reason, code=plan.reason_code)
         outbound = Message.objects.create(
             conversation=conversation,
             direction=Message.Direction.OUTBOUND,
@@ -235,6 +243,7 @@ def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
             idempotency_key=f"staff:{uuid.uuid4().hex}",
             correlation_id=current_correlation_id(),
             provider="staff",
+            purpose=SendPurpose.STAFF_REPLY,
         )
         Conversation.objects.filter(pk=conversation_id).update(last_activity_at=timezone.now())
         transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))

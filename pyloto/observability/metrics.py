@@ -74,6 +74,25 @@ END_TO_END_LATENCY = Histogram(
     buckets=(0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0, 120.0),
 )
 DEAD_LETTERS = Counter("pyloto_dead_letters", "Runs or sends written to the dead-letter table.")
+# --- Sending the way WhatsApp bills and limits it ---------------------------------------------------
+SENDS_PLANNED = Counter(
+    "pyloto_sends_planned",
+    "Outbound messages by how the send planner sent them (free_form, template, refuse).",
+    ["action"],
+)
+SEND_ASYNC_FAILURES = Counter(
+    "pyloto_send_async_failures",
+    "Accepted sends that WhatsApp later reported failed (or capped) in a status webhook, by error code.",
+    ["code"],
+)
+SEND_PACING_WAIT = Histogram(
+    "pyloto_send_pacing_wait_seconds",
+    "How long a send waited for its turn in the per-number and per-recipient pacing buckets.",
+    buckets=(0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+)
+SEND_THROTTLED = Counter(
+    "pyloto_send_throttled", "Sends WhatsApp refused for pacing (130429 per number, 131056 per pair).", ["code"]
+)
 ERRORS = Counter("pyloto_errors", "Failures by component (webhook 5xx, task failures, LLM, delivery).", ["component"])
 
 # --- LLM ---------------------------------------------------------------------------------------

@@ -35,6 +35,18 @@ def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]
             return
 
 
+def templates_sync_enqueue() -> bool:
+    """Sync the message templates from the Graph API (after a template status webhook)."""
+    from conversations import tasks
+
+    try:
+        tasks.sync_message_templates.delay()
+    except Exception:
+        log.exception("enqueue_failed", task="sync_message_templates")
+        return False
+    return True
+
+
 def reply_send_enqueue(*, message_id: int) -> bool:
     return _enqueue("send_reply", message_id, message_id=message_id)
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from conversations.models import DeadLetter, Message
 from conversations.services.dead_letters import dead_letter_record
+from conversations.services.delivery import capped_sends_release
 from conversations.services.runs import run_reclaim_expired
 from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue
 
@@ -53,6 +54,8 @@ def pipeline_sweep(*, now=None) -> dict[str, int]:
     for conversation_id in sorted(set(reclaimed) | stranded):
         run_enqueue(conversation_id=conversation_id)
 
+    # Capped by WhatsApp's marketing frequency limit and due again: back to pending, re-sent just below.
+    capped_sends_release(now=now)
     unsent = list(
         Message.objects.filter(
             direction=Message.Direction.OUTBOUND, status=Message.Status.PENDING, created_at__lt=redrive_before

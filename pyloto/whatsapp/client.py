@@ -17,9 +17,12 @@ from pyloto.whatsapp.errors import (
     classify_graph_error,
     classify_transport_error,
 )
-from pyloto.whatsapp.payloads import MarkReadPayload, OutboundMessage, validate_recipient
+from pyloto.whatsapp.payloads import MarkReadPayload, OutboundMessage, TemplateMessage, validate_recipient
 
 log = structlog.get_logger(__name__)
+
+# What the template sync reads of each template.
+TEMPLATE_FIELDS = "id,name,language,status,category,components"
 
 
 def recipient_hash(recipient: dict[str, str]) -> str:
@@ -42,7 +45,8 @@ class WhatsAppClient:
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 100,
     ) -> None:
-        self.messages_url = f"{base_url.rstrip('/')}/{api_version.strip('/')}/{phone_number_id}/messages"
+        self.version_url = f"{base_url.rstrip('/')}/{api_version.strip('/')}"
+        self.messages_url = f"{self.version_url}/{phone_number_id}/messages"
         # httpx.Client is thread-safe and pools keep-alive connections: one per process serves every thread.
         self._http = httpx.Client(
             headers={"Authorization": f"Bearer {access_token}"},
@@ -72,7 +76,7 @@ class WhatsAppClient:
             ),
         )
 
-    def send(self, *, recipient: dict[str, str], message: OutboundMessage) -> str:
+    def send(self, *, recipient: dict[str, str], message: OutboundMessage | TemplateMessage) -> str:
         """Send one message; returns the new message's wamid."""
         payload = message.to_graph_payload(validate_recipient(recipient))
         fields = {"message_kind": message.kind, "recipient_hash": recipient_hash(recipient)}
@@ -97,14 +101,48 @@ class WhatsAppClient:
         self._post(payload, event="whatsapp_mark_read", fields={"message_id": message_id})
         log.info("whatsapp_mark_read_ok", message_id=message_id, typing_indicator=typing_indicator)
 
+    def list_templates(self, *, business_account_id: str, page_size: int = 100, max_pages: int = 50) -> list[dict]:
+        """Every message template of the WhatsApp Business Account (`GET /{WABA-ID}/message_templates`), all pages."""
+        url: str | None = f"{self.version_url}/{business_account_id}/message_templates"
+        params: dict[str, Any] | None = {"fields": TEMPLATE_FIELDS, "limit": page_size}
+        templates: list[dict] = []
+        for _page in range(max_pages):
+            if url is None:
+                break
+            body = self._request("GET", url, params=params, event="whatsapp_list_templates", fields={})
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise WhatsAppPermanentError(
+                    "message_templates answered without a data list", code="bad_response", details={"body": body}
+                )
+            templates.extend(item for item in data if isinstance(item, dict))
+            paging = body.get("paging")
+            next_url = paging.get("next") if isinstance(paging, dict) else None
+            # The `next` link carries every query parameter (cursor included).
+            url, params = (next_url, None) if isinstance(next_url, str) and next_url else (None, None)
+        log.info("whatsapp_list_templates_ok", templates=len(templates))
+        return templates
+
     def close(self) -> None:
         """Close the pooled connections (the process-wide client normally lives as long as the process)."""
         self._http.close()
 
     def _post(self, payload: dict[str, Any], *, event: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", self.messages_url, json=payload, event=event, fields=fields)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        event: str,
+        fields: dict[str, Any],
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            response = self._http.post(self.messages_url, json=payload)
+            response = self._http.request(method, url, json=json, params=params)
         except httpx.HTTPError as exc:
             error = classify_transport_error(exc)
             log.warning(

@@ -32,12 +32,31 @@ PERMANENT_GRAPH_CODES = frozenset(
         131009,  # parameter value not valid
         131026,  # message undeliverable
         131047,  # re-engagement required: outside the 24-hour customer-service window
+        131049,  # not delivered to keep the ecosystem healthy (marketing frequency cap): see FREQUENCY_CAPPED
+        131050,  # the customer stopped marketing messages
         131051,  # unsupported message type
         131052,  # media download error
         131053,  # media upload error
         131062,  # business-scoped user id recipients not supported for this message
+        132000,  # template parameter count does not match
+        132001,  # template does not exist in that language (or is not approved)
+        132005,  # template text too long once its parameters are filled in
+        132007,  # template format character policy violated
+        132012,  # template parameter format mismatch
+        132015,  # template paused for low quality
+        132016,  # template disabled
+        132018,  # template parameter with line breaks, tabs or more than four consecutive spaces
     }
 )
+
+# Pacing refusals: the business number's throughput (130429) or the pair limit towards one customer
+# (131056). They never retry at once: the send waits its turn in the pacing buckets and backs off with jitter.
+THROTTLING_CODES = frozenset({130429, 131056})
+# The marketing frequency cap: the customer gets too many marketing messages from all businesses. Not a
+# failure of ours; try again hours later and report the message as capped.
+FREQUENCY_CAPPED = 131049
+# Failures that reach us only as a `failed` status webhook after an accepted send, with what they mean.
+ASYNC_FAILURE_CODES = frozenset({131026, 131047, 131049, 131050})
 
 
 class WhatsAppTransientError(TransientError):

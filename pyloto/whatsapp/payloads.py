@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,6 +25,9 @@ ROW_TITLE_MAX = 24
 ROW_DESCRIPTION_MAX = 72
 ROW_ID_MAX = 200
 MEDIA_CAPTION_MAX = 1024
+TEMPLATE_NAME_MAX = 512
+# A template's body, once its parameters are filled in, is held to the interactive body limit.
+TEMPLATE_BODY_MAX = 1024
 
 RECIPIENT_KEYS = frozenset({"to", "recipient"})
 
@@ -255,6 +259,105 @@ class MarkReadPayload(_Model):
         if self.typing_indicator:
             payload["typing_indicator"] = {"type": "text"}
         return payload
+
+
+TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2}|_[A-Za-z]{4})?$")
+# `{{1}}`, `{{2}}`…: the positional placeholders of a template's text.
+TEMPLATE_PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+
+
+def template_parameter_problem(value: str) -> str | None:
+    """Why WhatsApp would refuse `value` as a template text parameter (error 132018), or None when it is fine."""
+    if not value.strip():
+        return "a parameter must contain visible text"
+    if "\n" in value or "\r" in value or "\t" in value:
+        return "a parameter cannot contain line breaks or tabs"
+    if "     " in value:
+        return "a parameter cannot contain more than four consecutive spaces"
+    return None
+
+
+def template_parameter_text(value: str) -> str:
+    """`value` folded into one valid template parameter: line breaks become " · ", runs of blanks one space."""
+    lines = [" ".join(line.split()) for line in value.splitlines()]
+    return " · ".join(line for line in lines if line)
+
+
+def _check_parameter(value: str) -> str:
+    problem = template_parameter_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def render_template_text(text: str, parameters: list[str]) -> str:
+    """The text a customer sees: `{{n}}` replaced by the n-th parameter."""
+    return TEMPLATE_PLACEHOLDER.sub(lambda match: parameters[int(match.group(1)) - 1], text)
+
+
+def template_placeholder_count(text: str) -> int:
+    """How many parameters a template text takes; placeholders must be numbered 1..n with no gap."""
+    numbers = sorted({int(number) for number in TEMPLATE_PLACEHOLDER.findall(text or "")})
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise ValueError(f"placeholders must be numbered {{{{1}}}} to {{{{n}}}} without gaps, got {numbers}")
+    return len(numbers)
+
+
+TEMPLATE_COMPONENT_TYPES = frozenset({"HEADER", "BODY", "FOOTER", "BUTTONS"})
+
+
+def template_body_text(components: Any) -> str:
+    """Check a template's components as Graph describes them and return its BODY text; ValueError says what is wrong.
+
+    `components` is the list `GET /{WABA-ID}/message_templates` returns: objects with an upper-case
+    `type` (HEADER, BODY, FOOTER, BUTTONS) and, for BODY, the `text` with its `{{n}}` placeholders.
+    """
+    if not isinstance(components, list):
+        raise ValueError("components must be a list of objects")
+    bodies = []
+    for index, component in enumerate(components):
+        if not isinstance(component, dict):
+            raise ValueError(f"component {index} must be an object")
+        kind = str(component.get("type", "")).upper()
+        if kind not in TEMPLATE_COMPONENT_TYPES:
+            raise ValueError(
+                f"component {index} has type {component.get('type')!r}; expected one of HEADER, BODY, FOOTER, BUTTONS"
+            )
+        if kind == "BODY":
+            bodies.append(component)
+    if len(bodies) != 1:
+        raise ValueError(f"a template has exactly one BODY component, found {len(bodies)}")
+    text = bodies[0].get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("the BODY component needs its text")
+    if len(text) > TEMPLATE_BODY_MAX:
+        raise ValueError(f"the BODY text has {len(text)} characters; WhatsApp allows {TEMPLATE_BODY_MAX}")
+    template_placeholder_count(text)
+    return text
+
+
+TemplateParameter = Annotated[str, Field(min_length=1, max_length=TEMPLATE_BODY_MAX), AfterValidator(_check_parameter)]
+
+
+class TemplateMessage(_Outbound):
+    """An approved message template (the only kind WhatsApp accepts outside the 24-hour window).
+
+    Only body text parameters are filled in; the template's header, footer and buttons are sent as approved.
+    """
+
+    kind: Literal["template"] = "template"
+    name: Annotated[str, Field(pattern=TEMPLATE_NAME.pattern)]
+    language: Annotated[str, Field(pattern=LANGUAGE_CODE.pattern)]
+    body_parameters: list[TemplateParameter] = Field(default_factory=list, max_length=100)
+
+    def _graph_content(self) -> dict[str, Any]:
+        template: dict[str, Any] = {"name": self.name, "language": {"policy": "deterministic", "code": self.language}}
+        if self.body_parameters:
+            template["components"] = [
+                {"type": "body", "parameters": [{"type": "text", "text": value} for value in self.body_parameters]}
+            ]
+        return {"type": "template", "template": template}
 
 
 OutboundMessage = Annotated[

@@ -29,6 +29,9 @@ SUPPORTED_TYPES = frozenset(
 )
 
 
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
+
+
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -97,11 +100,24 @@ class UnhandledChange:
     raw: Any
 
 
+@dataclass(frozen=True)
+class TemplateStatusChange:
+    """A `message_template_status_update` change: a template was approved, rejected, paused, disabled…"""
+
+    graph_id: str
+    name: str
+    language: str
+    event: str
+    reason: str
+    raw: dict[str, Any]
+
+
 @dataclass
 class ParsedWebhook:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     unhandled: list[UnhandledChange] = field(default_factory=list)
+    template_updates: list[TemplateStatusChange] = field(default_factory=list)
 
 
 def _timestamp(value: str | None) -> datetime | None:
@@ -225,6 +241,18 @@ def _parse_change(change: Any, parsed: ParsedWebhook) -> None:
         return
     field_name = str(change.get("field", ""))
     value = change["value"]
+    if field_name == TEMPLATE_STATUS_FIELD and value.get("event") and value.get("message_template_name"):
+        parsed.template_updates.append(
+            TemplateStatusChange(
+                graph_id=str(value.get("message_template_id") or ""),
+                name=str(value["message_template_name"]),
+                language=str(value.get("message_template_language") or ""),
+                event=str(value["event"]),
+                reason=str(value.get("reason") or ""),
+                raw=change,
+            )
+        )
+        return
     if field_name != "messages":
         parsed.unhandled.append(
             UnhandledChange(field=field_name, reason=f"field {field_name!r} not handled", raw=change)

@@ -46,9 +46,11 @@ def test_no_free_form_send_outside_the_24_hour_window(fake_graph):
     assert reply_deliver(message_id=message.pk, final_attempt=False) == "outside_window"
     message.refresh_from_db()
     inbound.refresh_from_db()
-    assert message.status == "failed" and "24-hour" in message.status_reason
-    assert inbound.status == "dropped" and "24-hour" in inbound.status_reason
+    assert message.status == "failed" and "24 horas" in message.status_reason
+    assert inbound.status == "dropped" and "24 horas" in inbound.status_reason
     assert fake_graph.sent_messages() == []
+    # Staff are told why nothing went out.
+    assert message.staff_alerts.get().kind == "not_sent"
 
 
 def test_a_timeout_after_the_request_went_out_is_not_resent(fake_graph, settings):

@@ -51,7 +51,7 @@ def test_a_taken_conversation_gets_the_staff_reply_queued_once_and_sent_unguarde
     [
         (State.HANDOFF_REQUESTED, 1, "Olá", "not_taken"),
         (State.ANSWERING, 1, "Olá", "not_taken"),
-        (State.HUMAN_ACTIVE, 25, "Olá", "outside_window"),
+        (State.HUMAN_ACTIVE, 25, "Olá", "no_template"),
         (State.HUMAN_ACTIVE, 1, "   ", "invalid_text"),
         (State.HUMAN_ACTIVE, 1, "x" * 4097, "invalid_text"),
     ],

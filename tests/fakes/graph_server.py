@@ -7,11 +7,18 @@ request, and can add latency and inject failures. Use it three ways:
 - in tests: the `fake_graph` fixture (tests/fakes/graph_fixtures.py) or `with running_graph_server() as graph:`;
 - by hand or under load: `python -m tests.fakes.graph_server --port 8091 --latency-ms 50 --error-rate 0.0`;
 - from anything with an HTTP client: `GET/DELETE /_fake/requests`, `GET/POST /_fake/config`,
-  `GET /_fake/stats`, `POST /_fake/reset`. `FakeGraph(base_url)` wraps those for Python callers.
+  `GET /_fake/stats`, `POST /_fake/reset`, `GET/DELETE /_fake/webhooks`. `FakeGraph(base_url)` wraps
+  those for Python callers.
 
 `hold_in_flight=N` (config) holds every Graph POST until N are in flight together, then answers them all:
 a test proves requests overlap without timing anything. Past `hold_timeout_s` a held request gets a
 400 whose details say how many arrived.
+
+Like Meta it also serves `GET /vNN.N/<waba_id>/message_templates` (paged) from its configured
+templates, accepts template sends only for an approved template with the right parameters, enforces
+the per-number throughput (130429) and the per-recipient pair limit (131056) when configured, and
+reports what happens after an accepted send as status webhooks (`sent`/`delivered` with a `pricing`
+object, or `failed` with 131047 and friends): signed and posted to `webhook_url`, or kept in an outbox.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -41,6 +50,8 @@ from tests.fakes.hold import DEFAULT_HOLD_TIMEOUT_S, HoldTimedOut, InFlightGate
 log = logging.getLogger(__name__)
 
 MESSAGES_PATH = re.compile(r"^/v\d+\.\d+/(?P<phone_number_id>[^/]+)/messages$")
+TEMPLATES_PATH = re.compile(r"^/v\d+\.\d+/(?P<waba_id>[^/]+)/message_templates$")
+PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
 BSUID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
 PHONE_CHARS = re.compile(r"[\s\-()+]")
 
@@ -61,7 +72,44 @@ MESSAGE_FOR_CODE = {
     131047: "(#131047) Re-engagement message",
     131051: "(#131051) Unsupported message type",
     131056: "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+    131049: "This message was not delivered to maintain healthy ecosystem engagement.",
+    131050: "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages.",
+    132000: "(#132000) Number of parameters does not match the expected number of params",
+    132001: "(#132001) Template name does not exist in the translation",
+    132005: "(#132005) Translated text too long",
+    132015: "(#132015) Template is Paused",
+    132016: "(#132016) Template is Disabled",
+    132018: "(#132018) There was an issue with the parameters in your template.",
 }
+# Titles Meta puts on the errors of a `failed` status webhook.
+STATUS_ERROR_TITLE = {
+    131026: "Message undeliverable",
+    131047: "Re-engagement message",
+    131049: "This message was not delivered to maintain healthy ecosystem engagement.",
+    131050: "User has stopped marketing messages",
+}
+STATUS_ERROR_DETAILS = {
+    131047: "Message failed to send because more than 24 hours have passed since the customer last replied.",
+}
+# What `make run` and the chat demo can send outside the window without configuring anything.
+DEMO_TEMPLATES: list[dict[str, Any]] = [
+    {
+        "id": "900000000000001",
+        "name": "resposta_atendimento",
+        "language": "pt_BR",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Olá, {{1}}! Retomando o seu atendimento: {{2}}"}],
+    },
+    {
+        "id": "900000000000002",
+        "name": "aviso_transferencia",
+        "language": "pt_BR",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Olá! Uma pessoa da equipe da {{1}} vai continuar o seu atendimento."}],
+    },
+]
 
 SEND_KEYS = {
     "messaging_product",
@@ -73,7 +121,7 @@ SEND_KEYS = {
     "biz_opaque_callback_data",
 }
 READ_KEYS = {"messaging_product", "status", "message_id", "typing_indicator"}
-CONTENT_TYPES = {"text", "interactive", "image", "video"}
+CONTENT_TYPES = {"text", "interactive", "image", "video", "template"}
 
 
 @dataclass
@@ -98,6 +146,24 @@ class FakeGraphConfig:
     # > 1: hold each Graph POST until this many are in flight together (see the module docstring).
     hold_in_flight: int = 0
     hold_timeout_s: float = DEFAULT_HOLD_TIMEOUT_S
+    # The business account's templates, as `GET /{WABA-ID}/message_templates` lists them.
+    templates: list[dict[str, Any]] = field(default_factory=lambda: [dict(t) for t in DEMO_TEMPLATES])
+    # None accepts any WABA id in the templates path.
+    business_account_id: str | None = None
+    # Meta's throughput per business number (sends per second, sliding 1 s); past it: 130429. None: no limit.
+    throughput_per_s: float | None = None
+    # The pair limit: at most `pair_limit_messages` sends to one recipient per `pair_limit_window_s`; past it 131056.
+    pair_limit_messages: int | None = None
+    pair_limit_window_s: float = 6.0
+    # What happens after the next accepted sends, one entry each: None (delivered) or an error code for a
+    # `failed` status webhook (131047, 131026, 131049, 131050…).
+    async_failures: list[Any] = field(default_factory=list)
+    # Report `sent` and `delivered` statuses (with a `pricing` object) for every accepted send.
+    emit_statuses: bool = False
+    status_delay_ms: float = 0.0
+    # Where status webhooks go, signed with `app_secret` like Meta's; None keeps them in the outbox.
+    webhook_url: str | None = None
+    app_secret: str = "local-app-secret"
 
 
 class _Rejected(Exception):
@@ -259,6 +325,67 @@ def _validate_list_action(action: dict[str, Any]) -> None:
         raise _Rejected(131009, f"Total row count exceed max allowed count: 10 (got {total_rows})")
 
 
+def _template_body(template: dict[str, Any]) -> str:
+    for component in template.get("components") or []:
+        if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
+            return str(component.get("text") or "")
+    return ""
+
+
+def _validate_template(content: dict[str, Any], templates: list[dict[str, Any]]) -> dict[str, Any]:
+    """Check a template send against the account's templates; returns the template used."""
+    _only(content, {"name", "language", "components"}, "template")
+    name = _string(content.get("name"), "template.name", max_len=512)
+    language = _obj(content.get("language"), "template.language")
+    _only(language, {"policy", "code"}, "template.language")
+    if language.get("policy", "deterministic") != "deterministic":
+        raise _Rejected(100, "template.language.policy must be 'deterministic'")
+    code = _string(language.get("code"), "template.language.code", max_len=16)
+    template = next((t for t in templates if t.get("name") == name and t.get("language") == code), None)
+    status = str(template.get("status", "")).upper() if template else ""
+    if template is None or status not in {"APPROVED", "PAUSED", "DISABLED"}:
+        raise _Rejected(132001, f"template name ({name}) does not exist in {code}")
+    if status == "PAUSED":
+        raise _Rejected(132015, f"template {name} is paused")
+    if status == "DISABLED":
+        raise _Rejected(132016, f"template {name} is disabled")
+    body = _template_body(template)
+    expected = len(set(PLACEHOLDER.findall(body)))
+    components = content.get("components", [])
+    if not isinstance(components, list):
+        raise _Rejected(100, "template.components must be a list")
+    values: list[str] = []
+    for index, raw in enumerate(components):
+        where = f"template.components[{index}]"
+        component = _obj(raw, where)
+        _only(component, {"type", "sub_type", "index", "parameters"}, where)
+        if component.get("type") != "body":
+            raise _Rejected(100, f"{where}.type: this fake fills only body parameters")
+        parameters = component.get("parameters")
+        if not isinstance(parameters, list):
+            raise _Rejected(100, f"{where}.parameters must be a list")
+        for p_index, raw_parameter in enumerate(parameters):
+            p_where = f"{where}.parameters[{p_index}]"
+            parameter = _obj(raw_parameter, p_where)
+            _only(parameter, {"type", "text"}, p_where)
+            if parameter.get("type") != "text":
+                raise _Rejected(100, f"{p_where}.type must be 'text' in this fake")
+            text = _string(parameter.get("text"), f"{p_where}.text", max_len=32768)
+            if "\n" in text or "\t" in text or "     " in text or not text.strip():
+                raise _Rejected(
+                    132018, "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"
+                )
+            values.append(text)
+    if len(values) != expected:
+        raise _Rejected(
+            132000, f"body: number of localizable_params ({len(values)}) does not match the expected ({expected})"
+        )
+    rendered = PLACEHOLDER.sub(lambda match: values[int(match.group(1)) - 1], body)
+    if len(rendered) > 1024:
+        raise _Rejected(132005, f"the body is {len(rendered)} characters once filled in (max 1024)")
+    return template
+
+
 def _validate_recipient(body: dict[str, Any]) -> dict[str, str]:
     """The response's `contacts[0]`; `to` (phone) wins over `recipient` (business-scoped user id)."""
     if "to" in body:
@@ -277,7 +404,7 @@ def _validate_recipient(body: dict[str, Any]) -> dict[str, str]:
     raise _Rejected(100, "The parameter to or recipient is required.")
 
 
-def validate_send(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def validate_send(body: dict[str, Any], templates: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, str]]:
     """Check a message send; returns (message type, contact) or raises `_Rejected` as Meta would."""
     message_type = body.get("type", "text")
     if message_type not in CONTENT_TYPES:
@@ -294,6 +421,9 @@ def validate_send(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
         return "text", contact
     if message_type == "interactive":
         return _validate_interactive(content), contact
+    if message_type == "template":
+        _validate_template(content, templates if templates is not None else DEMO_TEMPLATES)
+        return "template", contact
     _validate_media(content, message_type)
     return message_type, contact
 
@@ -328,6 +458,12 @@ class _State:
         self.stats: Counter[str] = Counter()
         self.sequence = itertools.count(1)
         self.gate = InFlightGate()
+        self.async_failures: deque[Any] = deque(self.config.async_failures)
+        # Accepted sends' times (monotonic), per business number and per recipient, for the pacing limits.
+        self.number_sends: dict[str, deque[float]] = {}
+        self.pair_sends: dict[str, deque[float]] = {}
+        self.outbox: list[dict[str, Any]] = []
+        self.webhook_tasks: set[asyncio.Task] = set()
 
     def configure(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(FakeGraphConfig)}
@@ -340,6 +476,8 @@ class _State:
             self.script = deque(changes["script"] or [])
         if "seed" in changes:
             self.rng = random.Random(changes["seed"])
+        if "async_failures" in changes:
+            self.async_failures = deque(changes["async_failures"] or [])
         if "max_records" in changes:
             self.records = deque(self.records, maxlen=self.config.max_records)
 
@@ -353,6 +491,38 @@ class _State:
         if self.config.error_rate > 0 and self.rng.random() < self.config.error_rate:
             return {"code": self.rng.choice(self.config.error_codes)}
         return None
+
+    def throttle(self, phone_number_id: str, recipient: str) -> None:
+        """Refuse a send past the number's throughput (130429) or the pair limit (131056), as Meta does."""
+        now = time.monotonic()
+        config = self.config
+        if config.throughput_per_s:
+            sends = self.number_sends.setdefault(phone_number_id, deque())
+            while sends and sends[0] <= now - 1.0:
+                sends.popleft()
+            if len(sends) >= config.throughput_per_s:
+                self.stats["throttled_130429"] += 1
+                raise _Rejected(130429, "Rate limit hit: too many messages from this phone number", status=429)
+        if config.pair_limit_messages:
+            pair = self.pair_sends.setdefault(recipient, deque())
+            while pair and pair[0] <= now - config.pair_limit_window_s:
+                pair.popleft()
+            if len(pair) >= config.pair_limit_messages:
+                self.stats["throttled_131056"] += 1
+                raise _Rejected(131056, "pair rate limit hit: too many messages to this recipient")
+
+    def count_send(self, phone_number_id: str, recipient: str) -> None:
+        now = time.monotonic()
+        if self.config.throughput_per_s:
+            self.number_sends.setdefault(phone_number_id, deque()).append(now)
+        if self.config.pair_limit_messages:
+            self.pair_sends.setdefault(recipient, deque()).append(now)
+
+    def next_async_failure(self) -> int | None:
+        if not self.async_failures:
+            return None
+        entry = self.async_failures.popleft()
+        return int(entry) if entry else None
 
 
 STATE_KEY = web.AppKey("state", _State)
@@ -433,11 +603,141 @@ def _answer(
     if is_read:
         validate_read(body)
         return 200, {"success": True}, {}
-    message_type, contact = validate_send(body)
+    message_type, contact = validate_send(body, config.templates)
     record["type"] = message_type
+    recipient = contact.get("wa_id") or contact.get("user_id") or ""
+    state.throttle(path["phone_number_id"], recipient)
+    state.count_send(path["phone_number_id"], recipient)
     state.stats[f"sent_{message_type}"] += 1
     wamid = "wamid.FAKE" + uuid.uuid4().hex.upper()
+    _schedule_statuses(state, body=body, contact=contact, wamid=wamid, phone_number_id=path["phone_number_id"])
     return 200, {"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]}, {}
+
+
+def _pricing_category(body: dict[str, Any], templates: list[dict[str, Any]]) -> str:
+    if body.get("type") != "template":
+        return "service"
+    template = body.get("template") or {}
+    language = (template.get("language") or {}).get("code")
+    for known in templates:
+        if known.get("name") == template.get("name") and known.get("language") == language:
+            return str(known.get("category", "utility")).lower()
+    return "utility"
+
+
+def status_webhook_body(
+    *,
+    wamid: str,
+    status: str,
+    contact: dict[str, str],
+    phone_number_id: str,
+    error_code: int | None = None,
+    category: str = "service",
+) -> dict[str, Any]:
+    """A Meta-shaped `messages` webhook carrying one status of an outbound message."""
+    element: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(int(time.time()))}
+    if "wa_id" in contact:
+        element["recipient_id"] = contact["wa_id"]
+    else:
+        element["recipient_user_id"] = contact.get("user_id", "")
+    if error_code is not None:
+        error: dict[str, Any] = {
+            "code": error_code,
+            "title": STATUS_ERROR_TITLE.get(error_code, MESSAGE_FOR_CODE.get(error_code, "Error")),
+            "message": STATUS_ERROR_TITLE.get(error_code, "Error"),
+        }
+        if error_code in STATUS_ERROR_DETAILS:
+            error["error_data"] = {"details": STATUS_ERROR_DETAILS[error_code]}
+        element["errors"] = [error]
+    else:
+        element["pricing"] = {"billable": True, "pricing_model": "PMP", "category": category, "type": "regular"}
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+        "statuses": [element],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA-FAKE", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+def _schedule_statuses(
+    state: _State, *, body: dict[str, Any], contact: dict[str, str], wamid: str, phone_number_id: str
+) -> None:
+    failure = state.next_async_failure()
+    config = state.config
+    if failure is None and not config.emit_statuses:
+        return
+    category = _pricing_category(body, config.templates)
+    common = {"wamid": wamid, "contact": contact, "phone_number_id": phone_number_id, "category": category}
+    bodies = [status_webhook_body(status="sent", **common)] if config.emit_statuses else []
+    if failure is not None:
+        bodies.append(status_webhook_body(status="failed", error_code=failure, **common))
+    elif config.emit_statuses:
+        bodies.append(status_webhook_body(status="delivered", **common))
+    task = asyncio.get_running_loop().create_task(_deliver_statuses(state, bodies))
+    state.webhook_tasks.add(task)
+    task.add_done_callback(state.webhook_tasks.discard)
+
+
+async def _deliver_statuses(state: _State, bodies: list[dict[str, Any]]) -> None:
+    """After the send's answer (and `status_delay_ms`): post each status webhook, signed, or keep it."""
+    await asyncio.sleep(max(state.config.status_delay_ms, 1.0) / 1000)
+    for body in bodies:
+        raw = json.dumps(body).encode()
+        signature = "sha256=" + hmac.new(state.config.app_secret.encode(), raw, hashlib.sha256).hexdigest()
+        entry = {"body": body, "signature": signature, "posted": None}
+        state.outbox.append(entry)
+        state.stats["webhooks_emitted"] += 1
+        if not state.config.webhook_url:
+            continue
+        try:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                response = await client.post(
+                    state.config.webhook_url,
+                    content=raw,
+                    headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+                )
+            entry["posted"] = response.status_code
+        except httpx.HTTPError as exc:
+            entry["posted"] = f"error: {type(exc).__name__}"
+
+
+async def _get_templates(request: web.Request) -> web.Response:
+    """`GET /{WABA-ID}/message_templates`: Meta's paging with `limit` and an `after` cursor."""
+    state = request.app[STATE_KEY]
+    config = state.config
+    path = TEMPLATES_PATH.match(request.path)
+    if path is None:
+        return web.json_response(graph_error_body(2500, details=f"Unknown path components: {request.path}"), status=400)
+    if request.headers.get("Authorization", "") != f"Bearer {config.access_token}":
+        return web.json_response(graph_error_body(190, details="missing or wrong bearer token"), status=401)
+    if config.business_account_id is not None and path["waba_id"] != config.business_account_id:
+        return web.json_response(graph_error_body(100, details="Object with ID does not exist", subcode=33), status=400)
+    state.stats["template_lists"] += 1
+    try:
+        limit = max(1, min(int(request.query.get("limit", "25")), 1000))
+        start = int(request.query.get("after", "0") or 0)
+    except ValueError:
+        return web.json_response(graph_error_body(100, details="limit and after must be integers"), status=400)
+    page = config.templates[start : start + limit]
+    body: dict[str, Any] = {
+        "data": page,
+        "paging": {"cursors": {"before": str(start), "after": str(start + len(page))}},
+    }
+    if start + limit < len(config.templates):
+        body["paging"]["next"] = str(request.url.update_query({"after": str(start + limit), "limit": str(limit)}))
+    return web.json_response(body)
+
+
+async def _get_webhooks(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].outbox)
+
+
+async def _delete_webhooks(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].outbox.clear()
+    return web.json_response({"cleared": True})
 
 
 async def _get_requests(request: web.Request) -> web.Response:
@@ -486,6 +786,9 @@ def build_app(config: FakeGraphConfig | None = None) -> web.Application:
     app.router.add_post("/_fake/config", _post_config)
     app.router.add_post("/_fake/reset", _post_reset)
     app.router.add_get("/_fake/stats", _get_stats)
+    app.router.add_get("/_fake/webhooks", _get_webhooks)
+    app.router.add_delete("/_fake/webhooks", _delete_webhooks)
+    app.router.add_get("/{tail:.*/message_templates}", _get_templates)
     app.router.add_post("/{tail:.*}", _handle_messages)
     return app
 
@@ -554,6 +857,22 @@ class FakeGraph:
     def reset(self) -> None:
         """Forget every request and return to the configuration the server started with."""
         self._http.post("/_fake/reset").raise_for_status()
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Status webhooks the fake emitted: `{"body", "signature", "posted"}` each, oldest first."""
+        response = self._http.get("/_fake/webhooks")
+        response.raise_for_status()
+        return response.json()
+
+    def wait_for_webhooks(self, count: int, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """Poll until at least `count` status webhooks were emitted (and posted, when a URL is set)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            emitted = self.webhooks()
+            done = [hook for hook in emitted if hook["posted"] is not None or not self.config().get("webhook_url")]
+            if len(done) >= count or time.monotonic() >= deadline:
+                return emitted
+            time.sleep(0.05)
 
     def close(self) -> None:
         self._http.close()
