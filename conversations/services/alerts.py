@@ -20,5 +20,7 @@ def staff_alert_raise(
     alert = StaffAlert.objects.create(
         conversation_id=conversation_id, message_id=message_id, kind=kind, text=text, error_code=error_code[:32]
     )
-    log.warning("staff_alert_raised", conversation_id=conversation_id, message_id=message_id, kind=kind, code=error_code)
+    log.warning(
+        "staff_alert_raised", conversation_id=conversation_id, message_id=message_id, kind=kind, code=error_code
+    )
     return alert

@@ -7,7 +7,7 @@ from pyloto.errors import PylotoError
 
 
 class Command(BaseCommand):
-    help = "Sync the message templates of WHATSAPP_BUSINESS_ACCOUNT_ID from the Graph API (GET /{WABA-ID}/message_templates)."
+    help = "Sync the message templates of WHATSAPP_BUSINESS_ACCOUNT_ID from the Graph API."
 
     def handle(self, *args, **options):
         try:
