@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/base.txt requirements/local.txt
 
-.PHONY: run test lint format bench loadtest migrate seed clean
+.PHONY: run test lint format bench loadtest migrate seed messages clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,15 @@ $(STAMP): $(REQS)
 
 ## run: install, migrate, load the demo content and start every process (embedded defaults when no services)
 run: $(STAMP)
+	@command -v msgfmt >/dev/null 2>&1 && $(PY) manage.py compilemessages --ignore=.venv --verbosity=0 || echo "gettext is not installed: pages show English (Debian: apt-get install gettext)"
 	$(PY) manage.py run_stack
 
 ## test: install and run the whole suite against real PostgreSQL and Redis, with coverage and lint
 test: $(STAMP)
 	@bash scripts/ensure_services.sh
 	@bash scripts/ensure_promtool.sh
+	@bash scripts/ensure_debian_tools.sh
+	$(PY) manage.py compilemessages --ignore=.venv --verbosity=0
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -51,6 +54,11 @@ migrate: $(STAMP)
 
 seed: $(STAMP)
 	$(PY) manage.py seed_demo
+
+## messages: refresh the pt-BR catalogue from the code and templates, then compile it
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l pt_BR --no-location --ignore=.venv --ignore=var --ignore=staticfiles --ignore=tests --ignore=benchmarks
+	$(PY) manage.py compilemessages --ignore=.venv
 
 clean:
 	rm -rf $(VENV) .coverage htmlcov .pytest_cache .ruff_cache

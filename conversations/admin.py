@@ -37,14 +37,8 @@ from conversations.services.state import conversation_staff_transition
 from conversations.services.templates import templates_sync, templates_sync_configured
 from conversations.states import Perm, State
 from pyloto.errors import PylotoError
+from pyloto.observability.masking import mask_identifier
 from pyloto.whatsapp.payloads import TextMessage
-
-
-def mask_identifier(value: str | None) -> str:
-    """Phone numbers and user ids in lists show only their last 4 characters."""
-    if not value:
-        return "—"
-    return f"•••{value[-4:]}"
 
 
 def _pretty_json(data: object) -> str:

@@ -5,19 +5,21 @@ from __future__ import annotations
 from functools import cache
 
 from django.db import models
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 
 class State(models.TextChoices):
-    NEW = "new", "New"
-    TRIAGE = "triage", "Triage"
-    ANSWERING = "answering", "Answering from institutional knowledge"
-    QUALIFYING = "qualifying", "Qualifying a lead"
-    HANDOFF_REQUESTED = "handoff_requested", "Waiting for a human"
-    HUMAN_ACTIVE = "human_active", "With a human"
-    PROPOSAL_SENT = "proposal_sent", "Proposal sent by a human"
-    CONTRACT_CLOSED = "contract_closed", "Contract closed by a human"
-    RESOLVED = "resolved", "Resolved"
-    EXPIRED = "expired", "Expired"
+    NEW = "new", _("New")
+    TRIAGE = "triage", _("Triage")
+    ANSWERING = "answering", _("Answering from institutional knowledge")
+    QUALIFYING = "qualifying", _("Qualifying a lead")
+    HANDOFF_REQUESTED = "handoff_requested", _("Waiting for a human")
+    HUMAN_ACTIVE = "human_active", _("With a human")
+    PROPOSAL_SENT = "proposal_sent", _("Proposal sent by a human")
+    CONTRACT_CLOSED = "contract_closed", _("Contract closed by a human")
+    RESOLVED = "resolved", _("Resolved")
+    EXPIRED = "expired", _("Expired")
 
 
 # What each state means, phrased for the decision prompt and the docs.
@@ -112,8 +114,9 @@ def mermaid_diagram() -> str:
     Edges guarded by a permission are labelled with it, so the human-only ones stand out.
     """
     lines = ["stateDiagram-v2", f"    [*] --> {State.NEW.value}"]
-    for state in State:
-        lines.append(f"    {state.value} : {state.label}")
+    # The diagram lives in the (English) docs: labels in the source language, whatever is active.
+    with translation.override(None):
+        lines.extend(f"    {state.value} : {state.label}" for state in State)
     for source, target, name, permission in _transition_table():
         guard = f" (needs {permission.split('.', 1)[1]})" if permission else ""
         lines.append(f"    {source} --> {target} : {name}{guard}")

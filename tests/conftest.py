@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean Redis database per test and common factories."""
+"""Shared fixtures: compiled translations, a clean Redis database per test and common factories."""
 
 import os
 import shutil
@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.core.management import call_command
+from django.utils.translation import trans_real
 
 # Where scripts/ensure_promtool.sh puts promtool when none is on PATH.
 PROMTOOL_DIR = Path(__file__).resolve().parent.parent / "var" / "tools" / "bin"
@@ -30,3 +32,18 @@ def promtool() -> str:
     if path is None:
         pytest.fail("promtool is not installed: run `make test` (scripts/ensure_promtool.sh fetches it)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations():
+    """Pages are asserted in Portuguese: compile the catalogue when its .mo is missing or older than the .po.
+
+    `make test` compiles it first; this covers a bare `pytest` run after editing the .po.
+    """
+    for po in Path(settings.BASE_DIR, "locale").glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            call_command("compilemessages", locale=[po.parent.parent.name], ignore=[".venv"], verbosity=0)
+            # A catalogue loaded before the compile (at import) would hide the new one for the session.
+            trans_real._translations = {}
+            trans_real._default = None

@@ -23,11 +23,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "pt-br"
 TIME_ZONE = "America/Sao_Paulo"
 USE_I18N = True
+# The project's own translations (pt-BR first); `make test` and `make run` compile them.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 # Where `make run` serves (http://127.0.0.1:PORT) and where `manage.py chat` looks for it.
 PORT = env.int("PORT", default=8000)
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The staff pages (inbox, dashboard) log in here, not through the admin.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "inbox:queue"
+LOGOUT_REDIRECT_URL = "login"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -44,6 +50,7 @@ INSTALLED_APPS = [
     "conversations",
     "institutional",
     "llm",
+    "inbox",
 ]
 
 MIDDLEWARE = [

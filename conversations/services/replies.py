@@ -12,10 +12,11 @@ from typing import Any
 import structlog
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message, SendPurpose
 from conversations.selectors import conversation_offline_context
-from conversations.services.planner import send_plan
+from conversations.services.planner import SendPlan, send_plan
 from conversations.services.runs import run_end
 from conversations.services.state import Actor, conversation_apply_decision
 from conversations.states import Perm, State, allowed_bot_targets, is_bot_silent
@@ -205,9 +206,36 @@ def _after_commit(outbound_id: int | None, conversation_id: int) -> None:
 class StaffReplyRefused(Exception):
     """A staff reply that cannot be sent; `code` says why (for the API's status and the admin's message)."""
 
-    def __init__(self, message: str, *, code: str) -> None:
+    def __init__(self, message: Any, *, code: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def staff_reply_refusal(*, conversation: Conversation, user: Any, text: str | None = None) -> StaffReplyRefused | None:
+    """Why a staff reply to this conversation cannot go out now, or None when it can.
+
+    The one check behind both the send below (under the row lock) and the inbox, which shows the reason
+    before the person writes. `text=None` checks everything but the text itself.
+    """
+    if not user.has_perm(Perm.HANDLE):
+        return StaffReplyRefused(_("You may not handle conversations."), code="not_permitted")
+    if text is not None and (not text or len(text) > TEXT_BODY_MAX):
+        return StaffReplyRefused(
+            _("A reply has 1 to %(max)d characters.") % {"max": TEXT_BODY_MAX}, code="invalid_text"
+        )
+    if conversation.state != State.HUMAN_ACTIVE:
+        return StaffReplyRefused(_("Take the conversation before replying."), code="not_taken")
+    plan = staff_reply_plan(conversation=conversation, text=text)
+    if not plan.sendable:
+        return StaffReplyRefused(plan.reason, code=plan.reason_code)
+    return None
+
+
+def staff_reply_plan(*, conversation: Conversation, text: str | None = None) -> SendPlan:
+    """How a staff reply would go out now: free-form in the window, else the mapped template, else not at all."""
+    # The planner fills a template's parameter from the text; before anything is typed, a stand-in does.
+    message = TextMessage(body=text or "…")
+    return send_plan(conversation=conversation, purpose=SendPurpose.STAFF_REPLY, message=message)
 
 
 def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
@@ -215,24 +243,19 @@ def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
 
     Only in `human_active` (take the conversation first), 1 to 4 096 characters. Outside WhatsApp's
     24-hour window it goes out as the approved template mapped to staff replies; without one it is refused
-    with the planner's reason. The send itself plans again, with the window as it is then. People may say
-    what the bot may not (a price, a signed contract), so the output guard does not apply to them.
+    with the planner's reason (`staff_reply_refusal` says which rule failed). The send itself plans again,
+    with the window as it is then. People may say what the bot may not (a price, a signed contract), so
+    the output guard does not apply to them.
     """
     body = text.strip()
-    if not user.has_perm(Perm.HANDLE):
-        raise StaffReplyRefused("you may not handle conversations", code="not_permitted")
-    if not body or len(body) > TEXT_BODY_MAX:
-        raise StaffReplyRefused(f"a reply has 1 to {TEXT_BODY_MAX} characters", code="invalid_text")
     with transaction.atomic():
         conversation = (
             Conversation.objects.select_related("contact").select_for_update(of=("self",)).get(pk=conversation_id)
         )
-        if conversation.state != State.HUMAN_ACTIVE:
-            raise StaffReplyRefused("take the conversation before replying", code="not_taken")
+        refusal = staff_reply_refusal(conversation=conversation, user=user, text=body)
+        if refusal is not None:
+            raise refusal
         message = TextMessage(body=body)
-        plan = send_plan(conversation=conversation, purpose=SendPurpose.STAFF_REPLY, message=message)
-        if not plan.sendable:
-            raise StaffReplyRefused(plan.reason, code=plan.reason_code)
         outbound = Message.objects.create(
             conversation=conversation,
             direction=Message.Direction.OUTBOUND,

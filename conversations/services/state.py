@@ -22,7 +22,7 @@ from django_fsm import has_transition_perm
 from django_fsm_log.models import StateLog
 
 from conversations.models import Conversation, TransitionDecision
-from conversations.selectors import conversation_is_bot_silent
+from conversations.selectors import conversation_is_bot_silent, conversations_waiting_for_human
 from conversations.states import BOT_SILENT, Perm, State
 from pyloto.observability import metrics
 
@@ -44,6 +44,7 @@ __all__ = [
     "conversation_send_proposal",
     "conversation_staff_transition",
     "conversation_take",
+    "conversation_take_next",
 ]
 
 log = structlog.get_logger(__name__)
@@ -191,6 +192,20 @@ def conversation_staff_transition(
 
 def conversation_take(*, conversation_id: int, user: User, note: str = "") -> DecisionOutcome:
     return conversation_staff_transition(conversation_id=conversation_id, user=user, transition="take", note=note)
+
+
+def conversation_take_next(*, user: User) -> DecisionOutcome | None:
+    """Take the conversation that has waited longest for a person; None when nobody is waiting.
+
+    Rows another staff member is taking right now are skipped (`skip_locked`), so two people pressing
+    "next" at once get two different customers rather than one refusal.
+    """
+    actor = Actor.staff(user)
+    with transaction.atomic():
+        conversation = conversations_waiting_for_human().select_for_update(skip_locked=True, of=("self",)).first()
+        if conversation is None:
+            return None
+        return _decide(conversation, actor=actor, reason="", transition_name="take")
 
 
 def conversation_resolve(*, conversation_id: int, user: User, note: str) -> DecisionOutcome:

@@ -173,3 +173,10 @@ def mask_pii_processor(logger: Any, method_name: str, event_dict: dict[str, Any]
         else:
             event_dict[key] = mask_pii(str(value))
     return event_dict
+
+
+def mask_identifier(value: str | None) -> str:
+    """Phone numbers and user ids on pages show only their last 4 characters."""
+    if not value:
+        return "—"
+    return f"•••{value[-4:]}"

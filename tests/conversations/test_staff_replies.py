@@ -91,7 +91,7 @@ def test_the_admin_page_shows_the_reply_box_only_when_taken_and_sends(client, ag
     assert "Sent to the customer." in response.content.decode()
     assert Message.objects.get(direction="out").text == "Oi, aqui é a Ana."
     refused = client.post(reverse("admin:conversations_reply", args=[waiting.pk]), {"text": "Oi"}, follow=True)
-    assert "Not sent: take the conversation before replying" in refused.content.decode()
+    assert "Assuma a conversa antes de responder." in refused.content.decode()
 
 
 def test_the_api_answers_201_403_409_and_400(agent):
