@@ -121,22 +121,27 @@ def take_next(request: AuthenticatedRequest) -> HttpResponse:
     return _back(outcome.conversation_id)
 
 
+def _release(
+    request: AuthenticatedRequest, conversation_id: int, service: Callable[..., DecisionOutcome], done: str
+) -> HttpResponse:
+    """Resolve or return to the bot: back to the queue when done, to the conversation when refused."""
+    get_object_or_404(Conversation, pk=conversation_id)
+    outcome = service(conversation_id=conversation_id, user=request.user, note=_note(request))
+    _after_transition(request, outcome, done)
+    return _back(conversation_id) if outcome.refused else HttpResponseRedirect(reverse("inbox:queue"))
+
+
 @require_POST
 @inbox_view
 def resolve(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    get_object_or_404(Conversation, pk=conversation_id)
-    outcome = conversation_resolve(conversation_id=conversation_id, user=request.user, note=_note(request))
-    _after_transition(request, outcome, _("Conversation resolved and closed."))
-    return HttpResponseRedirect(reverse("inbox:queue")) if not outcome.refused else _back(conversation_id)
+    return _release(request, conversation_id, conversation_resolve, _("Conversation resolved and closed."))
 
 
 @require_POST
 @inbox_view
 def return_to_bot(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
-    get_object_or_404(Conversation, pk=conversation_id)
-    outcome = conversation_return_to_bot(conversation_id=conversation_id, user=request.user, note=_note(request))
-    _after_transition(request, outcome, _("Returned to the bot: the assistant answers this customer again."))
-    return HttpResponseRedirect(reverse("inbox:queue")) if not outcome.refused else _back(conversation_id)
+    done = _("Returned to the bot: the assistant answers this customer again.")
+    return _release(request, conversation_id, conversation_return_to_bot, done)
 
 
 @require_POST
