@@ -20,7 +20,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from conversations.models import Conversation
 from conversations.selectors import conversation_in_service_window
-from conversations.services.replies import StaffReplyRefused, staff_reply_refusal, staff_reply_send
+from conversations.services.planner import TEMPLATE
+from conversations.services.replies import (
+    StaffReplyRefused,
+    staff_reply_plan,
+    staff_reply_refusal,
+    staff_reply_send,
+)
 from conversations.services.state import (
     DecisionOutcome,
     conversation_resolve,
@@ -59,7 +65,10 @@ def queue(request: AuthenticatedRequest) -> HttpResponse:
 def _conversation_context(request: AuthenticatedRequest, conversation: Conversation) -> dict[str, Any]:
     refusal = staff_reply_refusal(conversation=conversation, user=request.user)
     can_handle = request.user.has_perm(Perm.HANDLE)
+    # Outside the 24 h window a reply may still go out as the approved template mapped to staff replies.
+    plan = staff_reply_plan(conversation=conversation) if refusal is None else None
     return {
+        "reply_template": plan.template if plan is not None and plan.action == TEMPLATE else None,
         "conversation": conversation,
         "state_label": State(conversation.state).label,
         "entries": conversation_chat(conversation_id=conversation.pk),

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations.models import Message, TransitionDecision
+from conversations.models import Message, MessageTemplate, TransitionDecision
 from conversations.services.state import Actor, conversation_request_handoff
 from conversations.states import Perm, State
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
@@ -143,8 +143,9 @@ def test_a_reply_that_cannot_go_out_says_why_before_and_keeps_the_text(agent, cl
     client = client_as(agent)
     client.post(reverse("inbox:take", args=[conversation.pk]))
     page = client.get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
-    assert 'data-code="outside_window"' in page
-    assert "24" in page
+    # No approved template is mapped to staff replies: nothing can go out, and the page says so first.
+    assert 'data-code="no_template"' in page
+    assert "24 horas" in page
     response = client.post(reverse("inbox:reply", args=[conversation.pk]), {"text": "Ainda está aí?"})
     assert response.status_code == 400
     assert "Ainda está aí?" in response.content.decode()
@@ -187,3 +188,21 @@ def test_the_live_partial_carries_new_messages_and_the_reply_status(agent, clien
     body = response.content.decode()
     assert "Alguém aí?" in body
     assert 'id="reply-status"' in body and 'hx-swap-oob="true"' in body
+
+
+def test_outside_the_window_the_mapped_template_is_offered_and_used(agent, client_as):
+    MessageTemplate.objects.create(
+        name="resposta_atendimento",
+        language="pt_BR",
+        status=MessageTemplate.Status.APPROVED,
+        components=[{"type": "BODY", "text": "Olá {{1}}, sobre seu contato: {{2}}"}],
+        parameter_sources=["contact_name", "message_text"],
+        purpose="staff_reply",
+    )
+    conversation = waiting_conversation(last_inbound_at=timezone.now() - timedelta(hours=30))
+    client = client_as(agent)
+    client.post(reverse("inbox:take", args=[conversation.pk]))
+    page = client.get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
+    assert 'data-code="template"' in page and "resposta_atendimento" in page
+    client.post(reverse("inbox:reply", args=[conversation.pk]), {"text": "Seu pedido saiu."})
+    assert Message.objects.get(provider="staff").text == "Seu pedido saiu."
