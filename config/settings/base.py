@@ -1,9 +1,11 @@
 """Settings shared by every environment, read once through django-environ."""
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.utils.translation import gettext_lazy as _
 
 from pyloto.observability.logging import configure_structlog, logging_settings
 from pyloto.queues import Queue
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_fsm_log",
+    "axes",
     "pyloto",
     "conversations",
     "institutional",
@@ -66,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with its own response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -222,6 +227,9 @@ ENVIRONMENT_NAME = env("ENVIRONMENT_NAME", default="local")
 # Set in the environment of every process (web, workers) to aggregate metrics across processes;
 # prometheus-client reads it at import. See pyloto/observability/metrics.py.
 PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
+# When set, GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (401 otherwise): the
+# scrape runs database queries and shows traffic figures. Empty leaves it open, for local runs.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Each /readyz dependency check gives up after this long and reports the dependency as failing.
 READINESS_TIMEOUT_S = env.float("READINESS_TIMEOUT_S", default=2.0)
 # LOG_FORMAT: "json" (one object per line, production's default) or "console" (readable).
@@ -242,12 +250,39 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Past these rates a caller gets 429 with Retry-After (counted in the cache: Redis, shared by all
+    # web processes). Anonymous callers are counted per address, signed-in ones per user.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("API_THROTTLE_ANON", default="60/minute"),
+        "user": env("API_THROTTLE_USER", default="600/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Pyloto WhatsApp assistant API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# --- Login lock-out (django-axes) ----------------------------------------------------------------
+# A password-guessing loop against one login stops there: after this many wrong passwords in a row
+# that username is locked for the cool-off, whatever address the attempts come from. A right
+# password before the limit resets the count. `manage.py axes_reset_username NAME` unlocks early.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=50)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=60.0))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+# By design the lock is per login, not per address: behind the TLS-terminating proxy every request
+# can share the proxy's address, and an address lock would then lock everyone out at once.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_COOLOFF_MESSAGE = _(
+    "Acesso bloqueado: muitas tentativas de login com senha errada. Tente de novo mais tarde ou peça a um "
+    "administrador para desbloquear."
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -28,6 +28,7 @@ registry, which is right for `runserver` and tests.
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from collections.abc import Iterable
@@ -252,7 +253,15 @@ def render_metrics(multiproc_dir: str = "") -> tuple[bytes, str]:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics: Prometheus text format (scraped in-cluster; it holds no personal data)."""
+    """GET /metrics: Prometheus text format (no personal data); with METRICS_TOKEN set, only for its bearer."""
+    if settings.METRICS_TOKEN and not hmac.compare_digest(
+        request.headers.get("Authorization", "").encode(), f"Bearer {settings.METRICS_TOKEN}".encode()
+    ):
+        response = HttpResponse(
+            "metrics need the bearer token (METRICS_TOKEN)\n", status=401, content_type="text/plain"
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     body, content_type = render_metrics(settings.PROMETHEUS_MULTIPROC_DIR)
     return HttpResponse(body, content_type=content_type)
 

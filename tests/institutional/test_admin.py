@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import Group
+from django.test import RequestFactory
 from django.urls import reverse
 
 from institutional import selectors, services
@@ -59,7 +60,8 @@ def test_the_product_team_group_holds_exactly_its_permissions(product_user):
 def test_product_team_edits_an_faq_previews_publishes_sees_it_live_and_rolls_back(
     client, product_user, seeded, django_capture_on_commit_callbacks
 ):
-    assert client.login(username="produto", password="s3cret-pass")
+    # django-axes watches every login: the test client passes a request like the login form does.
+    assert client.login(request=RequestFactory().post("/admin/login/"), username="produto", password="s3cret-pass")
     faq = Faq.objects.get(question="Qual é o horário de atendimento?")
 
     # Edit the draft: nothing changes for the assistant yet.
@@ -191,7 +193,8 @@ def test_the_release_list_and_violation_list_render_for_the_product_team(client,
 def test_the_product_team_adds_a_faq_translation_that_goes_live_on_publish(
     client, product_user, seeded, django_capture_on_commit_callbacks
 ):
-    assert client.login(username="produto", password="s3cret-pass")
+    # django-axes watches every login: the test client passes a request like the login form does.
+    assert client.login(request=RequestFactory().post("/admin/login/"), username="produto", password="s3cret-pass")
     faq = Faq.objects.get(question="Qual é o horário de atendimento?")
     faq.translations.filter(language="it").delete()
     italian = {
