@@ -186,7 +186,8 @@ WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="local-app-secret")
 WHATSAPP_VERIFY_TOKEN = env("WHATSAPP_VERIFY_TOKEN", default="local-verify-token")
 WHATSAPP_ACCESS_TOKEN = env("WHATSAPP_ACCESS_TOKEN", default="local-access-token")
 WHATSAPP_PHONE_NUMBER_ID = env("WHATSAPP_PHONE_NUMBER_ID", default="100000000000001")
-WHATSAPP_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
+META_GRAPH_API_URL = "https://graph.facebook.com"
+WHATSAPP_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default=META_GRAPH_API_URL)
 WHATSAPP_API_VERSION = env("WHATSAPP_API_VERSION", default="v23.0")
 WHATSAPP_TIMEOUT_S = env.float("WHATSAPP_TIMEOUT_S", default=10.0)
 # The WhatsApp Business Account whose message templates are synced; empty: no sync (templates kept by hand).

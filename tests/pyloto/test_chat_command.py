@@ -1,5 +1,6 @@
 """`manage.py chat` finds the server like `make run` and says in one line what to do when it cannot."""
 
+import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,15 +28,17 @@ def test_without_url_it_targets_port_like_make_run_and_says_what_to_do_when_noth
 class _AcceptsEverything(BaseHTTPRequestHandler):
     """A server that answers 200 and keeps nothing: one storing messages in another database."""
 
+    post_status = 200
+
     def do_GET(self):
-        self._ok()
+        self._answer(200)
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self._ok()
+        self._answer(self.post_status)
 
-    def _ok(self):
-        self.send_response(200)
+    def _answer(self, status):
+        self.send_response(status)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"ok")
@@ -44,14 +47,28 @@ class _AcceptsEverything(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def elsewhere_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AcceptsEverything)
+class _ChecksAnotherSecret(_AcceptsEverything):
+    """What a server started with another WHATSAPP_APP_SECRET answers every signed webhook."""
+
+    post_status = 403
+
+
+@contextlib.contextmanager
+def _serving(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def elsewhere_server():
+    with _serving(_AcceptsEverything) as url:
+        yield url
 
 
 @pytest.mark.django_db
@@ -62,3 +79,12 @@ def test_a_server_on_another_database_is_named_instead_of_waiting_silently(elsew
         call_command("chat", url=elsewhere_server, wait=0.2)
     assert "another database" in str(caught.value)
     assert "DATABASE_URL" in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_a_server_checking_another_app_secret_is_named(monkeypatch):
+    typed = iter(["Olá", "/quit"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(typed))
+    with _serving(_ChecksAnotherSecret) as url, pytest.raises(CommandError) as caught:
+        call_command("chat", url=url, wait=0.2)
+    assert "WHATSAPP_APP_SECRET" in str(caught.value)

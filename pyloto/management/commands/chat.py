@@ -98,6 +98,11 @@ class Command(BaseCommand):
                     response = client.post("/webhooks/whatsapp/", content=raw, headers=headers)
                 except httpx.TransportError:
                     raise CommandError(self._nothing_answers(url)) from None
+                if response.status_code == 403:
+                    raise CommandError(
+                        f"The server at {url} refused the webhook's signature: run chat with the same "
+                        "WHATSAPP_APP_SECRET (environment or .env) as `make run`."
+                    )
                 if response.status_code != 200:
                     self.stderr.write(f"webhook answered {response.status_code}: {response.text[:200]}")
                     continue

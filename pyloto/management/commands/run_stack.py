@@ -68,8 +68,10 @@ class Command(BaseCommand):
                         "re-drives them)."
                     )
                 )
-        if settings.WHATSAPP_ACCESS_TOKEN == LOCAL_DEFAULT_TOKEN and not check:
+        sends_to_meta = settings.WHATSAPP_API_BASE_URL == settings.META_GRAPH_API_URL
+        if settings.WHATSAPP_ACCESS_TOKEN == LOCAL_DEFAULT_TOKEN and sends_to_meta and not check:
             # Without real credentials, replies go to the local fake Graph server instead of failing at Meta.
+            # A WHATSAPP_API_BASE_URL of the user's own (their fake, started by hand) is left alone.
             port = free_port(LOCAL_GRAPH_PORT)
             graph_fake = subprocess.Popen(
                 [sys.executable, "-m", "tests.fakes.graph_server", "--port", str(port)], cwd=base_dir, env=env
