@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/base.txt requirements/local.txt
 
-.PHONY: run test lint format bench loadtest migrate seed messages clean
+.PHONY: run test lint format bench loadtest eval migrate seed messages clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ format: $(STAMP)
 bench: $(STAMP)
 	@bash scripts/ensure_services.sh
 	$(PY) -m benchmarks.run
+
+## eval: the golden conversations through the real pipeline: deterministic (offline answerer) without
+## OPENAI_API_KEY, live against OPENAI_BASE_URL k times (K=4) with it; EVAL_ARGS passes more options
+eval: $(STAMP)
+	@bash scripts/ensure_services.sh
+	$(PY) manage.py converse run $(if $(K),--k $(K),) $(EVAL_ARGS)
 
 ## loadtest: Locust, headless, against a locally started stack
 loadtest: $(STAMP)

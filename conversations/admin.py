@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -177,7 +178,33 @@ class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
 
     def get_urls(self) -> list:
         reply = path("<int:object_id>/reply/", self.admin_site.admin_view(self.reply_view), name="conversations_reply")
-        return [reply, *super().get_urls()]
+        save_as_scenario = path(
+            "<int:object_id>/save-as-scenario/",
+            self.admin_site.admin_view(self.save_as_scenario_view),
+            name="conversations_save_as_scenario",
+        )
+        return [reply, save_as_scenario, *super().get_urls()]
+
+    def save_as_scenario_view(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:
+        """Turn this conversation into a golden scenario (PII masked) and open it for editing (POST only)."""
+        from evals.services import scenario_from_conversation
+
+        back = reverse("admin:conversations_conversation_change", args=[object_id])
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        if not request.user.has_perm("evals.add_scenario"):
+            raise PermissionDenied
+        try:
+            scenario = scenario_from_conversation(conversation_id=object_id)
+        except ValueError as exc:
+            self.message_user(request, _("Não foi possível salvar como cenário: %s") % exc, level=messages.ERROR)
+            return HttpResponseRedirect(back)
+        self.message_user(
+            request,
+            _("Cenário salvo. Revise o que deve e o que não deve ser dito antes de confiar nele."),
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:evals_scenario_change", args=[scenario.pk]))
 
     def reply_view(self, request: HttpRequest, object_id: int) -> HttpResponseRedirect:
         """The staff member's message to the customer, from the box under the timeline (POST only)."""
@@ -217,6 +244,7 @@ class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
             "show_delete": False,
+            "can_save_as_scenario": request.user.has_perm("evals.add_scenario"),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

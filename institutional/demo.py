@@ -34,7 +34,7 @@ FAQS = [
             "assistente responde dúvidas frequentes, organiza pedidos e passa a conversa para a sua equipe "
             "quando precisa de uma pessoa."
         ),
-        "keywords": "pyloto, o que faz, empresa, serviço",
+        "keywords": "pyloto, o que faz, empresa, serviço, trabalham",
         "priority": 100,
     },
     {
@@ -50,7 +50,7 @@ FAQS = [
     {
         "question": "Qual é o horário de atendimento?",
         "answer": "Nossa equipe atende de segunda a sexta, das 8h às 18h (horário de Brasília), exceto feriados.",
-        "keywords": "horário, atendimento, funcionamento, expediente, sábado, domingo, feriado",
+        "keywords": "horário, atendimento, funcionamento, expediente, sábado, domingo, feriado, abrem, abertos",
         "priority": 90,
     },
     {

@@ -22,11 +22,15 @@ from institutional.snapshot import FaqEntry, FaqTranslationEntry, ordered_faqs
 from llm.language import fold
 
 # Share of the question's weight a FAQ (or a pair) must cover to be trusted as the answer.
-MATCH_THRESHOLD = 0.55
+MATCH_THRESHOLD = 0.5
 # A second FAQ joins only when it adds at least this much coverage.
 SECOND_FAQ_GAIN = 0.15
 # A word in the answer only is weaker evidence than one in the question or the keywords.
 ANSWER_WEIGHT = 0.55
+# A word no FAQ knows weighs this share of the rarest known word: it may be a topic nobody wrote about.
+UNKNOWN_WEIGHT = 0.75
+# Words that ask about an attribute (price, time) rather than name a topic weigh this share.
+ATTRIBUTE_WEIGHT = 0.5
 # A whole keyword phrase ("quanto custa") found in the question adds this to the coverage.
 PHRASE_BONUS = 0.15
 # rapidfuzz ratio (0-100) for two words to count as the same; shorter words must match exactly.
@@ -47,15 +51,23 @@ STOPWORDS = frozenset(
     que cual cuales como cuando donde yo usted ustedes mi mis su sus es son lo le les tem ter ha sobre isso esse
     essa este esta isto eh e tambem ja so mais muito""".split()
 )
-# Words a question may carry without naming a topic: ignored when no FAQ knows them, used when one does.
+# Words a question may carry without naming a topic: ignored.
 FILLER = frozenset(
-    """oi ola ai opa bom boa dia tarde noite tudo bem hello hi hey hola buenos buenas dias good morning afternoon
-    evening please por favor gostaria queria quero saber informar informacao informacoes duvida pergunta
+    """oi ola ai opa bom boa dia tarde noite tudo bem hello hi hey hola buenos buenas dias tardes noches good morning
+    afternoon evening please por favor gostaria queria quero saber informar informacao informacoes duvida pergunta
     ajuda ajudar pode podem poderia podia fazer oferecem oferece oferecer tenho tem temos existe existem
     want would like know tell me about offer have has any need quiero quisiera saber ofrecen ofrece tienen
     tiene puede pueden necesito preciso vcs obrigado obrigada thanks gracias ok certo posso podemos quiser
     consigo conseguir vou vai vamos faco faz fazem tiver estar esta estao sao ser fica ficam ficar precisa agora
-    hoje sempre qualquer momento anytime whenever will get just also puedo quieres puedo hay ahora siempre""".split()
+    hoje sempre qualquer momento anytime whenever will get just also puedo quieres puedo hay ahora siempre
+    funciona funcionar funcionam processo forma jeito maneira bot robo chatbot seguem segue seguir usam usa usar
+    trabalhar""".split()
+)
+# Words that ask for a price or a time of whatever the question names: "o valor da implantação" is about
+# the setup, not about prices in general.
+ATTRIBUTES = frozenset(
+    """valor valores preco precos custa custam custo custos quanto quanta mensalidade price prices cost costs much
+    precio precios cuesta cuestan cuanto costo prazo prazos tempo demora leva long plazo tarda""".split()
 )
 
 
@@ -110,19 +122,16 @@ class FaqIndex:
             term: sum(term in d.title_terms or term in d.answer_terms for d in documents) for term in self.vocabulary
         }
         self._idf = {term: _idf(count, df) for term, df in frequency.items()}
-        self._title_vocabulary = frozenset().union(*(d.title_terms for d in documents))
-        # A word no FAQ knows weighs as much as the rarest known word.
-        self._unknown_weight = _idf(count, 1)
+        self._unknown_weight = UNKNOWN_WEIGHT * _idf(count, 1)
 
     def __bool__(self) -> bool:
         return bool(self.documents)
 
     def _similar(self, term: str) -> dict[str, float]:
         """Vocabulary words that are `term` (exactly, or with a typo or inflection), with their similarity 0-1."""
-        if term in self._idf:
-            return {term: 1.0}
+        exact = {term: 1.0} if term in self._idf else {}
         if len(term) < FUZZY_MIN_LENGTH or term.isdigit():
-            return {}
+            return exact
         found = process.extract(term, self.vocabulary, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=5)
         matches = {word: score / 100 for word, score, _index in found if not word.isdigit()}
         for word, shared, _index in process.extract(
@@ -130,21 +139,18 @@ class FaqIndex:
         ):
             if shared >= STEM_SHARE * min(len(term), len(word)) and not word.isdigit():
                 matches[word] = max(matches.get(word, 0.0), STEM_SIMILARITY)
-        return matches
+        return {**matches, **exact}
 
     def search(self, text: str) -> FaqMatch | None:
         """The FAQ (or pair of FAQs) that clearly answers `text`, or None. Never a guess."""
         if not self.documents:
             return None
-        # A filler word counts only where a FAQ names it outright ("faz" in "o que faz"), never by likeness.
-        asked = [term for term in terms(text) if term not in FILLER or term in self._title_vocabulary]
-        similar = {term: ({term: 1.0} if term in FILLER else self._similar(term)) for term in asked}
+        asked = [term for term in terms(text) if term not in FILLER]
+        similar = {term: self._similar(term) for term in asked}
         weights: dict[str, float] = {}
         for term in asked:
-            if similar[term]:
-                weights[term] = max(self._idf[word] for word in similar[term])
-            else:
-                weights[term] = self._unknown_weight
+            weight = max((self._idf[word] for word in similar[term]), default=self._unknown_weight)
+            weights[term] = weight * (ATTRIBUTE_WEIGHT if term in ATTRIBUTES else 1.0)
         total = sum(weights.values())
         if not total:
             return None
@@ -159,11 +165,11 @@ class FaqIndex:
                 key=lambda i: (_gain(covered, per_document[i], total), -i),
                 default=None,
             )
-            if second is not None and _gain(covered, per_document[second], total) >= SECOND_FAQ_GAIN:
-                uncovered = {term for term in weights if covered.get(term, 0.0) == 0.0}
-                if uncovered & self._title_hits(self.documents[second], similar):
-                    chosen.append(second)
-                    covered = _merge(covered, per_document[second])
+            if second is not None and self._answers_more(
+                first, second, covered, per_document[second], total=total, similar=similar
+            ):
+                chosen.append(second)
+                covered = _merge(covered, per_document[second])
         coverage = _coverage(covered, total)
         if coverage < MATCH_THRESHOLD or not any(self._title_hits(self.documents[i], similar) for i in chosen):
             return None
@@ -177,6 +183,23 @@ class FaqIndex:
             coverage=round(coverage, 3),
             unknown_terms=unknown,
         )
+
+    def _answers_more(
+        self, first: int, second: int, covered: dict[str, float], extra: dict[str, float], *, total: float, similar
+    ) -> bool:
+        """Whether a second FAQ answers a part of the question the first left open.
+
+        It must add enough coverage by naming an uncovered topic word ("quais serviços … e quanto
+        custa?"), or an uncovered price/time word when the first answer states no figure at all: "o
+        valor da implantação" has its figure in the setup answer, so the price list does not join it.
+        """
+        if _gain(covered, extra, total) < SECOND_FAQ_GAIN:
+            return False
+        uncovered = {term for term in similar if covered.get(term, 0.0) == 0.0}
+        named = uncovered & self._title_hits(self.documents[second], similar)
+        topics = named - ATTRIBUTES
+        figures_asked = bool(named & ATTRIBUTES) and not re.search(r"\d", self.documents[first].content.answer)
+        return bool(topics) or figures_asked
 
     def _title_hits(self, document: _Document, similar: dict[str, dict[str, float]]) -> set[str]:
         return {term for term, words in similar.items() if any(word in document.title_terms for word in words)}

@@ -18,7 +18,7 @@ from typing import Any
 from conversations.selectors import wants_human
 from conversations.states import State
 from institutional.snapshot import FaqEntry, ReleaseSnapshot, language_code, ordered_faqs
-from llm.faq_search import FILLER, STOPWORDS, FaqIndex
+from llm.faq_search import FILLER, STOPWORDS, FaqIndex, terms
 from llm.language import detect_language, fold
 from pyloto.pipeline.compose import clip
 from pyloto.whatsapp.payloads import BUTTON_TITLE_MAX, MAX_REPLY_BUTTONS
@@ -32,10 +32,12 @@ MISS_REASON = "offline: no FAQ clearly answers"
 ABUSE_REASON = "offline: abusive message"
 _MISS_REASONS = (MISS_REASON, ABUSE_REASON)
 HANDOFF_BUTTON_ID = "handoff"
+MIN_TERMS_BESIDE_ABUSE = 3
 
 _WORD = re.compile(r"\w+")
 _GREETINGS = frozenset(
-    "oi ola bom dia boa tarde noite hello hi hey hola buenos buenas dias good morning afternoon evening e ai eai opa "
+    "oi ola bom dia boa tarde noite hello hi hey hola buenos buenas dias tardes noches good morning afternoon evening "
+    "e ai eai opa "
     "salve tudo bem bonjour salut ciao buongiorno hallo guten tag morgen".split()
 )
 _THANKS = frozenset(
@@ -50,11 +52,14 @@ _GOODBYES = frozenset(
 _COURTESY_FILLER = frozenset(
     "muito muita mesmo pela pelo ajuda help much lot so mucho todo tudo ok certo beleza blz perfeito otimo "
     "great perfect entendi combinado show top ate mais logo you very por la su sua nice day dia bom boa "
-    "tenha have".split()
+    "tenha have muchas muchisimas many".split()
 )
+# A message that only acknowledges ("ok", "entendi") is answered like a thank-you.
+_ACKNOWLEDGEMENTS = frozenset("ok okay certo beleza blz entendi combinado perfeito otimo show".split())
 _ABUSE = frozenset(
     "idiota burro burra lixo merda porra caralho otario otaria imbecil estupido estupida inutil vagabundo fdp "
-    "idiot stupid useless shit fuck fucking crap garbage dumb moron mierda pendejo basura estupido".split()
+    "idiot stupid useless shit fuck fucking crap garbage dumb moron mierda pendejo basura estupido porcaria ferrar "
+    "ferra bosta droga palhaco lixo ridiculo".split()
 )
 
 # What the assistant says in each language it knows. {company}/{description} come from the release.
@@ -202,7 +207,7 @@ def _courtesy(words: list[str]) -> str | None:
         return None
     if any(word in _GOODBYES for word in words):
         return "goodbye"
-    return "thanks" if any(word in _THANKS for word in words) else None
+    return "thanks" if any(word in _THANKS or word in _ACKNOWLEDGEMENTS for word in words) else None
 
 
 def _is_greeting(words: list[str]) -> bool:
@@ -331,14 +336,16 @@ def offline_answer(
         greeting = reply.with_note(reply.say("greeting"))
         return reply.answer(State.TRIAGE, "greeting", greeting, reply.topic_buttons(with_talk=not reply.has_content))
 
+    abusive = any(word in _ABUSE for word in words)
     polite_words = " ".join(word for word in words if word not in _ABUSE)
     index = FaqIndex(release.faqs, language=reply.content_language, default_language=release.profile.default_language)
-    match = index.search(polite_words)
+    # An insult with a word or two around it is not a question ("lixo de atendimento"); one with a question is.
+    asks = not abusive or len(terms(polite_words)) >= MIN_TERMS_BESIDE_ABUSE
+    match = index.search(polite_words) if asks else None
     if match is not None:
         faq_ids = ", ".join(str(faq.id) for faq in match.faqs)
         return _faq_answer(reply, match.faqs, f"answered from FAQ {faq_ids} (coverage {match.coverage})")
 
-    abusive = any(word in _ABUSE for word in words)
     misses = _consecutive_misses(recent_reasons or []) + 1
     if misses >= MISSES_BEFORE_HANDOFF:
         return reply.answer(

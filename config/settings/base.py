@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "institutional",
     "llm",
     "inbox",
+    "evals",
 ]
 
 MIDDLEWARE = [
