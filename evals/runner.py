@@ -10,6 +10,7 @@ against a development database leaves nothing behind.
 
 from __future__ import annotations
 
+import importlib
 import re
 import secrets
 import time
@@ -106,8 +107,9 @@ class TrialRecord:
 def pipeline_in_process(*, live: bool, llm_overrides: dict[str, Any] | None = None) -> Iterator[None]:
     """Eager Celery, replies delivered to a local Graph fake, and no LLM unless `live`."""
     from config.celery_app import app
-    from tests.fakes.graph_server import running_graph_server
 
+    # The local Graph fake `make run` also uses; imported by name so type checking stays on the app's code.
+    running_graph_server = importlib.import_module("tests.fakes.graph_server").running_graph_server
     previous = (app.conf.task_always_eager, app.conf.task_eager_propagates)
     with ExitStack() as stack:
         graph = stack.enter_context(running_graph_server(access_token=settings.WHATSAPP_ACCESS_TOKEN))
