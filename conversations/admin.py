@@ -20,18 +20,22 @@ from django_fsm.admin import FSMAdminMixin
 from conversations.admin_kpis import KPIAdminMixin
 from conversations.models import (
     Contact,
+    ContactAuditEntry,
     Conversation,
     DeadLetter,
     DeliveryStatus,
     Message,
     MessageTemplate,
+    QuarantinedElement,
     SendPurpose,
     StaffAlert,
     TransitionDecision,
     UnhandledEvent,
+    WebhookEvent,
 )
 from conversations.selectors import conversation_timeline
 from conversations.services.dead_letters import dead_letter_replay
+from conversations.services.ingestion import quarantine_replay
 from conversations.services.planner import send_plan
 from conversations.services.replies import StaffReplyRefused, staff_reply_send
 from conversations.services.state import conversation_staff_transition
@@ -261,11 +265,44 @@ class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
         return True
 
 
+class ContactAuditInline(admin.TabularInline):
+    model = ContactAuditEntry
+    fields = ["created_at", "kind", "source", "detail", "merged_contact_id"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-created_at"]
+    verbose_name = _("registro de auditoria")
+    verbose_name_plural = _("auditoria (unificações, mudanças de identificador, opt-out)")
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class OptedOutFilter(admin.SimpleListFilter):
+    title = _("opt-out")
+    parameter_name = "opted_out"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Descadastrados")), ("no", _("Recebem mensagens"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(opted_out_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(opted_out_at__isnull=True)
+        return queryset
+
+
 @admin.register(Contact)
 class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "wa_id_masked", "user_id_masked", "profile_name", "created_at"]
+    list_display = ["id", "wa_id_masked", "user_id_masked", "profile_name", "opted_out_at", "created_at"]
+    list_filter = [OptedOutFilter]
     search_fields = ["=wa_id", "=user_id", "profile_name"]
     ordering = ["-created_at"]
+    exclude = ["wa_id", "user_id", "parent_user_id"]
+    readonly_fields = ["wa_id_masked", "user_id_masked", "opted_out_at", "opt_out_source"]
+    inlines = [ContactAuditInline]
 
     @admin.display(description="wa_id")
     def wa_id_masked(self, contact: Contact) -> str:
@@ -458,3 +495,57 @@ class StaffAlertAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What Meta reported besides customer messages: calls, templates, account, groups, identity, preferences."""
+
+    list_display = ["id", "field", "kind", "summary", "contact", "received_at"]
+    list_filter = ["field", "kind"]
+    search_fields = ["=correlation_id", "summary"]
+    ordering = ["-received_at"]
+    exclude = ["raw"]
+    readonly_fields = ["raw_json"]
+
+    @admin.display(description=_("conteúdo recebido"))
+    def raw_json(self, event: WebhookEvent) -> str:
+        return _pretty_json(event.raw)
+
+
+@admin.register(QuarantinedElement)
+class QuarantinedElementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Webhook elements that could not be stored, with their error; reprocess them once the cause is fixed."""
+
+    list_display = ["id", "element", "field", "short_error", "replay_count", "resolved_at", "received_at"]
+    list_filter = ["element", "field", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=correlation_id", "error"]
+    ordering = ["-received_at"]
+    exclude = ["raw"]
+    readonly_fields = ["raw_json"]
+    actions = ["replay"]
+
+    @admin.display(description=_("erro"))
+    def short_error(self, element: QuarantinedElement) -> str:
+        return element.error[:100]
+
+    @admin.display(description=_("conteúdo recebido"))
+    def raw_json(self, element: QuarantinedElement) -> str:
+        return _pretty_json(element.raw)
+
+    @admin.action(description=_("Reprocessar os elementos selecionados"), permissions=["replay"])
+    def replay(self, request: HttpRequest, queryset) -> None:
+        outcomes = [quarantine_replay(quarantined_id=pk) for pk in queryset.values_list("pk", flat=True)]
+        self.message_user(
+            request,
+            _("Reprocessados: %(ok)d; ainda com erro: %(failing)d; já resolvidos: %(done)d.")
+            % {
+                "ok": outcomes.count("replayed"),
+                "failing": outcomes.count("still_failing"),
+                "done": outcomes.count("already_resolved"),
+            },
+            messages.SUCCESS,
+        )
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("conversations.replay_quarantinedelement")

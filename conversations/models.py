@@ -18,11 +18,21 @@ from pyloto.whatsapp.payloads import recipient_for, template_body_text, template
 class Contact(models.Model):
     """A WhatsApp user, keyed on `wa_id` or on the business-scoped `user_id` (2026 usernames)."""
 
-    wa_id = models.CharField(max_length=32, null=True, blank=True, unique=True)
+    # Sized with headroom over Meta's documented maxima: a phone wa_id has at most 15 digits, a BSUID is
+    # "CC." + up to 128 alphanumerics (131), a parent BSUID "CC.ENT." + 128 (135).
+    wa_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     user_id = models.CharField(
-        max_length=128, null=True, blank=True, unique=True, help_text="Business-scoped user id (BSUID)."
+        max_length=256, null=True, blank=True, unique=True, help_text=_("ID de usuário no escopo da empresa (BSUID).")
     )
+    parent_user_id = models.CharField(  # noqa: DJ001 - NULL means "no parent BSUID"
+        max_length=256, null=True, blank=True, help_text=_("BSUID principal (compartilhado entre portfólios).")
+    )
+    username = models.CharField(max_length=256, blank=True, default="")
     profile_name = models.CharField(max_length=256, blank=True, default="")
+    # Opt-out (LGPD and Meta policy): while set, the bot sends nothing to this contact. The delivery
+    # planner reads `opted_out_at`; `opt_out_source` says what set it (keyword, user_preferences, 131050).
+    opted_out_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    opt_out_source = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -400,6 +410,13 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     correlation_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # Inbound media: Meta's media id; a voice note's transcript, its language and the audio's duration.
+    media_id = models.CharField(max_length=256, blank=True, default="")
+    transcript = models.TextField(blank=True, default="")
+    transcript_language = models.CharField(max_length=32, blank=True, default="")
+    media_duration_s = models.FloatField(null=True, blank=True)
+    # The message a customer replied to or reacted to (`context.id` / `reaction.message_id`).
+    quoted_wamid = models.CharField(max_length=256, blank=True, default="", db_index=True)
     # Outbound only: one reply per run; a retried send finds this row instead of sending twice.
     idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
     # The run that answered an inbound message, or produced an outbound one (its lease token).
@@ -466,6 +483,13 @@ class DeliveryStatus(models.Model):
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="statuses")
     received_at = models.DateTimeField(auto_now_add=True)
     correlation_id = models.CharField(max_length=64, blank=True, default="")
+    # Redeliveries of one callback (same message, status and recipient) add no row.
+    dedup_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # Meta's `pricing` object as sent, and its parts the cost figures read (category, billable, model).
+    pricing = models.JSONField(default=dict, blank=True)
+    pricing_category = models.CharField(max_length=64, blank=True, default="")
+    pricing_billable = models.BooleanField(null=True, blank=True)
+    pricing_model = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name_plural = "delivery statuses"
@@ -482,9 +506,90 @@ class UnhandledEvent(models.Model):
     raw = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)
     correlation_id = models.CharField(max_length=64, blank=True, default="")
+    dedup_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     def __str__(self) -> str:
         return f"Unhandled {self.field or 'event'}: {self.reason}"
+
+
+class WebhookEvent(models.Model):
+    """A webhook event we record for the ops view: calls, template and account updates, groups, echoes,
+    identity changes and preference changes. Redeliveries add no row."""
+
+    field = models.CharField(_("campo"), max_length=64)
+    kind = models.CharField(_("tipo"), max_length=64, db_index=True)
+    summary = models.CharField(_("resumo"), max_length=255, blank=True, default="")
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="events", verbose_name=_("contato")
+    )
+    raw = models.JSONField(default=dict)
+    received_at = models.DateTimeField(_("recebido em"), auto_now_add=True, db_index=True)
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    dedup_key = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("evento do webhook")
+        verbose_name_plural = _("eventos do webhook")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.field}/{self.kind}: {self.summary}"
+
+
+class QuarantinedElement(models.Model):
+    """One webhook element that could not be stored, kept with its error so it never takes its batch down.
+
+    `raw` is a minimal webhook change holding only that element (with its contacts), so a replay runs it
+    through the same ingestion again.
+    """
+
+    field = models.CharField(_("campo"), max_length=64, blank=True, default="")
+    element = models.CharField(_("elemento"), max_length=32, help_text=_("message, status ou change"))
+    raw = models.JSONField(default=dict)
+    error = models.TextField(_("erro"))
+    dedup_key = models.CharField(max_length=64, unique=True)
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    received_at = models.DateTimeField(_("recebido em"), auto_now_add=True, db_index=True)
+    replay_count = models.PositiveSmallIntegerField(_("reprocessamentos"), default=0)
+    replayed_at = models.DateTimeField(_("reprocessado em"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolvido em"), null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("elemento em quarentena")
+        verbose_name_plural = _("elementos em quarentena")
+        ordering = ["-received_at"]
+        permissions = [("replay_quarantinedelement", _("Pode reprocessar elementos em quarentena"))]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.element} {self.field}: {self.error[:60]}"
+
+
+class ContactAuditEntry(models.Model):
+    """Every change to who a contact is or whether we may write to them: merges, id changes, opt-out/in."""
+
+    class Kind(models.TextChoices):
+        MERGED = "merged", _("Contatos unificados")
+        IDS_CHANGED = "ids_changed", _("Identificadores alterados")
+        OPTED_OUT = "opted_out", _("Descadastrou-se (opt-out)")
+        OPTED_IN = "opted_in", _("Voltou a aceitar mensagens (opt-in)")
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="audit_entries")
+    kind = models.CharField(_("tipo"), max_length=16, choices=Kind.choices, db_index=True)
+    source = models.CharField(_("origem"), max_length=64, help_text=_("O que causou a mudança."))
+    detail = models.TextField(_("detalhes"), blank=True, default="")
+    before = models.JSONField(_("antes"), default=dict, blank=True)
+    after = models.JSONField(_("depois"), default=dict, blank=True)
+    merged_contact_id = models.BigIntegerField(_("contato absorvido"), null=True, blank=True)
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(_("quando"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("auditoria de contato")
+        verbose_name_plural = _("auditoria de contatos")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} — contato #{self.contact_id}"
 
 
 class TransitionDecision(models.Model):

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -79,6 +80,21 @@ def conversation_offline_context(
         .values_list("reason", flat=True)[:limit]
     )
     return OfflineContext(earlier_customer_texts=list(reversed(texts)), recent_bot_reasons=reasons)
+
+
+def opt_keyword(text: str) -> str | None:
+    """ "out" when the whole message is an opt-out word (PARAR, SAIR…), "in" for an opt-in word (VOLTAR).
+
+    Only a message that is the word alone counts: "quero cancelar meu pedido" is a request, not an opt-out.
+    """
+    folded = _fold(text)
+    if not folded:
+        return None
+    if folded in {_fold(word) for word in settings.OPT_OUT_KEYWORDS}:
+        return "out"
+    if folded in {_fold(word) for word in settings.OPT_IN_KEYWORDS}:
+        return "in"
+    return None
 
 
 def conversation_is_bot_silent(conversation: Conversation) -> bool:

@@ -53,6 +53,8 @@ class WhatsAppWebhookView(View):
             payload = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             return _error(400, "body is not JSON")
+        except RecursionError:
+            return _error(400, "body is nested too deeply")
         # The correlation middleware bound this id to the request's logs and answers it as X-Correlation-ID.
         webhook_ingest(payload=payload, correlation_id=request.correlation_id)
         return JsonResponse({"status": "received"})

@@ -313,5 +313,10 @@ if EMBEDDED:
 LLM_BREAKER_FAIL_MAX = env.int("LLM_BREAKER_FAIL_MAX", default=5)
 LLM_BREAKER_RESET_TIMEOUT_S = env.float("LLM_BREAKER_RESET_TIMEOUT_S", default=30.0)
 # Per-contact sliding window: more inbound messages than this per window are dropped by policy.
+# Opt-out (LGPD, Meta policy): a message that is one of these words alone stops the bot for that contact
+# (confirmed once, then silence); an opt-in word brings it back. Comma-separated, accents and case ignored.
+OPT_OUT_KEYWORDS = env.list("OPT_OUT_KEYWORDS", default=["PARAR", "SAIR", "STOP", "CANCELAR"])
+OPT_IN_KEYWORDS = env.list("OPT_IN_KEYWORDS", default=["VOLTAR"])
+
 CONTACT_RATE_LIMIT_MESSAGES = env.int("CONTACT_RATE_LIMIT_MESSAGES", default=20)
 CONTACT_RATE_LIMIT_WINDOW_S = env.float("CONTACT_RATE_LIMIT_WINDOW_S", default=60.0)

@@ -1,30 +1,66 @@
-"""Webhook ingestion: persist every inbound message and status durably, once, then enqueue the run.
+"""Webhook ingestion: persist every element of a webhook body durably, once, then enqueue the runs.
 
-One database transaction per webhook POST. Each message insert runs in its own savepoint so a
-duplicate wamid (Meta delivers at least once, sometimes concurrently) is acknowledged and skipped
-without aborting the rest. Follow-up work is enqueued only after commit.
+One database transaction per webhook POST, one savepoint per element. A duplicate (Meta delivers at
+least once, sometimes concurrently) is acknowledged and skipped. An element that cannot be stored —
+an id longer than any column, a shape nobody foresaw — is rolled back to its savepoint and kept as a
+`QuarantinedElement` with its error (visible in the admin, replayable), so it never takes the rest of
+its batch down. Every string is made storable first (no NUL, no lone surrogate). Follow-up work is
+enqueued only after commit.
 """
 
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-from conversations.models import Contact, Conversation, DeliveryStatus, Message, UnhandledEvent
+from conversations.models import (
+    Contact,
+    Conversation,
+    DeliveryStatus,
+    Message,
+    QuarantinedElement,
+    UnhandledEvent,
+    WebhookEvent,
+)
+from conversations.selectors import opt_keyword
+from conversations.services.contacts import (
+    contact_find,
+    contact_opt_in,
+    contact_opt_out,
+    contact_upsert,
+    identity_change_apply,
+)
 from conversations.services.delivery import send_failure_reconcile
 from conversations.services.sessions import conversation_get_or_start
+from conversations.services.state import conversation_take_by_business_app
 from conversations.services.templates import template_status_apply
 from pyloto.observability import metrics
 from pyloto.pipeline.dispatch import inbound_follow_ups_enqueue, templates_sync_enqueue
-from pyloto.whatsapp.webhook import InboundMessage, Sender, StatusUpdate, parse_webhook
+from pyloto.whatsapp.webhook import (
+    EchoMessage,
+    IdentityChange,
+    InboundMessage,
+    OpsEvent,
+    PreferenceUpdate,
+    StatusUpdate,
+    TemplateStatusChange,
+    UnhandledChange,
+    content_key,
+    parse_webhook,
+    pg_safe,
+)
 
 log = structlog.get_logger(__name__)
 
-# Types that never expect an answer: stored, then closed with this reason.
-NO_REPLY_TYPES = {"reaction": "reaction: no reply expected"}
+# Meta's send error: the user stopped marketing messages from this business (treated as an opt-out).
+OPT_OUT_ERROR_CODE = 131050
 
 # Meta's statuses may arrive out of order; a later-ranked status never goes back to an earlier one.
 _STATUS_RANK = {
@@ -35,6 +71,8 @@ _STATUS_RANK = {
     Message.Status.FAILED: 4,
     Message.Status.CAPPED: 4,
 }
+# Errors that belong to the connection, not to one element: the POST fails and Meta redelivers it.
+_CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -45,49 +83,40 @@ class IngestResult:
     duplicates: int = 0
     dropped: int = 0
     statuses: int = 0
+    events: int = 0
     unhandled: int = 0
+    quarantined: list[str] = field(default_factory=list)
     conversations_to_run: dict[int, int] = field(default_factory=dict)
 
 
 def webhook_ingest(*, payload: Any, correlation_id: str) -> IngestResult:
     """Store everything a webhook body carries in one transaction; enqueue the follow-ups after commit."""
-    parsed = parse_webhook(payload)
+    parsed = parse_webhook(pg_safe(payload))
     result = IngestResult()
     with transaction.atomic():
-        for inbound in parsed.messages:
-            _store_inbound(inbound, correlation_id=correlation_id, result=result)
-        for status in parsed.statuses:
-            _store_status(status, correlation_id=correlation_id)
-            result.statuses += 1
-        if parsed.unhandled:
-            UnhandledEvent.objects.bulk_create(
-                UnhandledEvent(
-                    field=u.field, reason=u.reason[:255], raw=_jsonable(u.raw), correlation_id=correlation_id
-                )
-                for u in parsed.unhandled
-            )
-            result.unhandled = len(parsed.unhandled)
-        for update in parsed.template_updates:
-            template_status_apply(
-                graph_id=update.graph_id,
-                name=update.name,
-                language=update.language,
-                event=update.event,
-                reason=update.reason,
-            )
-            UnhandledEvent.objects.create(
-                field="message_template_status_update",
-                reason=f"template {update.name[:80]} {update.event[:32]}",
-                raw=update.raw,
-                correlation_id=correlation_id,
-            )
+        # Identity changes first: a message later in the same body already lands on the merged contact.
+        steps: list[tuple[str, dict[str, Any], Callable[[], None]]] = []
+        steps += [("identity", c.source, partial(_apply_identity, c, correlation_id)) for c in parsed.identity_changes]
+        steps += [("message", m.source, partial(_store_inbound, m, correlation_id, result)) for m in parsed.messages]
+        steps += [("echo", e.source, partial(_store_echo, e, correlation_id, result)) for e in parsed.echoes]
+        steps += [("status", s.source, partial(_store_status, s, correlation_id, result)) for s in parsed.statuses]
+        steps += [("preference", p.source, partial(_apply_preference, p, correlation_id)) for p in parsed.preferences]
+        steps += [("template", t.raw, partial(_apply_template_status, t)) for t in parsed.template_updates]
+        steps += [("event", e.source, partial(_store_event, e, correlation_id, result)) for e in parsed.events]
+        steps += [
+            ("unhandled", _jsonable(u.raw), partial(_store_unhandled, u, correlation_id, result))
+            for u in parsed.unhandled
+        ]
+        for element, source, store in steps:
+            _isolated(result, element, source, correlation_id, store)
+        for field_name, failed_change, error in parsed.failures:
+            _quarantine(result, "change", failed_change, correlation_id, error=f"parse: {error}", field_name=field_name)
         if parsed.template_updates:
             # Not on a timer: WhatsApp says when templates change, and a full sync follows each change.
             transaction.on_commit(templates_sync_enqueue)
         if result.conversations_to_run:
-            transaction.on_commit(
-                lambda: inbound_follow_ups_enqueue(newest_message_by_conversation=result.conversations_to_run)
-            )
+            to_run = dict(result.conversations_to_run)
+            transaction.on_commit(lambda: inbound_follow_ups_enqueue(newest_message_by_conversation=to_run))
     metrics.MESSAGES.labels(outcome="received").inc(len(result.stored_message_ids))
     metrics.MESSAGES.labels(outcome="duplicate").inc(result.duplicates)
     metrics.MESSAGES.labels(outcome="dropped").inc(result.dropped)
@@ -97,24 +126,104 @@ def webhook_ingest(*, payload: Any, correlation_id: str) -> IngestResult:
         duplicates=result.duplicates,
         dropped=result.dropped,
         statuses=result.statuses,
+        events=result.events,
         unhandled=result.unhandled,
+        quarantined=len(result.quarantined),
     )
     return result
 
 
-def _jsonable(raw: Any) -> Any:
-    return raw if isinstance(raw, dict | list) else {"value": raw}
+def _isolated(
+    result: IngestResult, element: str, source: dict[str, Any], correlation_id: str, store: Callable[[], None]
+) -> None:
+    """Store one element in its own savepoint; a failure quarantines it and the batch goes on."""
+    to_run_before = dict(result.conversations_to_run)
+    stored_before = len(result.stored_message_ids)
+    try:
+        with transaction.atomic():
+            store()
+    except _CONNECTION_ERRORS:
+        raise
+    except Exception as exc:
+        # The savepoint rolled back: forget what the element had queued.
+        result.conversations_to_run = to_run_before
+        del result.stored_message_ids[stored_before:]
+        log.exception("webhook_element_quarantined", element=element, error_class=type(exc).__name__)
+        field_name = str(source.get("field", "")) if isinstance(source, dict) else ""
+        _quarantine(
+            result, element, source, correlation_id, error=f"{type(exc).__name__}: {exc}", field_name=field_name
+        )
 
 
-def _store_inbound(inbound: InboundMessage, *, correlation_id: str, result: IngestResult) -> None:
+def _quarantine(
+    result: IngestResult, element: str, source: Any, correlation_id: str, *, error: str, field_name: str
+) -> None:
+    raw = _jsonable(source)
+    key = content_key("quarantine", element, raw)
+    with transaction.atomic():
+        row, created = QuarantinedElement.objects.get_or_create(
+            dedup_key=key,
+            defaults={
+                "field": field_name[:64],
+                "element": element[:32],
+                "raw": raw,
+                "error": error[:4000],
+                "correlation_id": correlation_id,
+            },
+        )
+        if not created and row.resolved_at is None:
+            QuarantinedElement.objects.filter(pk=row.pk).update(error=error[:4000])
+    metrics.MESSAGES.labels(outcome="quarantined").inc()
+    result.quarantined.append(key)
+
+
+def _jsonable(raw: Any) -> dict[str, Any]:
+    return raw if isinstance(raw, dict) else {"value": raw}
+
+
+# --- messages --------------------------------------------------------------------------------------
+
+
+def no_reply_reason(inbound: InboundMessage) -> str:
+    """Why a stored message is closed without running the pipeline; empty when it deserves an answer.
+
+    Nothing runs on an element without content: a reaction is an acknowledgement, a flow reply or a
+    call-permission reply is recorded for staff, and an interactive, text or media element that
+    carries nothing to read is closed with its reason.
+    """
+    if not inbound.supported:
+        return inbound.unsupported_reason or "unsupported message"
+    kind = inbound.type
+    candidate = inbound.raw.get(kind)
+    body: dict[str, Any] = candidate if isinstance(candidate, dict) else {}
+    if kind == "reaction":
+        return "reaction: acknowledgement, no reply expected"
+    if kind == "system":
+        return f"system: {str(body.get('type') or 'event')[:60]}"
+    if kind == "request_welcome":
+        return "request_welcome: recorded"
+    if kind == "sticker":
+        return "sticker: no reply expected"
+    if kind == "interactive" and not inbound.text:
+        return f"interactive {str(body.get('type') or 'reply')[:40]} without text: recorded for staff"
+    if kind in {"image", "video", "document", "audio"}:
+        return "" if inbound.text or inbound.media_id else f"{kind} without media or caption"
+    return "" if inbound.text.strip() else f"{kind} without content"
+
+
+def _store_inbound(inbound: InboundMessage, correlation_id: str, result: IngestResult) -> None:
     if Message.objects.filter(wamid=inbound.wamid).exists():
         result.duplicates += 1
         log.info("webhook_duplicate_message", wamid=inbound.wamid)
         return
     now = timezone.now()
-    contact = contact_upsert(sender=inbound.sender)
+    contact: Contact | None = None
+    if inbound.identity_change is not None:
+        contact = identity_change_apply(change=inbound.identity_change, correlation_id=correlation_id)
+    if contact is None:
+        contact = contact_upsert(sender=inbound.sender, correlation_id=correlation_id)
     conversation = conversation_get_or_start(contact=contact, at=now)
-    no_reply_reason = NO_REPLY_TYPES.get(inbound.type) or inbound.unsupported_reason
+    reason = no_reply_reason(inbound) or _opt_out_policy(contact, inbound, correlation_id)
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -124,10 +233,12 @@ def _store_inbound(inbound: InboundMessage, *, correlation_id: str, result: Inge
                 type=inbound.type,
                 text=inbound.text,
                 raw=inbound.raw,
-                status=Message.Status.DROPPED if no_reply_reason else Message.Status.RECEIVED,
-                status_reason=no_reply_reason[:255],
+                status=Message.Status.DROPPED if reason else Message.Status.RECEIVED,
+                status_reason=reason[:255],
                 sent_by_customer_at=inbound.sent_at,
                 correlation_id=correlation_id,
+                media_id=inbound.media_id[:256],
+                quoted_wamid=inbound.quoted_wamid[:256],
             )
     except IntegrityError:
         # Another request stored the same wamid between our check and our insert.
@@ -136,65 +247,73 @@ def _store_inbound(inbound: InboundMessage, *, correlation_id: str, result: Inge
         return
     Conversation.objects.filter(pk=conversation.pk).update(last_inbound_at=now, last_activity_at=now)
     result.stored_message_ids.append(message.pk)
-    if no_reply_reason:
+    if reason:
         result.dropped += 1
-        log.info("inbound_dropped", message_id=message.pk, reason=no_reply_reason)
+        log.info("inbound_dropped", message_id=message.pk, reason=reason)
         return
     result.conversations_to_run[conversation.pk] = message.pk
 
 
-def contact_upsert(*, sender: Sender) -> Contact:
-    """The contact for this sender, created if new, locked for the rest of the transaction.
+def _opt_out_policy(contact: Contact, inbound: InboundMessage, correlation_id: str) -> str:
+    """Opt-out and opt-in keywords change the contact; an opted-out contact's messages are not answered.
 
-    Contacts are keyed on the BSUID (`user_id`) when present, else on `wa_id`; a contact first seen by
-    one id gains the other when a later message carries both. The row lock serialises concurrent
-    messages of one contact so they land in the same conversation.
+    The opt-out keyword itself is answered once (the run sends the confirmation); anything an
+    opted-out contact sends afterwards is kept for staff and closed silently.
     """
-    lookup = Q()
-    if sender.user_id:
-        lookup |= Q(user_id=sender.user_id)
-    if sender.wa_id:
-        lookup |= Q(wa_id=sender.wa_id)
-    for _attempt in range(2):
-        matches = list(Contact.objects.select_for_update().filter(lookup).order_by("pk"))
-        if matches:
-            return _contact_refresh(_preferred_contact(matches, sender), sender)
-        try:
-            with transaction.atomic():
-                contact = Contact.objects.create(
-                    wa_id=sender.wa_id, user_id=sender.user_id, profile_name=sender.profile_name[:256]
-                )
-            return Contact.objects.select_for_update().get(pk=contact.pk)
-        except IntegrityError:
-            continue  # created concurrently by another request: read it on the next attempt
-    raise IntegrityError("contact could not be created or found")
+    keyword = opt_keyword(inbound.text) if inbound.type in {"text", "button", "interactive"} else None
+    if keyword == "out":
+        if contact_opt_out(contact=contact, source="keyword", detail=inbound.text[:200], correlation_id=correlation_id):
+            return ""
+        return "contact opted out"
+    if contact.opted_out_at is None:
+        return ""
+    if keyword == "in":
+        contact_opt_in(contact=contact, source="keyword", detail=inbound.text[:200], correlation_id=correlation_id)
+        return ""
+    return "contact opted out"
 
 
-def _preferred_contact(matches: list[Contact], sender: Sender) -> Contact:
-    for contact in matches:
-        if sender.user_id and contact.user_id == sender.user_id:
-            return contact
-    return matches[0]
+def _apply_identity(change: IdentityChange, correlation_id: str) -> None:
+    identity_change_apply(change=change, correlation_id=correlation_id)
 
 
-def _contact_refresh(contact: Contact, sender: Sender) -> Contact:
-    changed = []
-    if sender.user_id and not contact.user_id:
-        contact.user_id = sender.user_id
-        changed.append("user_id")
-    if sender.wa_id and not contact.wa_id and not Contact.objects.filter(wa_id=sender.wa_id).exists():
-        contact.wa_id = sender.wa_id
-        changed.append("wa_id")
-    if sender.profile_name and sender.profile_name != contact.profile_name:
-        contact.profile_name = sender.profile_name[:256]
-        changed.append("profile_name")
-    if changed:
-        contact.save(update_fields=[*changed, "updated_at"])
-    return contact
+def _store_echo(echo: EchoMessage, correlation_id: str, result: IngestResult) -> None:
+    """The company answered from the WhatsApp Business app: keep it in the thread, a person owns it now."""
+    if Message.objects.filter(wamid=echo.wamid).exists():
+        result.duplicates += 1
+        return
+    now = timezone.now()
+    contact = contact_upsert(sender=echo.customer, correlation_id=correlation_id)
+    conversation = conversation_get_or_start(contact=contact, at=now)
+    Message.objects.create(
+        conversation=conversation,
+        direction=Message.Direction.OUTBOUND,
+        wamid=echo.wamid,
+        type=echo.type[:32],
+        text=echo.text,
+        raw=echo.raw,
+        status=Message.Status.SENT,
+        sent_at=echo.sent_at or now,
+        correlation_id=correlation_id,
+        provider="business_app",
+        idempotency_key=f"echo:{uuid.uuid5(uuid.NAMESPACE_URL, echo.wamid).hex}",
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=now)
+    conversation_take_by_business_app(conversation_id=conversation.pk, correlation_id=correlation_id)
+    result.events += 1
 
 
-def _store_status(status: StatusUpdate, *, correlation_id: str) -> None:
+# --- statuses, preferences, events -------------------------------------------------------------------
+
+
+def _store_status(status: StatusUpdate, correlation_id: str, result: IngestResult) -> None:
+    key = status.dedup_key
+    if DeliveryStatus.objects.filter(dedup_key=key).exists():
+        result.duplicates += 1
+        return
     message = Message.objects.filter(wamid=status.wamid, direction=Message.Direction.OUTBOUND).first()
+    pricing = status.pricing
+    billable = pricing.get("billable")
     DeliveryStatus.objects.create(
         wamid=status.wamid,
         status=status.status[:16],
@@ -203,11 +322,75 @@ def _store_status(status: StatusUpdate, *, correlation_id: str) -> None:
         raw=status.raw,
         message=message,
         correlation_id=correlation_id,
+        dedup_key=key,
+        pricing=pricing,
+        pricing_category=str(pricing.get("category") or "")[:64],
+        pricing_billable=billable if isinstance(billable, bool) else None,
+        pricing_model=str(pricing.get("pricing_model") or pricing.get("type") or "")[:64],
     )
+    result.statuses += 1
+    if any(_error_code(e) == OPT_OUT_ERROR_CODE for e in status.errors):
+        contact = message.conversation.contact if message is not None else contact_find(sender=status.recipient)
+        if contact is not None:
+            contact_opt_out(contact=contact, source=f"error {OPT_OUT_ERROR_CODE}", correlation_id=correlation_id)
     if message is None:
         log.info("status_for_unknown_message", wamid=status.wamid, status=status.status)
         return
     message_status_apply(message=message, status=status.status, errors=status.errors)
+
+
+def _error_code(error: dict[str, Any]) -> int | None:
+    try:
+        return int(error.get("code"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _apply_preference(preference: PreferenceUpdate, correlation_id: str) -> None:
+    """`user_preferences`: "stop" opts the contact out, "resume" opts them back in."""
+    contact = contact_find(sender=preference.person)
+    if contact is None:
+        return
+    source = f"user_preferences:{preference.category}"[:64]
+    if preference.value == "stop":
+        contact_opt_out(contact=contact, source=source, detail=preference.detail[:200], correlation_id=correlation_id)
+    elif preference.value == "resume":
+        contact_opt_in(contact=contact, source=source, detail=preference.detail[:200], correlation_id=correlation_id)
+
+
+def _apply_template_status(update: TemplateStatusChange) -> None:
+    template_status_apply(
+        graph_id=update.graph_id, name=update.name, language=update.language, event=update.event, reason=update.reason
+    )
+
+
+def _store_event(event: OpsEvent, correlation_id: str, result: IngestResult) -> None:
+    key = content_key("event", event.field, event.kind, event.raw)
+    if WebhookEvent.objects.filter(dedup_key=key).exists():
+        result.duplicates += 1
+        return
+    WebhookEvent.objects.create(
+        field=event.field[:64],
+        kind=event.kind[:64],
+        summary=event.summary[:255],
+        contact=contact_find(sender=event.person) if event.person else None,
+        raw=_jsonable(event.raw),
+        correlation_id=correlation_id,
+        dedup_key=key,
+    )
+    result.events += 1
+
+
+def _store_unhandled(unhandled: UnhandledChange, correlation_id: str, result: IngestResult) -> None:
+    raw = _jsonable(unhandled.raw)
+    key = content_key("unhandled", unhandled.field, unhandled.reason, raw)
+    if UnhandledEvent.objects.filter(dedup_key=key).exists():
+        result.duplicates += 1
+        return
+    UnhandledEvent.objects.create(
+        field=unhandled.field[:64], reason=unhandled.reason[:255], raw=raw, correlation_id=correlation_id, dedup_key=key
+    )
+    result.unhandled += 1
 
 
 def message_status_apply(*, message: Message, status: str, errors: list[dict[str, Any]] | None = None) -> bool:
@@ -234,3 +417,24 @@ def message_status_apply(*, message: Message, status: str, errors: list[dict[str
     message.save(update_fields=fields)
     log.info("outbound_status_updated", message_id=message.pk, status=new_status.value)
     return True
+
+
+# --- quarantine ------------------------------------------------------------------------------------
+
+
+def quarantine_replay(*, quarantined_id: int) -> str:
+    """Run a quarantined element through ingestion again; resolved when it no longer fails."""
+    row = QuarantinedElement.objects.get(pk=quarantined_id)
+    if row.resolved_at is not None:
+        return "already_resolved"
+    change = row.raw if "value" in row.raw and "field" in row.raw else {"field": row.field, "value": row.raw}
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "replay", "changes": [change]}]}
+    result = webhook_ingest(payload=body, correlation_id=row.correlation_id or uuid.uuid4().hex)
+    now = timezone.now()
+    still_failing = bool(result.quarantined)
+    QuarantinedElement.objects.filter(pk=row.pk).update(
+        replay_count=row.replay_count + 1, replayed_at=now, resolved_at=None if still_failing else now
+    )
+    outcome = "still_failing" if still_failing else "replayed"
+    log.info("quarantine_replayed", quarantined_id=row.pk, outcome=outcome)
+    return outcome

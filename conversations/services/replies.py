@@ -33,6 +33,10 @@ from pyloto.whatsapp.payloads import TEXT_BODY_MAX, TextMessage
 log = structlog.get_logger(__name__)
 
 
+# Providers whose reply is a fixed text without a state decision (rate-limit notice, opt-out confirmation).
+FIXED_TEXT_PROVIDERS = frozenset({"system", "optout"})
+
+
 def idempotency_key(run_key: str) -> str:
     return f"run:{run_key}"
 
@@ -69,7 +73,7 @@ def reply_finalize(
         )
         newest = inbound[-1] if inbound else None
         correlation_id = newest.correlation_id if newest else ""
-        if reply is None or (decision is None and provider != "system"):
+        if reply is None or (decision is None and provider not in FIXED_TEXT_PROVIDERS):
             # No LLM, or a missing decision or reply: the offline provider answers the whole run coherently.
             context = conversation_offline_context(
                 conversation_id=conversation_id, exclude_message_ids=[m.pk for m in inbound]

@@ -83,3 +83,11 @@ def conversation_expire_idle(*, now: datetime | None = None) -> int:
             expired += int(outcome.applied)
     log.info("idle_conversations_expired", expired=expired, candidates=len(candidate_ids))
     return expired
+
+
+def conversation_close_merged(*, conversation: Conversation, into: Conversation) -> None:
+    """Close a conversation whose messages moved to `into` (two contacts were one person); audited."""
+    outcome = conversation_expire(
+        conversation=conversation, actor=Actor.system(), reason=f"merged into conversation #{into.pk}"
+    )
+    log.info("conversation_closed_merged", conversation_id=conversation.pk, into=into.pk, outcome=outcome.outcome)

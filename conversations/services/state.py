@@ -23,7 +23,7 @@ from django_fsm_log.models import StateLog
 
 from conversations.models import Conversation, TransitionDecision
 from conversations.selectors import conversation_is_bot_silent, conversations_waiting_for_human
-from conversations.states import BOT_SILENT, Perm, State
+from conversations.states import BOT_ACTIVE, BOT_SILENT, Perm, State
 from pyloto.observability import metrics
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ __all__ = [
     "conversation_send_proposal",
     "conversation_staff_transition",
     "conversation_take",
+    "conversation_take_by_business_app",
     "conversation_take_next",
 ]
 
@@ -51,6 +52,8 @@ log = structlog.get_logger(__name__)
 
 BOT_USERNAME = "pyloto-bot"
 SYSTEM_USERNAME = "pyloto-system"
+# The company's people answering from the WhatsApp Business app (message echoes) act as this user.
+BUSINESS_APP_USERNAME = "pyloto-business-app"
 # Fields a transition method may change; saved explicitly so a transition never overwrites
 # columns other writers (ingestion, the run lease) own.
 _TRANSITION_FIELDS = ["state", "closed_at", "handoff_requested_at", "assigned_to", "last_activity_at"]
@@ -95,6 +98,11 @@ class Actor:
     @classmethod
     def system(cls) -> Actor:
         return cls(kind="system", user=_service_user(SYSTEM_USERNAME, permissions=(Perm.EXPIRE,)))
+
+    @classmethod
+    def business_app(cls) -> Actor:
+        """Staff who answered from the WhatsApp Business app: they may take the conversation, nothing else."""
+        return cls(kind="staff", user=_service_user(BUSINESS_APP_USERNAME, permissions=(Perm.HANDLE,)))
 
     @classmethod
     def staff(cls, user: User) -> Actor:
@@ -230,6 +238,24 @@ def conversation_close_contract(*, conversation_id: int, user: User, note: str) 
     return conversation_staff_transition(
         conversation_id=conversation_id, user=user, transition="close_contract", note=note
     )
+
+
+def conversation_take_by_business_app(*, conversation_id: int, correlation_id: str = "") -> DecisionOutcome | None:
+    """The company answered from the WhatsApp Business app (an echo): a person owns the conversation now.
+
+    Like a staff member taking it: the bot goes silent. Nothing changes when a person already has it.
+    """
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.state not in (*BOT_ACTIVE, State.HANDOFF_REQUESTED):
+            return None
+        return _decide(
+            conversation,
+            actor=Actor.business_app(),
+            reason="answered from the WhatsApp Business app",
+            transition_name="take",
+            correlation_id=correlation_id,
+        )
 
 
 def conversation_expire(*, conversation: Conversation, actor: Actor, reason: str) -> DecisionOutcome:

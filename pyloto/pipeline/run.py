@@ -10,9 +10,15 @@ from typing import Any
 
 import structlog
 from celery import chain, chord
+from django.conf import settings
 
 from conversations.models import Conversation, Message
-from conversations.selectors import conversation_is_bot_silent, conversation_state_history, wants_human
+from conversations.selectors import (
+    conversation_is_bot_silent,
+    conversation_state_history,
+    opt_keyword,
+    wants_human,
+)
 from conversations.services import replies
 from conversations.services.runs import run_begin, run_end
 from conversations.states import allowed_bot_targets
@@ -29,6 +35,13 @@ RATE_LIMIT_NOTICE = (
     "Recebemos muitas mensagens suas em pouco tempo. Para manter o atendimento organizado, vamos pausar "
     "as respostas automáticas por alguns instantes. Já já voltamos a falar!"
 )
+# The one message an opted-out contact receives (the delivery planner lets this provider through).
+OPT_OUT_PROVIDER = "optout"
+OPT_OUT_CONFIRMATION = (
+    "Pronto, você não vai mais receber mensagens automáticas nossas. Se quiser voltar a falar com a gente, "
+    "é só enviar {keyword}."
+)
+OPT_IN_CONFIRMATION = "Que bom ter você de volta! Como podemos ajudar?"
 
 
 def run_launch(*, conversation_id: int) -> str:
@@ -50,6 +63,9 @@ def run_launch(*, conversation_id: int) -> str:
             reason="a person owns the conversation",
         )
         return "handed_off"
+    opt_outcome = _apply_opt_out(lease.token, conversation, inbound)
+    if opt_outcome:
+        return opt_outcome
     inbound = _apply_rate_limit(lease.token, conversation, inbound)
     if not inbound:
         return "rate_limited"
@@ -92,6 +108,47 @@ def _launch_canvas(payload: dict[str, Any]) -> None:
     canvas.on_error(recover_run.s(**identity))
     canvas.apply_async()
     log.info("run_canvas_launched", messages=len(payload["messages"]))
+
+
+def opt_out_confirmation() -> str:
+    return OPT_OUT_CONFIRMATION.format(keyword=settings.OPT_IN_KEYWORDS[0] if settings.OPT_IN_KEYWORDS else "")
+
+
+def _apply_opt_out(run_key: str, conversation: Conversation, inbound: list[Message]) -> str:
+    """An opted-out contact gets one confirmation (for the keyword) and then silence; VOLTAR is welcomed back.
+
+    Ingestion already changed the contact (and closed what an opted-out contact sends later): the run
+    only says so, with a fixed text and no LLM.
+    """
+    keywords = [opt_keyword(m.text) for m in inbound]
+    if conversation.contact.opted_out_at is not None:
+        if "out" in keywords:
+            _fixed_reply(run_key, conversation, opt_out_confirmation(), provider=OPT_OUT_PROVIDER)
+        else:
+            replies.run_close_without_reply(
+                run_key=run_key,
+                conversation_id=conversation.pk,
+                status=Message.Status.DROPPED,
+                reason="contact opted out",
+            )
+        return "opted_out"
+    if keywords and keywords[-1] == "in":
+        _fixed_reply(run_key, conversation, OPT_IN_CONFIRMATION, provider="system")
+        return "opted_in"
+    return ""
+
+
+def _fixed_reply(run_key: str, conversation: Conversation, text: str, *, provider: str) -> None:
+    replies.reply_finalize(
+        run_key=run_key,
+        conversation_id=conversation.pk,
+        expected_state=conversation.state,
+        decision=None,
+        reply={"text": text},
+        choice=None,
+        calls=[],
+        provider=provider,
+    )
 
 
 def _apply_rate_limit(run_key: str, conversation: Conversation, inbound: list[Message]) -> list[Message]:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
 
-from conversations.models import Contact, Conversation, DeliveryStatus, Message, UnhandledEvent
+from conversations.models import Contact, Conversation, DeliveryStatus, Message, UnhandledEvent, WebhookEvent
 from conversations.services.ingestion import webhook_ingest
 from pyloto.queues import Queue
 from pyloto.whatsapp import simulator
@@ -136,12 +136,12 @@ def test_a_3_mb_body_is_accepted(client):
         ("video", "", "video", "", "received"),
         ("document", "contrato.pdf", "document", "contrato.pdf", "received"),
         ("audio", "", "audio", "", "received"),
-        ("sticker", "", "sticker", "", "received"),
+        ("sticker", "", "sticker", "", "dropped"),
         ("location", "Escritório", "location", "Escritório", "received"),
-        ("contacts", "Maria", "contacts", "", "received"),
+        ("contacts", "Maria", "contacts", "[contato compartilhado: Maria]", "received"),
         ("reaction", "👍", "reaction", "👍", "dropped"),
         ("unsupported", "", "unsupported", "", "dropped"),
-        ("system", "", "unsupported", "", "dropped"),
+        ("system", "", "system", "", "dropped"),
         ("edit", "", "unsupported", "", "dropped"),
         ("revoke", "", "unsupported", "", "dropped"),
     ],
@@ -231,7 +231,7 @@ def test_two_people_sharing_nothing_get_two_contacts(client):
 )
 def test_unknown_or_malformed_shapes_are_recorded_and_answered_200(client, body):
     assert post_signed(client, body).status_code == 200
-    assert UnhandledEvent.objects.count() >= 1
+    assert UnhandledEvent.objects.count() + WebhookEvent.objects.count() >= 1
     assert Message.objects.count() == 0
 
 
