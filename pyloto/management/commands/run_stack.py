@@ -105,7 +105,14 @@ class Command(BaseCommand):
             return
         honcho = Path(sys.executable).with_name("honcho")
         try:
-            subprocess.run([str(honcho), "-f", "Procfile", "start", *processes], env=env, cwd=base_dir, check=False)
+            # No `.env` for honcho: it would override the real environment with it (the settings already
+            # read `.env`, real variables first, into `env`), so `DATABASE_URL=… make run` would be ignored.
+            subprocess.run(
+                [str(honcho), "-f", "Procfile", "-e", os.devnull, "start", *processes],
+                env=env,
+                cwd=base_dir,
+                check=False,
+            )
         except KeyboardInterrupt:
             self.stdout.write("Stopped.")
         finally:
