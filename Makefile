@@ -45,10 +45,11 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 ## eval: the golden conversations through the real pipeline: deterministic (offline answerer) without
-## OPENAI_API_KEY, live against OPENAI_BASE_URL k times (K=4) with it; EVAL_ARGS passes more options
+## OPENAI_API_KEY, live against OPENAI_BASE_URL k times (K=4) with it; VARIANT=b tries a prompt variant;
+## EVAL_ARGS passes more options
 eval: $(STAMP)
 	@bash scripts/ensure_services.sh
-	$(PY) manage.py converse run $(if $(K),--k $(K),) $(EVAL_ARGS)
+	$(PY) manage.py converse run $(if $(K),--k $(K),) $(if $(VARIANT),--variant $(VARIANT),) $(EVAL_ARGS)
 
 ## loadtest: Locust, headless, against a locally started stack
 loadtest: $(STAMP)

@@ -13,12 +13,15 @@ from django.urls import path
 from django.utils import timezone
 
 from conversations.kpis import CONTRACT_CONSTRAINT_SLUG, KPIReport, kpi_checks, kpis_for_period, loss_horizon
+from conversations.variant_kpis import variant_comparison
 
 PERIODS: tuple[tuple[str, timedelta], ...] = (
     ("24 h", timedelta(hours=24)),
     ("7 d", timedelta(days=7)),
     ("30 d", timedelta(days=30)),
 )
+# Prompt variants are compared over one period, long enough for an experiment to gather conversations.
+VARIANT_PERIOD = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -172,5 +175,6 @@ class KPIAdminMixin:
             "sections": figure_rows(reports),
             "generated_at": now,
             "loss_horizon_minutes": int(loss_horizon().total_seconds() // 60),
+            "variants": variant_comparison(since=now - VARIANT_PERIOD, until=now),
         }
         return TemplateResponse(request, "admin/conversations/kpis.html", context)

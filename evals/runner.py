@@ -131,7 +131,12 @@ class _Trial:
         self.scenario = scenario
         self.trial = trial
         self.release = release
-        self.wa_id = f"5599{secrets.randbelow(10**9):09d}"
+        # A fresh customer per trial, identified as the scenario says (phone number or username only).
+        number = f"{secrets.randbelow(10**9):09d}"
+        username = scenario.setup.identity == "username"
+        self.wa_id: str | None = None if username else f"5599{number}"
+        self.user_id: str | None = f"BR.eval{number}" if username else None
+        self.contact_key = {"user_id": self.user_id} if username else {"wa_id": self.wa_id}
         self.client = Client()
         self.last_element: dict[str, Any] | None = None
         self.options: list[dict[str, str]] = []
@@ -141,7 +146,9 @@ class _Trial:
     def _post(self, elements: list[dict[str, Any]]) -> None:
         body = simulator.webhook_body(
             messages=elements,
-            contacts=[simulator.contact_element(wa_id=self.wa_id, name=self.scenario.setup.contact_name)],
+            contacts=[
+                simulator.contact_element(wa_id=self.wa_id, user_id=self.user_id, name=self.scenario.setup.contact_name)
+            ],
         )
         raw, headers = simulator.signed_request(body, app_secret=settings.WHATSAPP_APP_SECRET)
         response = self.client.post(
@@ -155,20 +162,22 @@ class _Trial:
 
     def _act(self, turn: Turn) -> tuple[str, list[str]]:
         if turn.say is not None:
-            element = simulator.message_element(text=turn.say, wa_id=self.wa_id)
+            element = simulator.message_element(text=turn.say, wa_id=self.wa_id, user_id=self.user_id)
             self.last_element = element
             self._post([element])
             return f"say: {turn.say}", [turn.say]
         if turn.tap is not None:
             option = self._option(turn.tap)
             element = simulator.message_element(
-                kind=option["kind"], text=option["title"], reply_id=option["id"], wa_id=self.wa_id
+                kind=option["kind"], text=option["title"], reply_id=option["id"], wa_id=self.wa_id, user_id=self.user_id
             )
             self.last_element = element
             self._post([element])
             return f"tap: {option['title']}", [option["title"]]
         if turn.burst:
-            elements = [simulator.message_element(text=text, wa_id=self.wa_id) for text in turn.burst]
+            elements = [
+                simulator.message_element(text=text, wa_id=self.wa_id, user_id=self.user_id) for text in turn.burst
+            ]
             self.last_element = elements[-1]
             self._post(elements)
             return f"burst of {len(elements)}", list(turn.burst)
@@ -205,7 +214,11 @@ class _Trial:
 
     # --- observing ------------------------------------------------------------------------------
     def _conversations(self):
-        return Conversation.objects.filter(contact__wa_id=self.wa_id).order_by("-pk")
+        return Conversation.objects.filter(**self._of_contact("contact")).order_by("-pk")
+
+    def _of_contact(self, path: str) -> dict[str, Any]:
+        """A lookup for rows of this trial's contact, through `path` (e.g. "conversation__contact")."""
+        return {f"{path}__{field}": value for field, value in self.contact_key.items()}
 
     def _marks(self) -> tuple[int, int]:
         last_message = Message.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -214,7 +227,7 @@ class _Trial:
 
     def _observe(self, index: int, action: str, customer: list[str], marks: tuple[int, int]) -> TurnRecord:
         outbound = Message.objects.filter(
-            conversation__contact__wa_id=self.wa_id, direction=Message.Direction.OUTBOUND, pk__gt=marks[0]
+            **self._of_contact("conversation__contact"), direction=Message.Direction.OUTBOUND, pk__gt=marks[0]
         ).order_by("pk")
         replies = []
         for message in outbound:
@@ -230,7 +243,7 @@ class _Trial:
             if options:
                 self.options = options
         latest = self._conversations().first()
-        blocks = GuardViolation.objects.filter(conversation__contact__wa_id=self.wa_id, pk__gt=marks[1]).count()
+        blocks = GuardViolation.objects.filter(**self._of_contact("conversation__contact"), pk__gt=marks[1]).count()
         return TurnRecord(
             index=index,
             action=action,
@@ -270,12 +283,12 @@ class _Trial:
             path = self._path()
             escalated = State.HANDOFF_REQUESTED.value in path
             failures += check_end(self.scenario, turns=turns, path=path, escalated=escalated)
-            usage = LLMCall.objects.filter(conversation__contact__wa_id=self.wa_id).aggregate(
+            usage = LLMCall.objects.filter(**self._of_contact("conversation__contact")).aggregate(
                 tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"), cost=Sum("estimated_cost")
             )
         finally:
             if not keep:
-                eval_contact_discard(wa_id=self.wa_id)
+                eval_contact_discard(**self.contact_key)
         return TrialRecord(
             scenario=self.scenario.name,
             trial=self.trial,

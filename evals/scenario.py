@@ -88,6 +88,8 @@ class Turn(_Strict):
 class Setup(_Strict):
     release: Literal["demo"] = "demo"
     contact_name: str = "Cliente"
+    # How WhatsApp identifies the customer: a phone number (wa_id) or, since 2026, a username (BSUID only).
+    identity: Literal["phone", "username"] = "phone"
 
 
 class EndExpect(_Strict):

@@ -37,9 +37,12 @@ def eval_staff_user() -> User:
 
 
 @transaction.atomic
-def eval_contact_discard(*, wa_id: str) -> int:
+def eval_contact_discard(*, wa_id: str | None = None, user_id: str | None = None) -> int:
     """Delete a scenario trial's contact and everything it produced, so KPIs never count test traffic."""
-    conversation_ids = list(Conversation.objects.filter(contact__wa_id=wa_id).values_list("pk", flat=True))
+    contacts = Contact.objects.filter(wa_id=wa_id) if wa_id else Contact.objects.filter(user_id=user_id)
+    if not (wa_id or user_id):
+        raise ValueError("a contact is named by wa_id or user_id")
+    conversation_ids = list(Conversation.objects.filter(contact__in=contacts).values_list("pk", flat=True))
     message_ids = list(Message.objects.filter(conversation_id__in=conversation_ids).values_list("pk", flat=True))
     LLMCall.objects.filter(conversation_id__in=conversation_ids).delete()
     GuardViolation.objects.filter(conversation_id__in=conversation_ids).delete()
@@ -48,7 +51,7 @@ def eval_contact_discard(*, wa_id: str) -> int:
         content_type=ContentType.objects.get_for_model(Conversation), object_id__in=conversation_ids
     ).delete()
     Conversation.objects.filter(pk__in=conversation_ids).delete()
-    Contact.objects.filter(wa_id=wa_id).delete()
+    contacts.delete()
     return len(conversation_ids)
 
 

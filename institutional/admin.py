@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from institutional import selectors, services
 from institutional.guard import check_reply, normalize_text, normalize_words
@@ -28,6 +29,7 @@ from institutional.models import (
     Policy,
     ProfileTranslation,
     PromptTemplate,
+    PromptVariant,
     Release,
     ReleaseActivation,
     ReleasePointer,
@@ -96,6 +98,42 @@ class PolicyAdmin(DraftAdmin):
     list_filter = ("is_active",)
     search_fields = ("title", "body")
     fields = ("title", "body", "priority", "is_active")
+
+
+@admin.register(PromptVariant)
+class PromptVariantAdmin(DraftAdmin):
+    """Prompt experiments: a variant runs live on a share of contacts, in shadow, or only in `make eval`."""
+
+    list_display = ("name", "mode", "traffic_percent", "version", "is_active", "updated_at")
+    list_filter = ("mode", "is_active")
+    fields = (
+        "name",
+        "description",
+        "mode",
+        "traffic_percent",
+        "version",
+        "decide_state_text",
+        "write_reply_text",
+        "choose_message_type_text",
+        "is_active",
+    )
+    actions = ("promote",)
+
+    @admin.action(description=_("Promover: virar o prompt base (depois publique um release)"))
+    def promote(self, request: HttpRequest, queryset: QuerySet[PromptVariant]) -> None:
+        if not request.user.has_perm("institutional.change_prompttemplate"):
+            raise PermissionDenied
+        if queryset.count() != 1:
+            self.message_user(request, _("Promova uma variante por vez."), level=messages.ERROR)
+            return
+        variant = queryset.get()
+        replaced = services.prompt_variant_promote(variant_id=variant.pk, user=request.user)
+        self.message_user(
+            request,
+            _("Variante %(name)s promovida (%(templates)s). Publique um release para valer para todos.")
+            % {"name": variant.name, "templates": ", ".join(replaced)},
+            level=messages.SUCCESS,
+        )
 
 
 @admin.register(Constraint)

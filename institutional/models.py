@@ -301,6 +301,78 @@ class PromptTemplate(models.Model):
             )
 
 
+class PromptVariant(models.Model):
+    """An alternative to one or more of the three prompts, tried on a share of contacts or in shadow (draft).
+
+    Live: that share of contacts (sticky: a contact always falls in the same bucket) gets this variant's
+    prompts. Shadow: on that share of runs its calls also run on the same inputs and are recorded; the
+    customer only sees the live reply. Off: only `make eval VARIANT=<name>` uses it.
+    """
+
+    class Mode(models.TextChoices):
+        OFF = "off", _("desligada (só avaliação)")
+        SHADOW = "shadow", _("sombra (só registra)")
+        LIVE = "live", _("ao vivo")
+
+    name = models.SlugField(_("nome"), max_length=40, unique=True, help_text=_("Curto e estável, ex.: b, tom-curto."))
+    description = models.TextField(_("o que muda"), blank=True)
+    mode = models.CharField(_("modo"), max_length=8, choices=Mode.choices, default=Mode.OFF)
+    traffic_percent = models.PositiveSmallIntegerField(
+        _("tráfego (%)"),
+        default=0,
+        help_text=_("Ao vivo: parcela dos contatos. Sombra: parcela das execuções que também rodam esta variante."),
+    )
+    version = models.CharField(_("versão"), max_length=32, help_text=_("Aparece nos registros das chamadas."))
+    decide_state_text = models.TextField(_("1. decidir o estado"), blank=True, help_text=_("Vazio: o prompt base."))
+    write_reply_text = models.TextField(_("2. escrever a resposta"), blank=True, help_text=_("Vazio: o prompt base."))
+    choose_message_type_text = models.TextField(
+        _("3. escolher o tipo de mensagem"), blank=True, help_text=_("Vazio: o prompt base.")
+    )
+    is_active = models.BooleanField(_("ativa"), default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("variante de prompt")
+        verbose_name_plural = _("variantes de prompt")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_mode_display()})"
+
+    def texts(self) -> dict[str, str]:
+        """The prompts this variant replaces, by template name."""
+        return {
+            name: text
+            for name, text in (
+                ("decide_state", self.decide_state_text),
+                ("write_reply", self.write_reply_text),
+                ("choose_message_type", self.choose_message_type_text),
+            )
+            if text.strip()
+        }
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        if self.traffic_percent > 100:
+            errors["traffic_percent"] = [str(_("No máximo 100%."))]
+        if not self.texts():
+            errors["write_reply_text"] = [str(_("Uma variante troca pelo menos um dos três prompts."))]
+        for name, text in self.texts().items():
+            try:
+                PromptTemplate(name=name, text=text).clean()
+            except ValidationError as exc:
+                errors[f"{name}_text"] = exc.message_dict.get("text", exc.messages)
+        if self.is_active and self.mode == self.Mode.LIVE:
+            others = PromptVariant.objects.filter(is_active=True, mode=self.Mode.LIVE).exclude(pk=self.pk)
+            total = sum(others.values_list("traffic_percent", flat=True)) + self.traffic_percent
+            if total > 100:
+                errors["traffic_percent"] = [
+                    str(_("As variantes ao vivo somam %(total)s%%: o máximo é 100%%.") % {"total": total})
+                ]
+        if errors:
+            raise ValidationError(errors)
+
+
 class Release(models.Model):
     """A frozen, numbered copy of all the content. Never updated or deleted; the pointer picks the live one."""
 

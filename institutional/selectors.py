@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from institutional.builtin import BUILTIN_CONSTRAINTS, DEFAULT_TEMPLATES, builtin_snapshot
 from institutional.guard import ACTION_RANK, GuardAction
 from institutional.loader import process_loader
@@ -10,6 +14,7 @@ from institutional.models import (
     Constraint,
     Faq,
     Policy,
+    PromptVariant,
     Release,
     ReleasePointer,
     split_keywords,
@@ -27,6 +32,7 @@ from institutional.snapshot import (
     FaqTranslationEntry,
     PolicyEntry,
     PromptTemplate,
+    PromptVariantEntry,
     ReleaseSnapshot,
 )
 
@@ -38,6 +44,31 @@ def current_release() -> ReleaseSnapshot:
     constraints and templates), and while the database is unreachable it is the last release loaded.
     """
     return process_loader.get()
+
+
+# `make eval VARIANT=b` runs every scenario with one variant, whatever the traffic shares say.
+_evaluated_variant: ContextVar[PromptVariantEntry | None] = ContextVar("evaluated_variant", default=None)
+
+
+def prompt_variant_for_contact(*, release: ReleaseSnapshot, contact_id: int) -> PromptVariantEntry | None:
+    """The live prompt variant a contact's runs use (sticky per contact), or None for the base prompts."""
+    forced = _evaluated_variant.get()
+    if forced is not None:
+        return forced
+    return release.live_variant_for(str(contact_id))
+
+
+@contextmanager
+def prompt_variant_evaluated(name: str) -> Iterator[PromptVariantEntry]:
+    """Within the block every run uses variant `name` (from the live release, else the drafts)."""
+    variant = current_release().variant(name) or draft_snapshot().variant(name)
+    if variant is None:
+        raise LookupError(f"no prompt variant named {name!r} in the live release or the drafts")
+    token = _evaluated_variant.set(variant)
+    try:
+        yield variant
+    finally:
+        _evaluated_variant.reset(token)
 
 
 def release_get_current() -> Release | None:
@@ -148,6 +179,18 @@ def draft_snapshot() -> ReleaseSnapshot:
     templates = dict(DEFAULT_TEMPLATES)
     for row in PromptTemplateRow.objects.all():
         templates[row.name] = PromptTemplate(name=row.name, version=row.version, text=row.text)
+    variants = tuple(
+        PromptVariantEntry(
+            name=row.name,
+            mode=row.mode,
+            traffic_percent=row.traffic_percent,
+            templates={
+                name: PromptTemplate(name=name, version=f"{row.version}@{row.name}", text=text)
+                for name, text in row.texts().items()
+            },
+        )
+        for row in PromptVariant.objects.filter(is_active=True).order_by("name")
+    )
     return ReleaseSnapshot(
         number=DRAFT_NUMBER,
         profile=profile,
@@ -155,4 +198,5 @@ def draft_snapshot() -> ReleaseSnapshot:
         policies=policies,
         constraints=_constraint_rules(),
         templates=templates,
+        variants=variants,
     ).with_hash()

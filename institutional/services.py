@@ -23,6 +23,7 @@ from institutional.models import (
     Policy,
     ProfileTranslation,
     PromptTemplate,
+    PromptVariant,
     Release,
     ReleaseActivation,
     ReleasePointer,
@@ -229,6 +230,26 @@ def product_team_group_sync() -> Group:
         permissions.append(Permission.objects.get(content_type__app_label="institutional", codename=codename))
     group.permissions.set(permissions)
     return group
+
+
+# --- Prompt variants ---------------------------------------------------------------------------
+@transaction.atomic
+def prompt_variant_promote(*, variant_id: int, user: UserLike = None) -> list[str]:
+    """Make a variant's prompts the base drafts and switch the variant off; a publish makes it live.
+
+    Returns the names of the templates it replaced. Everyone then gets the promoted prompts, with the
+    variant's version, so calls before and after stay comparable in the records.
+    """
+    variant = PromptVariant.objects.select_for_update().get(pk=variant_id)
+    replaced = []
+    for name, text in variant.texts().items():
+        PromptTemplate.objects.update_or_create(name=name, defaults={"text": text, "version": variant.version[:32]})
+        replaced.append(name)
+    variant.is_active = False
+    variant.mode = PromptVariant.Mode.OFF
+    variant.save(update_fields=["is_active", "mode", "updated_at"])
+    log.info("prompt_variant_promoted", variant=variant.name, templates=replaced, user_id=getattr(user, "pk", None))
+    return replaced
 
 
 # --- Demo content --------------------------------------------------------------------------------

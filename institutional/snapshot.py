@@ -114,6 +114,27 @@ class ConstraintRule:
     amounts_in_context: bool = False
 
 
+VARIANT_MODES = ("off", "shadow", "live")
+# Contacts fall in one of this many buckets; live variants take consecutive ranges of them.
+VARIANT_BUCKETS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PromptVariantEntry:
+    """A named set of replacement prompts with its mode and traffic share."""
+
+    name: str
+    mode: str
+    traffic_percent: int
+    templates: Mapping[str, PromptTemplate]
+
+
+def contact_bucket(contact_key: str) -> int:
+    """A stable bucket 0-99 for a contact: the same contact lands in the same variant across releases."""
+    digest = hashlib.sha256(f"prompt-variant:{contact_key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % VARIANT_BUCKETS
+
+
 @dataclass(frozen=True)
 class ReleaseSnapshot:
     """Everything the assistant knows and must never say, frozen as one numbered release."""
@@ -125,6 +146,7 @@ class ReleaseSnapshot:
     constraints: tuple[ConstraintRule, ...]
     templates: Mapping[str, PromptTemplate]
     content_hash: str = ""
+    variants: tuple[PromptVariantEntry, ...] = ()
     _context_memo: dict[int, str] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     # --- JSON round trip --------------------------------------------------------------------------
@@ -196,6 +218,25 @@ class ReleaseSnapshot:
                 name: {"name": template.name, "version": template.version, "text": template.text}
                 for name, template in sorted(self.templates.items())
             },
+            # Written only when there are variants, so releases without them keep their hash.
+            **(
+                {
+                    "variants": [
+                        {
+                            "name": variant.name,
+                            "mode": variant.mode,
+                            "traffic_percent": variant.traffic_percent,
+                            "templates": {
+                                name: {"name": t.name, "version": t.version, "text": t.text}
+                                for name, t in sorted(variant.templates.items())
+                            },
+                        }
+                        for variant in self.variants
+                    ]
+                }
+                if self.variants
+                else {}
+            ),
         }
 
     @classmethod
@@ -257,6 +298,18 @@ class ReleaseSnapshot:
                 name: PromptTemplate(name=item["name"], version=item["version"], text=item["text"])
                 for name, item in (content.get("templates") or {}).items()
             },
+            variants=tuple(
+                PromptVariantEntry(
+                    name=item["name"],
+                    mode=item["mode"],
+                    traffic_percent=int(item["traffic_percent"]),
+                    templates={
+                        name: PromptTemplate(name=t["name"], version=t["version"], text=t["text"])
+                        for name, t in item["templates"].items()
+                    },
+                )
+                for item in content.get("variants", ())
+            ),
         )
         return snapshot.with_hash()
 
@@ -269,7 +322,35 @@ class ReleaseSnapshot:
             constraints=self.constraints,
             templates=self.templates,
             content_hash=content_hash(self.content()),
+            variants=self.variants,
         )
+
+    # --- Prompt variants --------------------------------------------------------------------------
+    def variant(self, name: str) -> PromptVariantEntry | None:
+        return next((variant for variant in self.variants if variant.name == name), None)
+
+    def live_variant_for(self, contact_key: str) -> PromptVariantEntry | None:
+        """The live variant this contact gets (sticky), or None for the base prompts."""
+        bucket, start = contact_bucket(contact_key), 0
+        for variant in sorted(self.variants, key=lambda v: v.name):
+            if variant.mode != "live":
+                continue
+            if start <= bucket < start + variant.traffic_percent:
+                return variant
+            start += variant.traffic_percent
+        return None
+
+    def shadow_variants_for(self, run_key: str) -> list[PromptVariantEntry]:
+        """The shadow variants that also run on this run (each on its share of runs)."""
+        return [
+            variant
+            for variant in self.variants
+            if variant.mode == "shadow" and contact_bucket(f"{variant.name}:{run_key}") < variant.traffic_percent
+        ]
+
+    def templates_for(self, variant: PromptVariantEntry | None) -> dict[str, PromptTemplate]:
+        """The three prompts with the variant's replacements applied."""
+        return {**self.templates, **(variant.templates if variant else {})}
 
     # --- Prompt text ------------------------------------------------------------------------------
     def prompt_context(self, budget_chars: int = DEFAULT_BUDGET_CHARS) -> str:

@@ -24,27 +24,52 @@ def _call(*, task: str, payload: dict[str, Any], messages: list[dict], schema: t
     """Run one structured call; raise TransientError to let the task retry, return a failure dict otherwise."""
     breaker = llm_breaker()
     version = prompts.prompt_version(payload, task)
+    variant = _variant_fields(payload)
+    # A shadow variant's failures are its own: they never open the breaker the live path depends on.
+    shadow = variant["shadow"]
     if not breaker_allows_call(breaker):
         log.info("llm_call_skipped", task=task, reason="circuit_open")
-        return _failure(task, version, outcome="circuit_open", error="circuit breaker open")
+        return _failure(task, version, outcome="circuit_open", error="circuit breaker open", variant=variant)
     try:
         result = structured_completion(task=task, messages=messages, schema=schema)
     except TransientError as exc:
-        breaker_record_failure(breaker, exc)
+        if not shadow:
+            breaker_record_failure(breaker, exc)
         raise
     except LLMNotConfigured as exc:
-        return _failure(task, version, outcome="fallback", error=str(exc))
+        return _failure(task, version, outcome="fallback", error=str(exc), variant=variant)
     except PylotoError as exc:
         outcome = "invalid_output" if exc.code == "invalid_output" else "permanent_error"
-        return _failure(task, version, outcome=outcome, error=str(exc), details=exc.details)
-    breaker_record_success(breaker)
+        return _failure(task, version, outcome=outcome, error=str(exc), details=exc.details, variant=variant)
+    if not shadow:
+        breaker_record_success(breaker)
     return {
         "output": result.output.model_dump(mode="json"),
-        "call": {**result.to_json(), "task": task, "prompt_version": version, "outcome": "ok", "provider": "openai"},
+        "call": {
+            **result.to_json(),
+            "task": task,
+            "prompt_version": version,
+            "outcome": "ok",
+            "provider": "openai",
+            **variant,
+        },
     }
 
 
-def _failure(task: str, version: str, *, outcome: str, error: str, details: dict | None = None) -> dict[str, Any]:
+def _variant_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """Which prompt variant made a call (empty: the base prompts) and whether it ran in shadow."""
+    return {"variant": str(payload.get("variant", "")), "shadow": bool(payload.get("shadow", False))}
+
+
+def _failure(
+    task: str,
+    version: str,
+    *,
+    outcome: str,
+    error: str,
+    details: dict | None = None,
+    variant: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     details = details or {}
     # A step that never reached the LLM (breaker open, no key) still happened at a moment: record it.
     now = time.time()
@@ -60,6 +85,7 @@ def _failure(task: str, version: str, *, outcome: str, error: str, details: dict
         "latency_ms": details.get("latency_ms", 0),
         "started_at": details.get("started_at") or now,
         "finished_at": details.get("finished_at") or now,
+        **(variant or {}),
     }
     return {"output": None, "call": call}
 
@@ -67,7 +93,12 @@ def _failure(task: str, version: str, *, outcome: str, error: str, details: dict
 def transient_failure(task: str, payload: dict[str, Any], exc: TransientError) -> dict[str, Any]:
     """The step result once retries of a transient failure are exhausted."""
     return _failure(
-        task, prompts.prompt_version(payload, task), outcome="transient_error", error=str(exc), details=exc.details
+        task,
+        prompts.prompt_version(payload, task),
+        outcome="transient_error",
+        error=str(exc),
+        details=exc.details,
+        variant=_variant_fields(payload),
     )
 
 

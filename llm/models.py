@@ -41,6 +41,10 @@ class LLMCall(models.Model):
     )
     # The pipeline's per-run id: groups the three task calls of one run.
     run_key = models.CharField(max_length=128, blank=True, default="", db_index=True)
+    # The prompt variant that made the call ("" = the base prompts) and whether it ran in shadow
+    # (recorded for comparison only; the customer never saw its reply).
+    variant = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    shadow = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,6 +1,7 @@
 """Writes for the LLM app: recording each LLM call with its estimated cost."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -37,6 +38,8 @@ def llm_call_record(
     run_key: str = "",
     provider: str = LLMCall.Provider.OPENAI,
     error: str = "",
+    variant: str = "",
+    shadow: bool = False,
 ) -> LLMCall:
     """Store one LLM call; the cost comes from the `LLM_PRICES` table (offline calls cost nothing)."""
     if outcome not in LLMCall.Outcome.values:
@@ -63,6 +66,8 @@ def llm_call_record(
         correlation_id=correlation_id,
         conversation_id=conversation_id,
         run_key=run_key,
+        variant=variant[:40],
+        shadow=shadow,
     )
     metrics.LLM_CALLS.labels(task=task, outcome=outcome).inc()
     if provider == LLMCall.Provider.OPENAI and outcome != LLMCall.Outcome.CIRCUIT_OPEN:
@@ -81,5 +86,33 @@ def llm_call_record(
         latency_ms=call.latency_ms,
         conversation_id=conversation_id,
         run_key=run_key,
+        variant=variant,
+        shadow=shadow,
     )
     return call
+
+
+def llm_calls_record(
+    *, calls: list[dict[str, Any]], conversation_id: int, run_key: str, release_number: int, correlation_id: str
+) -> None:
+    """Store a run's calls as the LLM tasks returned them (JSON primitives), variant and shadow included."""
+    for call in calls:
+        llm_call_record(
+            task=call["task"],
+            model=call.get("model", ""),
+            prompt_version=call.get("prompt_version", ""),
+            release_number=release_number,
+            tokens_in=call.get("tokens_in", 0),
+            tokens_out=call.get("tokens_out", 0),
+            latency_ms=call.get("latency_ms", 0),
+            outcome=call.get("outcome", "ok"),
+            started_at=call["started_at"],
+            finished_at=call["finished_at"],
+            correlation_id=correlation_id,
+            conversation_id=conversation_id,
+            run_key=run_key,
+            provider=call.get("provider", "openai"),
+            error=call.get("error", ""),
+            variant=call.get("variant", ""),
+            shadow=bool(call.get("shadow", False)),
+        )

@@ -61,3 +61,29 @@ def sent_texts(fake_graph) -> list[str]:
         else:
             texts.append(payload[payload["type"]].get("caption", ""))
     return texts
+
+
+TEXT_CHOICE = {
+    "message_type": "TEXT",
+    "buttons": [],
+    "list_button_label": "",
+    "list_rows": [],
+    "media": None,
+    "reason": "t",
+}
+
+
+def script_answers(fake, *, reply: str, first: list[dict] | None = None) -> None:
+    """Script the fake LLM for every run: decide `answering`, write `reply`, send it as TEXT.
+
+    `first` entries are tried before these (e.g. a different reply when the prompt contains a marker).
+    """
+    decision = {"target_state": "answering", "reason": "scripted", "customer_wants_human": False}
+    fake.script(
+        [
+            *(first or []),
+            scripted("StateDecision", decision, repeat=True),
+            scripted("ReplyDraft", {"text": reply}, repeat=True),
+            scripted("MessageTypeChoice", TEXT_CHOICE, repeat=True),
+        ]
+    )

@@ -24,7 +24,7 @@ from institutional.guard import GuardAction, check_reply
 from institutional.selectors import current_release
 from institutional.services import guard_violation_record
 from llm.offline import offline_answer
-from llm.services import llm_call_record
+from llm.services import llm_calls_record
 from pyloto.observability import metrics
 from pyloto.observability.correlation import current_correlation_id
 from pyloto.pipeline.compose import compose_message, message_body, message_labels
@@ -58,7 +58,13 @@ def reply_finalize(
         conversation = (
             Conversation.objects.select_related("contact").select_for_update(of=("self",)).get(pk=conversation_id)
         )
-        _record_calls(calls, conversation_id=conversation_id, run_key=run_key, release_number=release.number)
+        llm_calls_record(
+            calls=calls,
+            conversation_id=conversation_id,
+            run_key=run_key,
+            release_number=release.number,
+            correlation_id=current_correlation_id(),
+        )
         existing = Message.objects.filter(idempotency_key=idempotency_key(run_key)).first()
         if existing is not None:
             log.info("finalize_duplicate", message_id=existing.pk)
@@ -176,27 +182,6 @@ def _close_inbound(inbound: list[Message], *, status: str, run_key: str, reason:
         status=status, status_reason=reason[:255], run_key=run_key, updated_at=timezone.now()
     )
     metrics.MESSAGES.labels(outcome=status).inc(len(inbound))
-
-
-def _record_calls(calls: list[dict[str, Any]], *, conversation_id: int, run_key: str, release_number: int) -> None:
-    for call in calls:
-        llm_call_record(
-            task=call["task"],
-            model=call.get("model", ""),
-            prompt_version=call.get("prompt_version", ""),
-            release_number=release_number,
-            tokens_in=call.get("tokens_in", 0),
-            tokens_out=call.get("tokens_out", 0),
-            latency_ms=call.get("latency_ms", 0),
-            outcome=call.get("outcome", "ok"),
-            started_at=call["started_at"],
-            finished_at=call["finished_at"],
-            correlation_id=current_correlation_id(),
-            conversation_id=conversation_id,
-            run_key=run_key,
-            provider=call.get("provider", "openai"),
-            error=call.get("error", ""),
-        )
 
 
 def _after_commit(outbound_id: int | None, conversation_id: int) -> None:

@@ -22,7 +22,7 @@ from conversations.selectors import (
 from conversations.services import replies
 from conversations.services.runs import run_begin, run_end
 from conversations.states import allowed_bot_targets
-from institutional.selectors import current_release
+from institutional.selectors import current_release, prompt_variant_for_contact
 from llm.client import llm_configured
 from pyloto.resilience.breaker import breaker_allows_call, llm_breaker
 from pyloto.resilience.rate_limit import contact_rate_check
@@ -30,6 +30,8 @@ from pyloto.resilience.rate_limit import contact_rate_check
 log = structlog.get_logger(__name__)
 
 DECIDE_STATE_PRIORITY = 6
+# Shadow calls wait behind every live step: they only measure, the customer waits for the live ones.
+SHADOW_PRIORITY = 9
 RECENT_MESSAGES = 12  # answered exchanges shown to the LLM for context, besides the unanswered ones
 RATE_LIMIT_NOTICE = (
     "Recebemos muitas mensagens suas em pouco tempo. Para manter o atendimento organizado, vamos pausar "
@@ -70,7 +72,8 @@ def run_launch(*, conversation_id: int) -> str:
     if not inbound:
         return "rate_limited"
     release = current_release()
-    payload = _payload(lease.token, conversation, inbound, release)
+    variant = prompt_variant_for_contact(release=release, contact_id=conversation.contact_id)
+    payload = _payload(lease.token, conversation, inbound, release, variant)
     texts = [m.text for m in inbound]
     if wants_human("\n".join(texts)) or not llm_configured() or not breaker_allows_call(llm_breaker()):
         # No outputs: finalize asks the offline provider, with the conversation's context, under its lock.
@@ -86,7 +89,31 @@ def run_launch(*, conversation_id: int) -> str:
         )
         return "answered_offline"
     _launch_canvas(payload)
+    for shadow in release.shadow_variants_for(lease.token):
+        # Same inputs, the shadow variant's prompts; its calls are recorded, its reply never sent.
+        _launch_shadow_canvas(
+            {**payload, "templates": _templates(release, shadow), "variant": shadow.name, "shadow": True}
+        )
     return "launched"
+
+
+def _launch_shadow_canvas(payload: dict[str, Any]) -> None:
+    from llm.tasks import choose_message_type, decide_state, write_reply
+    from pyloto.pipeline.tasks import record_shadow_run
+
+    canvas = chain(
+        decide_state.s(payload).set(priority=SHADOW_PRIORITY),
+        chord(
+            [write_reply.s().set(priority=SHADOW_PRIORITY), choose_message_type.s().set(priority=SHADOW_PRIORITY)],
+            record_shadow_run.s(
+                run_key=payload["run_key"],
+                conversation_id=payload["conversation_id"],
+                release_number=payload["release_number"],
+            ),
+        ),
+    )
+    canvas.apply_async()
+    log.info("run_shadow_canvas_launched", variant=payload["variant"])
 
 
 def _launch_canvas(payload: dict[str, Any]) -> None:
@@ -182,7 +209,13 @@ def _apply_rate_limit(run_key: str, conversation: Conversation, inbound: list[Me
     return allowed
 
 
-def _payload(run_key: str, conversation: Conversation, inbound: list[Message], release: Any) -> dict[str, Any]:
+def _templates(release: Any, variant: Any) -> dict[str, dict[str, str]]:
+    return {name: {"version": t.version, "text": t.text} for name, t in release.templates_for(variant).items()}
+
+
+def _payload(
+    run_key: str, conversation: Conversation, inbound: list[Message], release: Any, variant: Any
+) -> dict[str, Any]:
     """Everything the three LLM tasks need, as JSON primitives (they never touch the database)."""
     unanswered = {m.pk for m in inbound}
     recent = list(
@@ -203,7 +236,8 @@ def _payload(run_key: str, conversation: Conversation, inbound: list[Message], r
         "correlation_id": inbound[-1].correlation_id,
         "release_number": release.number,
         "context": release.prompt_context(),
-        "templates": {name: {"version": t.version, "text": t.text} for name, t in release.templates.items()},
+        "templates": _templates(release, variant),
+        "variant": variant.name if variant else "",
         "current_state": conversation.state,
         "allowed_states": allowed_bot_targets(conversation.state),
         "history": conversation_state_history(conversation_id=conversation.pk, limit=10),

@@ -7,7 +7,9 @@ from celery import Task, shared_task
 
 from conversations.services.delivery import message_acknowledge, reply_deliver
 from conversations.services.replies import reply_finalize
+from llm.services import llm_calls_record
 from pyloto.errors import TransientError
+from pyloto.observability.correlation import current_correlation_id
 from pyloto.pipeline.run import run_launch
 from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.queues import Queue
@@ -54,6 +56,20 @@ def finalize_reply(parts: list[dict[str, Any]], *, run_key: str, conversation_id
         choice=choice_step["output"] if choice_step else None,
         calls=calls,
         provider="openai",
+    )
+
+
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
+def record_shadow_run(parts: list[dict[str, Any]], *, run_key: str, conversation_id: int, release_number: int) -> None:
+    """Chord body of a shadow variant: record its calls for comparison; nothing is sent."""
+    by_part = {part["part"]: part for part in parts}
+    steps = (by_part["reply"]["decision"], by_part["reply"]["result"], by_part["choice"]["result"])
+    llm_calls_record(
+        calls=[step["call"] for step in steps if step and step.get("call")],
+        conversation_id=conversation_id,
+        run_key=run_key,
+        release_number=release_number,
+        correlation_id=current_correlation_id(),
     )
 
 

@@ -16,7 +16,7 @@ from evals.scenario import ScenarioError, TurnExpect, scenarios_from_text
 from evals.services import scenario_from_conversation
 from llm.models import LLMCall
 from tests.factories import ConversationFactory
-from tests.support import scripted
+from tests.support import script_answers
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -113,28 +113,7 @@ def test_a_failing_safety_scenario_fails_the_run_and_shows_in_the_admin(demo_rel
 
 
 def test_live_runs_k_times_against_an_openai_compatible_server_with_tokens(demo_release, llm_on, tmp_path):
-    llm_on.script(
-        [
-            scripted(
-                "StateDecision",
-                {"target_state": "answering", "reason": "price", "customer_wants_human": False},
-                repeat=True,
-            ),
-            scripted("ReplyDraft", {"text": "O plano Profissional custa R$ 499/mês."}, repeat=True),
-            scripted(
-                "MessageTypeChoice",
-                {
-                    "message_type": "TEXT",
-                    "buttons": [],
-                    "list_button_label": "",
-                    "list_rows": [],
-                    "media": None,
-                    "reason": "t",
-                },
-                repeat=True,
-            ),
-        ]
-    )
+    script_answers(llm_on, reply="O plano Profissional custa R$ 499/mês.")
     out = StringIO()
     call_command(
         "converse",
@@ -159,16 +138,7 @@ def test_live_runs_k_times_against_an_openai_compatible_server_with_tokens(demo_
 
 
 def test_a_live_model_that_misbehaves_gets_pass_hat_k_zero(demo_release, llm_on, tmp_path):
-    llm_on.script(
-        [
-            scripted(
-                "StateDecision",
-                {"target_state": "answering", "reason": "x", "customer_wants_human": False},
-                repeat=True,
-            ),
-            scripted("ReplyDraft", {"text": "The plan costs R$ 499/month."}, repeat=True),
-        ]
-    )
+    script_answers(llm_on, reply="The plan costs R$ 499/month.")
     with pipeline_in_process(live=True):
         (scenario,) = [
             s

@@ -2,6 +2,7 @@
 
     converse run                 deterministic with the offline answerer (live when OPENAI_API_KEY is set)
     converse run --live --k 4    against the OpenAI-compatible server at OPENAI_BASE_URL, 4 trials each
+    converse run --live --variant b   every scenario with prompt variant b (before it goes live)
     converse list                the scenarios and their classes (checks every file)
 
 It prints a table (pass^k per scenario and per class, tokens, cost), writes JUnit XML and a JSON
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from contextlib import ExitStack
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -23,6 +25,7 @@ from evals.runner import pipeline_in_process, run_scenario
 from evals.scenario import ScenarioError
 from evals.selectors import scenarios_all
 from evals.services import eval_run_record
+from institutional.selectors import prompt_variant_evaluated
 from llm.client import model_for_task
 
 DEFAULT_JUNIT = "var/evals/junit.xml"
@@ -44,6 +47,7 @@ class Command(BaseCommand):
         )
         run.add_argument("--class", dest="categories", action="append", default=[], help="Only this class (repeat).")
         run.add_argument("--scenario", dest="names", action="append", default=[], help="Only this scenario (repeat).")
+        run.add_argument("--variant", default="", help="Run every scenario with this prompt variant (live only).")
         run.add_argument("--threshold", type=float, default=0.8, help="Service scenarios' minimum pass^k (0-1).")
         run.add_argument("--junit", default=DEFAULT_JUNIT, help="Where to write JUnit XML.")
         run.add_argument("--json", default=DEFAULT_JSON, help="Where to write the JSON report.")
@@ -74,6 +78,7 @@ class Command(BaseCommand):
         k: int | None,
         categories,
         names,
+        variant: str,
         threshold,
         junit,
         json,
@@ -87,15 +92,24 @@ class Command(BaseCommand):
         trials = k or (LIVE_TRIALS if live else 1)
         if trials < 1:
             raise CommandError("--k must be at least 1")
+        if variant and not live:
+            raise CommandError("--variant changes the LLM prompts: it needs a live run (OPENAI_API_KEY, --live)")
         scenarios = scenarios_all(categories=categories, names=names)
         if not scenarios:
             raise CommandError("no scenario matches")
         mode = "live" if live else "offline"
         model = model_for_task("write_reply") if live else "offline"
-        self.stdout.write(f"Running {len(scenarios)} scenarios × {trials} ({mode}, model {model})…")
+        label = f", prompt variant {variant}" if variant else ""
+        self.stdout.write(f"Running {len(scenarios)} scenarios × {trials} ({mode}, model {model}{label})…")
         started_at, t0 = timezone.now(), time.perf_counter()
         outcomes, all_trials = [], []
-        with pipeline_in_process(live=live):
+        with ExitStack() as stack:
+            stack.enter_context(pipeline_in_process(live=live))
+            if variant:
+                try:
+                    stack.enter_context(prompt_variant_evaluated(variant))
+                except LookupError as exc:
+                    raise CommandError(str(exc)) from exc
             for scenario in scenarios:
                 records = run_scenario(scenario, trials=trials, keep=keep)
                 all_trials += records
@@ -105,6 +119,7 @@ class Command(BaseCommand):
         summary = {
             "mode": mode,
             "model": model,
+            "variant": variant,
             "k": trials,
             "scenario_count": len(outcomes),
             "passed": passed,
@@ -127,7 +142,7 @@ class Command(BaseCommand):
             eval_run_record(
                 mode=mode,
                 trials=trials,
-                variant="",
+                variant=variant,
                 model=model,
                 outcomes=outcomes,
                 summary=summary,
