@@ -75,7 +75,7 @@ def target_rows(reports: list[KPIReport]) -> list[Row]:
             check = per_report[index]
             status = "" if check.met is None else ("ok" if check.met else "bad")
             cells.append(Cell(_format(check.value, check.unit), status))
-        rows.append(Row(label=first.label, cells=cells, target=first.target))
+        rows.append(Row(label=str(first.label), cells=cells, target=first.target))
     return rows
 
 

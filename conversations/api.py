@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations.kpi_series import BUCKETS, kpi_series
 from conversations.kpis import MAX_PERIOD, KPIReport, kpi_checks, kpis_for_period
 from conversations.models import Conversation, TransitionDecision
 from conversations.services.replies import StaffReplyRefused, staff_reply_send
@@ -192,6 +193,9 @@ class KPIQuerySerializer(serializers.Serializer):
     until = serializers.DateTimeField(
         required=False, error_messages=_DATE_ERRORS, help_text="End (exclusive). Default: now."
     )
+    bucket = serializers.ChoiceField(
+        choices=list(BUCKETS), required=False, help_text="Series per hour or per day. Default: hour up to 48 h."
+    )
 
     def to_internal_value(self, data):
         # A "+" in a query string arrives as a space ("2026-05-01T00:00:00 03:00"): read it as the offset
@@ -210,7 +214,7 @@ class KPIQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError({"since": "since must be before until."})
         if until - since > MAX_PERIOD:
             raise serializers.ValidationError({"since": f"the period may cover at most {MAX_PERIOD.days} days."})
-        return {"since": since, "until": until}
+        return {"since": since, "until": until, "bucket": attrs.get("bucket")}
 
 
 class InboundKPISerializer(serializers.Serializer):
@@ -282,6 +286,33 @@ class KPICheckSerializer(serializers.Serializer):
     met = serializers.BooleanField(allow_null=True)
 
 
+class KPIBucketSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="The hour or day this row covers (server time zone).")
+    messages_in = serializers.IntegerField()
+    messages_out = serializers.IntegerField()
+    conversations_active = serializers.IntegerField()
+    conversations_escalated = serializers.IntegerField()
+    escalation_rate = serializers.FloatField(allow_null=True)
+    bot_decisions = serializers.IntegerField()
+    bot_decisions_ok = serializers.IntegerField()
+    fsm_success_rate = serializers.FloatField(allow_null=True)
+    replies_measured = serializers.IntegerField()
+    response_p50_seconds = serializers.FloatField(allow_null=True)
+    response_p95_seconds = serializers.FloatField(allow_null=True)
+    llm_cost_usd = serializers.DecimalField(max_digits=20, decimal_places=8, coerce_to_string=False)
+
+
+class KPISeriesSerializer(serializers.Serializer):
+    bucket = serializers.ChoiceField(choices=list(BUCKETS))
+    buckets = KPIBucketSerializer(many=True)
+    funnel = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Conversations started in the period that reached each state."
+    )
+    handoff_queue = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Conversations waiting for a person now, by age band."
+    )
+
+
 class KPIReportSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
@@ -294,10 +325,16 @@ class KPIReportSerializer(serializers.Serializer):
     llm = LLMKPISerializer()
     replies = ReplyKPISerializer()
     targets = serializers.SerializerMethodField()
+    series = serializers.SerializerMethodField()
 
     @extend_schema_field(KPICheckSerializer(many=True))
     def get_targets(self, report: KPIReport) -> list:
         return KPICheckSerializer(kpi_checks(report), many=True).data
+
+    @extend_schema_field(KPISeriesSerializer())
+    def get_series(self, report: KPIReport) -> dict:
+        """Per hour (periods up to 48 h) or per day, the state funnel and the handoff queue (the dashboard's plots)."""
+        return KPISeriesSerializer(self.context["series"]).data
 
 
 class KPIView(APIView):
@@ -310,6 +347,7 @@ class KPIView(APIView):
         parameters=[
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="Start, inclusive (default: until - 24 h)."),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="End, exclusive (default: now)."),
+            OpenApiParameter("bucket", OpenApiTypes.STR, enum=list(BUCKETS), description="Series per hour or day."),
         ],
         responses={
             200: KPIReportSerializer,
@@ -319,8 +357,10 @@ class KPIView(APIView):
     def get(self, request: Request) -> Response:
         query = KPIQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        report = kpis_for_period(since=query.validated_data["since"], until=query.validated_data["until"])
-        return Response(KPIReportSerializer(report).data)
+        since, until = query.validated_data["since"], query.validated_data["until"]
+        report = kpis_for_period(since=since, until=until)
+        series = kpi_series(since=since, until=until, bucket=query.validated_data["bucket"], now=report.generated_at)
+        return Response(KPIReportSerializer(report, context={"series": series}).data)
 
 
 class StaffReplySerializer(serializers.Serializer):

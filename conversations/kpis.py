@@ -14,18 +14,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from conversations.models import Message, TransitionDecision
 from conversations.selectors import TransitionKPI, transition_success_kpi
 from conversations.states import State
 from institutional.models import GuardViolation
 from llm.models import LLMCall
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # The built-in constraint that blocks a reply stating or implying a closed contract (institutional/builtin.py).
 CONTRACT_CONSTRAINT_SLUG = "no-contract-closure"
@@ -352,14 +356,16 @@ class KPICheck:
     """One figure next to the roadmap's target: `met` is None when the period has no data for it."""
 
     key: str
-    label: str
+    label: StrOrPromise  # a lazy translation: str() it where a plain string is needed
     value: float | None
     unit: str  # "ratio" (0..1), "seconds" or "count"
     target: str
     met: bool | None
 
 
-def _check(key: str, label: str, value: float | None, unit: str, target: str, ok: Callable[[float], bool]) -> KPICheck:
+def _check(
+    key: str, label: StrOrPromise, value: float | None, unit: str, target: str, ok: Callable[[float], bool]
+) -> KPICheck:
     return KPICheck(
         key=key, label=label, value=value, unit=unit, target=target, met=None if value is None else ok(value)
     )
@@ -369,12 +375,14 @@ def kpi_checks(report: KPIReport) -> list[KPICheck]:
     """The roadmap's KPIs with their targets ("Success Metrics", rollback triggers), in display order."""
     inbound, constraints, response = report.inbound, report.constraints, report.response_time
     return [
-        _check("message_loss_rate", "Message loss", inbound.loss_rate, "ratio", "0 %", lambda v: v == 0),
-        _check("messages_lost", "Messages lost (open past the horizon)", inbound.lost, "count", "0", lambda v: v == 0),
-        _check("escalation_rate", "Escalation rate", report.escalation.rate, "ratio", "< 5 %", lambda v: v < 0.05),
+        _check("message_loss_rate", _("Message loss"), inbound.loss_rate, "ratio", "0 %", lambda v: v == 0),
+        _check(
+            "messages_lost", _("Messages lost (open past the horizon)"), inbound.lost, "count", "0", lambda v: v == 0
+        ),
+        _check("escalation_rate", _("Escalation rate"), report.escalation.rate, "ratio", "< 5 %", lambda v: v < 0.05),
         _check(
             "fsm_transition_success",
-            "FSM transition success",
+            _("FSM transition success"),
             report.fsm.success_rate,
             "ratio",
             "≥ 99 %",
@@ -382,7 +390,7 @@ def kpi_checks(report: KPIReport) -> list[KPICheck]:
         ),
         _check(
             "constraint_violations_sent",
-            "Constraint violations sent",
+            _("Constraint violations sent"),
             constraints.violations_sent,
             "count",
             "0",
@@ -390,7 +398,7 @@ def kpi_checks(report: KPIReport) -> list[KPICheck]:
         ),
         _check(
             "contract_closure_sent",
-            "Contract closure attempts sent",
+            _("Contract closure attempts sent"),
             constraints.contract_closure_sent,
             "count",
             "0",
@@ -398,7 +406,7 @@ def kpi_checks(report: KPIReport) -> list[KPICheck]:
         ),
         _check(
             "response_time_p50",
-            "Response time P50",
+            _("Response time P50"),
             response.p50_seconds,
             "seconds",
             "≤ 3 s",
@@ -406,7 +414,7 @@ def kpi_checks(report: KPIReport) -> list[KPICheck]:
         ),
         _check(
             "response_time_p95",
-            "Response time P95",
+            _("Response time P95"),
             response.p95_seconds,
             "seconds",
             "≤ 5 s",

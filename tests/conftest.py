@@ -1,5 +1,6 @@
 """Shared fixtures: compiled translations, a clean Redis database per test and common factories."""
 
+import gettext as gettext_module
 import os
 import shutil
 from pathlib import Path
@@ -44,6 +45,8 @@ def _compiled_translations():
         mo = po.with_suffix(".mo")
         if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
             call_command("compilemessages", locale=[po.parent.parent.name], ignore=[".venv"], verbosity=0)
-            # A catalogue loaded before the compile (at import) would hide the new one for the session.
+            # A catalogue loaded before the compile (at import) would hide the new one for the session:
+            # drop Django's per-language cache and the standard library's per-file one.
             trans_real._translations = {}
             trans_real._default = None
+            gettext_module._translations.clear()  # type: ignore[attr-defined]

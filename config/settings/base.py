@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "llm",
     "inbox",
     "evals",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -318,7 +318,7 @@ def test_the_kpi_api_reports_the_period_asked_for(dataset, now):
     targets = {row["key"]: row for row in body["targets"]}
     assert targets["escalation_rate"] == {
         "key": "escalation_rate",
-        "label": "Escalation rate",
+        "label": "Taxa de escalonamento",
         "value": 0.4,
         "unit": "ratio",
         "target": "< 5 %",
@@ -371,7 +371,7 @@ def test_the_kpi_endpoint_is_in_the_openapi_schema_without_warnings():
     GENERATOR_STATS.reset()
     assert not warnings
     operation = schema["paths"]["/kpis/"]["get"]
-    assert {p["name"] for p in operation["parameters"]} == {"since", "until"}
+    assert {p["name"] for p in operation["parameters"]} == {"since", "until", "bucket"}
     assert set(operation["responses"]) == {"200", "400"}
     report = schema["components"]["schemas"]["KPIReport"]["properties"]
     assert {"inbound", "escalation", "fsm", "constraints", "response_time", "llm", "replies", "targets"} <= set(report)
@@ -393,7 +393,7 @@ def test_the_admin_kpi_page_shows_three_periods_with_targets_coloured(client, da
         "7 d",
         "30 d",
     ]
-    escalation = re.search(r"Escalation rate</th>(.*?)</tr>", targets, re.S).group(1)
+    escalation = re.search(r"Taxa de escalonamento</th>(.*?)</tr>", targets, re.S).group(1)
     # 2 of 5 conversations in each window (everything in the dataset is within 24 h or 2 days old).
     assert escalation.count('class="figure kpi-bad">40.0 %</td>') == 1
     assert '<td class="target">&lt; 5 %</td>' in escalation
