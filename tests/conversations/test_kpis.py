@@ -397,7 +397,7 @@ def test_the_admin_kpi_page_shows_three_periods_with_targets_coloured(client, da
     # 2 of 5 conversations in each window (everything in the dataset is within 24 h or 2 days old).
     assert escalation.count('class="figure kpi-bad">40.0 %</td>') == 1
     assert '<td class="target">&lt; 5 %</td>' in escalation
-    sent = re.search(r"Constraint violations sent</th>(.*?)</tr>", targets, re.S).group(1)
+    sent = re.search(r"Violações de restrição enviadas</th>(.*?)</tr>", targets, re.S).group(1)
     assert sent.count('class="figure kpi-ok">0</td>') == 3
     assert "no-contract-closure" in html and "rate limited" in html
 
