@@ -214,6 +214,11 @@ def staff_reply_refusal(*, conversation: Conversation, user: Any, text: str | No
         )
     if conversation.state != State.HUMAN_ACTIVE:
         return StaffReplyRefused(_("Take the conversation before replying."), code="not_taken")
+    if conversation.contact.opted_out_at is not None:
+        return StaffReplyRefused(
+            _("The customer asked not to receive messages (opted out): nothing can be sent to them."),
+            code="opted_out",
+        )
     plan = staff_reply_plan(conversation=conversation, text=text)
     if not plan.sendable:
         return StaffReplyRefused(plan.reason, code=plan.reason_code)

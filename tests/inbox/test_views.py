@@ -206,3 +206,14 @@ def test_outside_the_window_the_mapped_template_is_offered_and_used(agent, clien
     assert 'data-code="template"' in page and "resposta_atendimento" in page
     client.post(reverse("inbox:reply", args=[conversation.pk]), {"text": "Seu pedido saiu."})
     assert Message.objects.get(provider="staff").text == "Seu pedido saiu."
+
+
+def test_an_opted_out_customer_cannot_be_written_to_and_the_page_says_so(agent, client_as):
+    conversation = waiting_conversation()
+    client = client_as(agent)
+    client.post(reverse("inbox:take", args=[conversation.pk]))
+    conversation.contact.__class__.objects.filter(pk=conversation.contact_id).update(opted_out_at=timezone.now())
+    page = client.get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
+    assert 'data-code="opted_out"' in page
+    response = client.post(reverse("inbox:reply", args=[conversation.pk]), {"text": "Oi?"})
+    assert response.status_code == 400 and not Message.objects.filter(provider="staff").exists()
