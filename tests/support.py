@@ -87,3 +87,14 @@ def script_answers(fake, *, reply: str, first: list[dict] | None = None) -> None
             scripted("MessageTypeChoice", TEXT_CHOICE, repeat=True),
         ]
     )
+
+
+def max_in_window(times: list[float], *, window_s: float) -> int:
+    """The most events in any sliding window of `window_s` seconds (how a rate limit sees them)."""
+    ordered = sorted(times)
+    best = start = 0
+    for end, moment in enumerate(ordered):
+        while ordered[start] <= moment - window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

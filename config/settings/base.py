@@ -194,6 +194,14 @@ WHATSAPP_API_VERSION = env("WHATSAPP_API_VERSION", default="v23.0")
 WHATSAPP_TIMEOUT_S = env.float("WHATSAPP_TIMEOUT_S", default=10.0)
 # The WhatsApp Business Account whose message templates are synced; empty: no sync (templates kept by hand).
 WHATSAPP_BUSINESS_ACCOUNT_ID = env("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
+# Send pacing (pyloto/resilience/pacing.py): a token bucket per business number (WhatsApp allows about 80/s)…
+WHATSAPP_NUMBER_RATE_PER_S = env.float("WHATSAPP_NUMBER_RATE_PER_S", default=80.0)
+WHATSAPP_NUMBER_BURST = env.int("WHATSAPP_NUMBER_BURST", default=1)
+# …and one per recipient (the pair limit: roughly one message every 6 s, with short bursts).
+WHATSAPP_PAIR_INTERVAL_S = env.float("WHATSAPP_PAIR_INTERVAL_S", default=6.0)
+WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", default=5)
+# A send waits in its task for a slot up to this long; a later slot re-queues the send for then.
+WHATSAPP_PACING_MAX_WAIT_S = env.float("WHATSAPP_PACING_MAX_WAIT_S", default=5.0)
 # A message held by WhatsApp's marketing frequency cap (131049) is sent again this many hours later (+ up to 25 %).
 WHATSAPP_FREQUENCY_CAP_RETRY_HOURS = env.float("WHATSAPP_FREQUENCY_CAP_RETRY_HOURS", default=6.0)
 

@@ -18,3 +18,5 @@ WHATSAPP_ACCESS_TOKEN = "test-access-token"
 WHATSAPP_PHONE_NUMBER_ID = "100000000000001"
 WHATSAPP_API_BASE_URL = "http://127.0.0.1:9"  # tests that reach Graph point this at a fake server
 OPENAI_API_KEY = ""
+# Tests send many replies to one customer in a few seconds; the pacing tests set the real pair limit.
+WHATSAPP_PAIR_BURST = 1000

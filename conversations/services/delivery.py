@@ -13,8 +13,9 @@ check; a permanent error fails the message and dead-letters the run.
 """
 
 import random
+import time
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from django.conf import settings
@@ -32,8 +33,9 @@ from institutional.selectors import current_release
 from pyloto.errors import PermanentError
 from pyloto.observability import metrics
 from pyloto.pipeline.compose import message_body, message_labels
+from pyloto.resilience.pacing import SendPaced, pacing_penalize, pacing_reserve_number, pacing_reserve_pair
 from pyloto.whatsapp.client import WhatsAppClient
-from pyloto.whatsapp.errors import FREQUENCY_CAPPED, WhatsAppTransientError
+from pyloto.whatsapp.errors import FREQUENCY_CAPPED, PAIR_RATE_LIMITED, THROTTLING_CODES, WhatsAppTransientError
 from pyloto.whatsapp.payloads import message_from_json
 
 log = structlog.get_logger(__name__)
@@ -59,7 +61,10 @@ def message_acknowledge(*, message_id: int) -> bool:
 
 
 def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
-    """Send one pending reply. Returns the outcome; raises WhatsAppTransientError when a retry may help."""
+    """Send one pending reply. Returns the outcome; raises WhatsAppTransientError when a retry may help.
+
+    Raises SendPaced (the message back to pending) when its pacing slot is too far away to wait for.
+    """
     claimed = Message.objects.filter(
         pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.PENDING
     ).update(status=Message.Status.SENDING, send_attempts=F("send_attempts") + 1, updated_at=timezone.now())
@@ -75,9 +80,13 @@ def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
         _refuse(message, plan)
         return plan.reason_code
     assert plan.message is not None
+    recipient = conversation.contact.recipient
+    _wait_for_pacing_slot(message, recipient)
     try:
-        wamid = WhatsAppClient.from_settings().send(recipient=conversation.contact.recipient, message=plan.message)
+        wamid = WhatsAppClient.from_settings().send(recipient=recipient, message=plan.message)
     except WhatsAppTransientError as exc:
+        if exc.code in THROTTLING_CODES:
+            _throttled(exc, recipient)
         if exc.details.get("request_sent"):
             _fail(message, reason=f"ambiguous: {exc}", code=str(exc.code or "timeout"), dead_letter=True)
             return "ambiguous"
@@ -87,11 +96,72 @@ def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
         Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.PENDING)
         raise
     except PermanentError as exc:
+        if exc.code == FREQUENCY_CAPPED:
+            # Refused at once rather than by a status webhook: the same policy, capped and sent again later.
+            return send_failure_reconcile(message=message, errors=[{"code": exc.code, "title": str(exc)}])
         _fail(message, reason=str(exc), code=str(exc.code or ""), dead_letter=True)
         return "failed"
     _mark_sent(message, wamid, template=plan.template)
     _audit_sent(message)
     return "sent"
+
+
+def _wait_for_pacing_slot(message: Message, recipient: dict[str, str]) -> None:
+    """Wait for this send's turn in the business number's bucket and the recipient's (pair limit).
+
+    WhatsApp counts a send when it arrives, so the recipient's slot is only ever taken for a send that
+    goes right then (after the number's short wait): a recipient that is not free yet is waited for
+    without holding anything, then asked again. A wait longer than `WHATSAPP_PACING_MAX_WAIT_S` does
+    not hold a worker: the message goes back to pending and SendPaced asks for a task at that time.
+    """
+    number_id = settings.WHATSAPP_PHONE_NUMBER_ID
+    address = recipient.get("to") or recipient["recipient"]
+    inline = settings.WHATSAPP_PACING_MAX_WAIT_S
+    waited = 0.0
+    for _attempt in range(100):
+        # Is the recipient free now? (Asked without reserving, so no number slot is spent on a busy one.)
+        peek = pacing_reserve_pair(phone_number_id=number_id, recipient=address, max_wait_s=-1.0)
+        if peek.wait_s > 0:
+            if waited + peek.wait_s > inline:
+                _paced(message.pk, wait_s=peek.wait_s)
+            time.sleep(peek.wait_s)
+            waited += peek.wait_s
+            continue
+        number = pacing_reserve_number(phone_number_id=number_id)
+        if not number.reserved:
+            _paced(message.pk, wait_s=number.wait_s)
+        pair = pacing_reserve_pair(phone_number_id=number_id, recipient=address, after_s=number.wait_s, max_wait_s=0.0)
+        time.sleep(number.wait_s)
+        waited += number.wait_s
+        if pair.reserved:
+            metrics.SEND_PACING_WAIT.observe(waited)
+            return
+        # Another send to this customer took the slot meanwhile: that number slot goes unused.
+    _paced(message.pk, wait_s=1.0)
+
+
+def _paced(message_id: int, *, wait_s: float) -> NoReturn:
+    """Back to pending (this attempt does not count); the task comes back when the slot should be free."""
+    Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(
+        status=Message.Status.PENDING, send_attempts=F("send_attempts") - 1
+    )
+    log.info("send_paced", message_id=message_id, wait_s=round(wait_s, 2))
+    raise SendPaced(wait_s)
+
+
+def _throttled(exc: WhatsAppTransientError, recipient: dict[str, str]) -> None:
+    """WhatsApp refused for pacing: push the bucket back for every worker and never retry at once (jitter)."""
+    metrics.SEND_THROTTLED.labels(code=str(exc.code)).inc()
+    pair = exc.code == PAIR_RATE_LIMITED
+    floor = settings.WHATSAPP_PAIR_INTERVAL_S if pair else 1.0
+    pause = max(exc.retry_after or 0.0, floor) * random.uniform(1.0, 1.5)  # noqa: S311 - jitter
+    pacing_penalize(
+        phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID,
+        recipient=(recipient.get("to") or recipient["recipient"]) if pair else None,
+        pause_s=pause,
+    )
+    exc.retry_after = max(exc.retry_after or 0.0, pause)
+    log.warning("send_throttled", code=exc.code, pause_s=round(pause, 2))
 
 
 def _refuse(message: Message, plan: SendPlan) -> None:
@@ -139,7 +209,11 @@ def _mark_sent(message: Message, wamid: str, *, template: MessageTemplate | None
     now = timezone.now()
     with transaction.atomic():
         Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-            status=Message.Status.SENT, wamid=wamid, sent_at=now, updated_at=now, template=template
+            status=Message.Status.SENT,
+            wamid=wamid,
+            sent_at=now,
+            updated_at=now,
+            template=template,
         )
         Conversation.objects.filter(pk=message.conversation_id).update(last_activity_at=now)
     _apply_early_statuses(message.pk, wamid)

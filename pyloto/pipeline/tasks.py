@@ -13,6 +13,7 @@ from pyloto.observability.correlation import current_correlation_id
 from pyloto.pipeline.run import run_launch
 from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.queues import Queue
+from pyloto.resilience.pacing import SendPaced
 from pyloto.whatsapp.errors import WhatsAppTransientError
 
 SEND_MAX_RETRIES = 5
@@ -102,6 +103,10 @@ def send_reply(self: Task, message_id: int) -> str:
     """Send a finalized reply; transient errors retry with exponential backoff and jitter."""
     try:
         return reply_deliver(message_id=message_id, final_attempt=self.request.retries >= self.max_retries)
+    except SendPaced as paced:
+        # Waiting its turn is not a failure: a fresh task at the slot's time, with every retry left.
+        send_reply.apply_async((message_id,), countdown=paced.wait_s)
+        return "paced"
     except WhatsAppTransientError as exc:
         backoff = min(2.0**self.request.retries, 30.0) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
         raise self.retry(exc=exc, countdown=max(backoff, exc.retry_after or 0.0)) from exc

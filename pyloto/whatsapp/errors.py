@@ -51,7 +51,9 @@ PERMANENT_GRAPH_CODES = frozenset(
 
 # Pacing refusals: the business number's throughput (130429) or the pair limit towards one customer
 # (131056). They never retry at once: the send waits its turn in the pacing buckets and backs off with jitter.
-THROTTLING_CODES = frozenset({130429, 131056})
+NUMBER_RATE_LIMITED = 130429
+PAIR_RATE_LIMITED = 131056
+THROTTLING_CODES = frozenset({NUMBER_RATE_LIMITED, PAIR_RATE_LIMITED})
 # The marketing frequency cap: the customer gets too many marketing messages from all businesses. Not a
 # failure of ours; try again hours later and report the message as capped.
 FREQUENCY_CAPPED = 131049

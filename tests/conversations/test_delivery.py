@@ -72,3 +72,58 @@ def test_the_post_send_audit_counts_a_violation_that_reached_the_customer(fake_g
     slipped = outbound("Seu contrato está fechado, parabéns!")
     assert reply_deliver(message_id=slipped.pk, final_attempt=False) == "sent"
     assert sample("pyloto_constraint_violations_sent_total") == before + 1
+
+
+def test_a_send_whose_recipient_is_busy_for_long_goes_back_to_pending_without_holding_a_slot(fake_graph, settings):
+    from pyloto.resilience.pacing import SendPaced, pacing_reserve_number, pacing_reset
+
+    settings.WHATSAPP_PAIR_INTERVAL_S = 30.0
+    settings.WHATSAPP_PAIR_BURST = 1
+    first = outbound("Primeira")
+    second = MessageFactory(
+        conversation=first.conversation,
+        direction="out",
+        wamid=None,
+        status="pending",
+        text="Segunda",
+        raw={"kind": "text", "body": "Segunda", "preview_url": False},
+    )
+    assert reply_deliver(message_id=first.pk, final_attempt=False) == "sent"
+    with pytest.raises(SendPaced) as paced:
+        reply_deliver(message_id=second.pk, final_attempt=False)
+    assert 25 < paced.value.wait_s <= 30
+    second.refresh_from_db()
+    assert second.status == "pending" and second.send_attempts == 0
+    # Waiting for the customer spent no slot of the number: other customers go at once.
+    number_id = settings.WHATSAPP_PHONE_NUMBER_ID
+    assert pacing_reserve_number(phone_number_id=number_id, max_wait_s=60).wait_s < 0.1
+    assert len(fake_graph.sent_messages()) == 1
+    # Once the customer's slot is free again the send goes.
+    pacing_reset(phone_number_id=number_id, recipient=first.conversation.contact.wa_id)
+    assert reply_deliver(message_id=second.pk, final_attempt=False) == "sent"
+    assert len(fake_graph.sent_messages()) == 2
+
+
+@pytest.mark.parametrize("code", [130429, 131056])
+def test_whatsapps_throttling_never_retries_at_once(fake_graph, code, settings):
+    from pyloto.resilience.pacing import pacing_reserve_number
+    from pyloto.whatsapp.errors import WhatsAppTransientError
+
+    fake_graph.configure(script=[code])
+    message = outbound("Olá!")
+    with pytest.raises(WhatsAppTransientError) as refused:
+        reply_deliver(message_id=message.pk, final_attempt=False)
+    floor = settings.WHATSAPP_PAIR_INTERVAL_S if code == 131056 else 1.0
+    assert refused.value.retry_after >= floor
+    message.refresh_from_db()
+    assert message.status == "pending"
+    if code == 130429:  # every worker now waits for the number, not only this one
+        assert pacing_reserve_number(phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID, max_wait_s=60).wait_s >= 0.9
+
+
+def test_a_frequency_cap_refused_at_once_is_capped_not_failed(fake_graph):
+    fake_graph.configure(script=[{"code": 131049, "status": 400}])
+    message = outbound("Promoção de Natal")
+    assert reply_deliver(message_id=message.pk, final_attempt=False) == "capped"
+    message.refresh_from_db()
+    assert message.status == "capped" and message.next_attempt_at is not None

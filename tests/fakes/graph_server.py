@@ -152,9 +152,13 @@ class FakeGraphConfig:
     business_account_id: str | None = None
     # Meta's throughput per business number (sends per second, sliding 1 s); past it: 130429. None: no limit.
     throughput_per_s: float | None = None
-    # The pair limit: at most `pair_limit_messages` sends to one recipient per `pair_limit_window_s`; past it 131056.
-    pair_limit_messages: int | None = None
-    pair_limit_window_s: float = 6.0
+    # The pair limit as Meta describes it: one send to a recipient per `pair_interval_s`, bursts of up to
+    # `pair_burst` that must then be paid back by waiting (a token bucket); past it 131056. None: no limit.
+    pair_interval_s: float | None = None
+    pair_burst: int = 1
+    # How early a send may arrive against both limits: the travel and scheduling time between a sender's
+    # slot and its request reaching the server (Meta counts at arrival and is not exact to the millisecond).
+    pacing_jitter_s: float = 0.0
     # What happens after the next accepted sends, one entry each: None (delivered) or an error code for a
     # `failed` status webhook (131047, 131026, 131049, 131050…).
     async_failures: list[Any] = field(default_factory=list)
@@ -461,7 +465,8 @@ class _State:
         self.async_failures: deque[Any] = deque(self.config.async_failures)
         # Accepted sends' times (monotonic), per business number and per recipient, for the pacing limits.
         self.number_sends: dict[str, deque[float]] = {}
-        self.pair_sends: dict[str, deque[float]] = {}
+        # The pair limit's token bucket: per recipient, the "theoretical arrival time" of its next send.
+        self.pair_tat: dict[str, float] = {}
         self.outbox: list[dict[str, Any]] = []
         self.webhook_tasks: set[asyncio.Task] = set()
 
@@ -498,16 +503,14 @@ class _State:
         config = self.config
         if config.throughput_per_s:
             sends = self.number_sends.setdefault(phone_number_id, deque())
-            while sends and sends[0] <= now - 1.0:
+            while sends and sends[0] <= now - 1.0 + config.pacing_jitter_s:
                 sends.popleft()
             if len(sends) >= config.throughput_per_s:
                 self.stats["throttled_130429"] += 1
                 raise _Rejected(130429, "Rate limit hit: too many messages from this phone number", status=429)
-        if config.pair_limit_messages:
-            pair = self.pair_sends.setdefault(recipient, deque())
-            while pair and pair[0] <= now - config.pair_limit_window_s:
-                pair.popleft()
-            if len(pair) >= config.pair_limit_messages:
+        if config.pair_interval_s:
+            tolerance = config.pair_interval_s * (max(config.pair_burst, 1) - 1)
+            if max(self.pair_tat.get(recipient, now), now) - now > tolerance + config.pacing_jitter_s + 1e-6:
                 self.stats["throttled_131056"] += 1
                 raise _Rejected(131056, "pair rate limit hit: too many messages to this recipient")
 
@@ -515,8 +518,8 @@ class _State:
         now = time.monotonic()
         if self.config.throughput_per_s:
             self.number_sends.setdefault(phone_number_id, deque()).append(now)
-        if self.config.pair_limit_messages:
-            self.pair_sends.setdefault(recipient, deque()).append(now)
+        if self.config.pair_interval_s:
+            self.pair_tat[recipient] = max(self.pair_tat.get(recipient, now), now) + self.config.pair_interval_s
 
     def next_async_failure(self) -> int | None:
         if not self.async_failures:

@@ -1,0 +1,54 @@
+"""Pacing end to end: a burst of replies through a real delivery worker never exceeds the Graph fake's limits."""
+
+import pytest
+
+from conversations.models import Message
+from pyloto.pipeline.dispatch import reply_send_enqueue
+from tests.factories import ConversationFactory, MessageFactory
+from tests.support import max_in_window
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+RATE = 40.0
+RECIPIENTS = 40
+PER_RECIPIENT = 4
+JITTER_S = 0.25
+
+
+def test_a_burst_of_replies_waits_its_turn_and_the_fake_never_refuses_one(worker, fake_graph, settings):
+    settings.WHATSAPP_NUMBER_RATE_PER_S = RATE
+    settings.WHATSAPP_NUMBER_BURST = 1
+    settings.WHATSAPP_PAIR_INTERVAL_S = 1.0
+    settings.WHATSAPP_PAIR_BURST = 2
+    # The fake holds the same limits, allowing for the scheduling jitter between a slot and its request.
+    fake_graph.configure(throughput_per_s=RATE, pair_interval_s=1.0, pair_burst=2, pacing_jitter_s=JITTER_S)
+    ids = []
+    for _ in range(RECIPIENTS):
+        conversation = ConversationFactory()
+        for index in range(PER_RECIPIENT):
+            ids.append(
+                MessageFactory(
+                    conversation=conversation,
+                    direction="out",
+                    wamid=None,
+                    status="pending",
+                    text=f"resposta {index}",
+                    raw={"kind": "text", "body": f"resposta {index}", "preview_url": False},
+                ).pk
+            )
+    for message_id in ids:
+        reply_send_enqueue(message_id=message_id)
+    total = RECIPIENTS * PER_RECIPIENT
+    sent = fake_graph.wait_for_sent(total, timeout_s=180)
+    assert len(sent) == total
+    records = fake_graph.requests(kind="message")
+    stats = fake_graph.stats()
+    assert stats.get("throttled_130429", 0) == 0 and stats.get("throttled_131056", 0) == 0
+    assert len(records) == total  # every send went out once: none refused, none retried
+    accepted_at = [record["received_at"] for record in records]
+    assert max_in_window(accepted_at, window_s=1.0 - JITTER_S) <= RATE
+    by_recipient: dict[str, list[float]] = {}
+    for record in records:
+        by_recipient.setdefault(record["json"]["to"], []).append(record["received_at"])
+    assert len(by_recipient) == RECIPIENTS
+    assert Message.objects.filter(pk__in=ids, status="sent").count() == total
