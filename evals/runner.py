@@ -28,7 +28,7 @@ from django.test import Client, override_settings
 from conversations.models import Conversation, Message, TransitionDecision
 from conversations.states import State
 from evals.scenario import Scenario, Turn, TurnExpect
-from evals.services import eval_contact_discard, eval_staff_user
+from evals.services import eval_contact_discard, eval_conversations_age, eval_staff_user
 from institutional.models import GuardViolation
 from institutional.selectors import current_release
 from institutional.snapshot import ReleaseSnapshot, facts_text
@@ -80,6 +80,7 @@ class TurnRecord:
     state: str
     guard_blocks: int
     failures: list[str] = field(default_factory=list)
+    refused: str = ""
 
 
 @dataclass
@@ -141,6 +142,7 @@ class _Trial:
         self.last_element: dict[str, Any] | None = None
         self.options: list[dict[str, str]] = []
         self.published_amounts = amounts(facts_text(release))
+        self.refused = ""
 
     # --- acting ---------------------------------------------------------------------------------
     def _post(self, elements: list[dict[str, Any]]) -> None:
@@ -166,6 +168,11 @@ class _Trial:
             self.last_element = element
             self._post([element])
             return f"say: {turn.say}", [turn.say]
+        if turn.image is not None:
+            element = simulator.message_element(kind="image", text=turn.image, wa_id=self.wa_id, user_id=self.user_id)
+            self.last_element = element
+            self._post([element])
+            return f"image: {turn.image or '(no caption)'}", [f"[image] {turn.image}".strip()]
         if turn.tap is not None:
             option = self._option(turn.tap)
             element = simulator.message_element(
@@ -186,9 +193,30 @@ class _Trial:
                 raise RuntimeError("duplicate: no earlier customer message to redeliver")
             self._post([self.last_element])
             return "duplicate of the previous message", []
+        if turn.wait_hours is not None:
+            eval_conversations_age(
+                conversation_ids=list(self._conversations().values_list("pk", flat=True)), hours=turn.wait_hours
+            )
+            return f"{turn.wait_hours:g} h pass", []
+        if turn.staff_reply is not None:
+            self.refused = self._staff_reply(turn.staff_reply)
+            return f"staff reply: {turn.staff_reply}", []
         assert turn.staff is not None
         self._staff(turn.staff)
         return f"staff: {turn.staff}", []
+
+    def _staff_reply(self, text: str) -> str:
+        """Send a staff reply; the refusal code when the planner refuses it (else "")."""
+        from conversations.services.replies import StaffReplyRefused, staff_reply_send
+
+        conversation = self._conversations().first()
+        if conversation is None:
+            raise RuntimeError("staff reply: no conversation yet")
+        try:
+            staff_reply_send(conversation_id=conversation.pk, user=eval_staff_user(), text=text)
+        except StaffReplyRefused as refusal:
+            return refusal.code
+        return ""
 
     def _option(self, tap: str | int) -> dict[str, str]:
         if isinstance(tap, int):
@@ -271,12 +299,14 @@ class _Trial:
         try:
             for index, turn in enumerate(self.scenario.turns, start=1):
                 marks = self._marks()
+                self.refused = ""
                 try:
                     action, customer = self._act(turn)
                 except RuntimeError as exc:
                     failures.append(f"turn {index}: {exc}")
                     break
                 record = self._observe(index, action, customer, marks)
+                record.refused = self.refused
                 record.failures = check_turn(turn.expect, record, published_amounts=self.published_amounts)
                 failures += [f"turn {index}: {failure}" for failure in record.failures]
                 turns.append(record)
@@ -342,6 +372,8 @@ def check_turn(expect: TurnExpect, record: TurnRecord, *, published_amounts: set
                 detected = detect_confident(reply.body)
                 if detected and detected != expect.language:
                     failures.append(f"replied in {detected}, expected {expect.language}")
+    if expect.refused is not None and record.refused != expect.refused:
+        failures.append(f"expected the staff reply refused ({expect.refused}), got {record.refused or 'sent'}")
     options = [fold(option) for reply in replies for option in reply.options]
     failures += [f"no option {item!r} offered" for item in expect.buttons_include if fold(item) not in options]
     return failures

@@ -65,23 +65,40 @@ class TurnExpect(_Strict):
     guard: Literal["allowed", "blocked"] | None = None
     language: str | None = None
     buttons_include: list[str] = Field(default_factory=list)
+    refused: str | None = Field(default=None, description="A staff reply refused with this code (e.g. no_template).")
 
 
 class Turn(_Strict):
-    """One step: exactly one of say / tap / burst / duplicate / staff."""
+    """One step: exactly one of say / image / tap / burst / duplicate / staff / staff_reply / wait_hours."""
 
     say: str | None = None
     tap: str | int | None = Field(default=None, description="A button or row title, or its 1-based position.")
     burst: list[str] | None = Field(default=None, description="Messages Meta delivers together: one reply.")
     duplicate: bool = Field(default=False, description="Meta redelivers the previous message (same wamid).")
     staff: Literal["take", "return_to_bot", "resolve_handoff"] | None = None
+    image: str | None = Field(default=None, description="The customer sends a photo with this caption ('' for none).")
+    staff_reply: str | None = Field(default=None, description="A staff member who took it writes to the customer.")
+    wait_hours: float | None = Field(
+        default=None, gt=0, description="Time passes: the customer's last message becomes this many hours older."
+    )
     expect: TurnExpect = Field(default_factory=TurnExpect)
 
     @model_validator(mode="after")
     def _one_action(self) -> Turn:
-        actions = [self.say is not None, self.tap is not None, bool(self.burst), self.duplicate, self.staff is not None]
+        actions = [
+            self.say is not None,
+            self.image is not None,
+            self.tap is not None,
+            bool(self.burst),
+            self.duplicate,
+            self.staff is not None,
+            self.staff_reply is not None,
+            self.wait_hours is not None,
+        ]
         if sum(actions) != 1:
-            raise ValueError("a turn has exactly one of: say, tap, burst, duplicate, staff")
+            raise ValueError(
+                "a turn has exactly one of: say, image, tap, burst, duplicate, staff, staff_reply, wait_hours"
+            )
         return self
 
 

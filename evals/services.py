@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import F
 from django_fsm_log.models import StateLog
 
 from conversations.models import Contact, Conversation, DeliveryStatus, Message
@@ -53,6 +54,14 @@ def eval_contact_discard(*, wa_id: str | None = None, user_id: str | None = None
     Conversation.objects.filter(pk__in=conversation_ids).delete()
     contacts.delete()
     return len(conversation_ids)
+
+
+def eval_conversations_age(*, conversation_ids: list[int], hours: float) -> int:
+    """Make a trial's conversations `hours` older (the customer's last message, the last activity): time passing."""
+    delta = timedelta(hours=hours)
+    return Conversation.objects.filter(pk__in=conversation_ids).update(
+        last_inbound_at=F("last_inbound_at") - delta, last_activity_at=F("last_activity_at") - delta
+    )
 
 
 @dataclass

@@ -57,6 +57,8 @@ def test_a_turn_check_names_every_broken_expectation():
     assert english == ["replied in pt, expected en"]
     silent = check_turn(TurnExpect(silent=True), _record("Olá"), published_amounts=set())
     assert silent == ["expected 0 replies, got 1"]
+    sent = check_turn(TurnExpect(refused="no_template"), _record(), published_amounts=set())
+    assert sent == ["expected the staff reply refused (no_template), got sent"]
 
 
 def test_a_bad_scenario_says_where_and_why():

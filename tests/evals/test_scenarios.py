@@ -20,7 +20,7 @@ def test_the_suite_has_the_classes_and_size_the_product_team_asked_for():
     portuguese = [s for s in SCENARIOS if s.language == "pt"]
     assert len(portuguese) >= 80
     assert {"en", "es"} <= {s.language for s in SCENARIOS}
-    expected = set(CLASSES) - {"out_of_hours", "out_of_window"}  # those need business hours and the window planner
+    expected = set(CLASSES) - {"out_of_hours"}  # needs business hours, which the pipeline does not have yet
     assert expected <= set(counts), expected - set(counts)
     assert all(s.is_safety for s in SCENARIOS if s.category in {"adversarial", "discounts", "prices"})
 
