@@ -169,7 +169,18 @@ def conversation_timeline(*, conversation_id: int, limit: int = 500) -> list[Tim
                 title=f"{arrow} · {message.type} · {message.get_status_display()}",
                 who=arrow,
                 text=message.text,
-                extra={"id": message.pk, "direction": message.direction, "status": message.status},
+                extra={
+                    "id": message.pk,
+                    "direction": message.direction,
+                    "status": message.status,
+                    "status_reason": message.status_reason,
+                    # A voice note: what was heard, in which language, how long it lasted.
+                    "transcript": message.transcript,
+                    "transcript_language": message.transcript_language,
+                    "media_duration_s": message.media_duration_s,
+                    "quoted_wamid": message.quoted_wamid,
+                    "provider": message.provider,
+                },
             )
         )
 

@@ -1,6 +1,7 @@
 """Writes for the LLM app: recording each LLM call with its estimated cost."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -40,15 +41,22 @@ def llm_call_record(
     error: str = "",
     variant: str = "",
     shadow: bool = False,
+    estimated_cost: Decimal | None = None,
 ) -> LLMCall:
-    """Store one LLM call; the cost comes from the `LLM_PRICES` table (offline calls cost nothing)."""
+    """Store one LLM call; the cost comes from the `LLM_PRICES` table (offline calls cost nothing).
+
+    A call not priced by tokens (a transcription, priced by the minute) passes its `estimated_cost`.
+    """
     if outcome not in LLMCall.Outcome.values:
         raise ValueError(f"unknown LLM call outcome {outcome!r}")
     if provider not in LLMCall.Provider.values:
         raise ValueError(f"unknown LLM provider {provider!r}")
     tokens_in = max(int(tokens_in), 0)
     tokens_out = max(int(tokens_out), 0)
-    cost = estimate_cost(model, tokens_in, tokens_out) if provider == LLMCall.Provider.OPENAI else 0
+    if estimated_cost is not None:
+        cost = estimated_cost
+    else:
+        cost = estimate_cost(model, tokens_in, tokens_out) if provider == LLMCall.Provider.OPENAI else Decimal(0)
     call = LLMCall.objects.create(
         task=task,
         model=model,

@@ -192,6 +192,10 @@ META_GRAPH_API_URL = "https://graph.facebook.com"
 WHATSAPP_API_BASE_URL = env("WHATSAPP_API_BASE_URL", default=META_GRAPH_API_URL)
 WHATSAPP_API_VERSION = env("WHATSAPP_API_VERSION", default="v23.0")
 WHATSAPP_TIMEOUT_S = env.float("WHATSAPP_TIMEOUT_S", default=10.0)
+# Media a customer sends: the largest file we download (Meta's own limit for audio is 16 MB) and how
+# long a resolved media URL is reused (Meta's URLs are valid for 5 minutes).
+WHATSAPP_MEDIA_MAX_BYTES = env.int("WHATSAPP_MEDIA_MAX_BYTES", default=16 * 1024 * 1024)
+WHATSAPP_MEDIA_URL_TTL_S = env.int("WHATSAPP_MEDIA_URL_TTL_S", default=240)
 # The WhatsApp Business Account whose message templates are synced; empty: no sync (templates kept by hand).
 WHATSAPP_BUSINESS_ACCOUNT_ID = env("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
 # Send pacing (pyloto/resilience/pacing.py): a token bucket per business number (WhatsApp allows about 80/s)…
@@ -210,6 +214,17 @@ OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT_S = env.float("LLM_TIMEOUT_S", default=20.0)
+# Voice notes: an OpenAI-compatible /v1/audio/transcriptions endpoint. Empty key and URL reuse the
+# OPENAI_* ones; an empty TRANSCRIPTION_MODEL (or no key at all) turns transcription off, and a voice
+# note is then answered with a polite request to type.
+TRANSCRIPTION_API_KEY = env("TRANSCRIPTION_API_KEY", default="")
+TRANSCRIPTION_BASE_URL = env("TRANSCRIPTION_BASE_URL", default="")
+TRANSCRIPTION_MODEL = env("TRANSCRIPTION_MODEL", default="whisper-1")
+# verbose_json gives the language and duration (whisper-1); gpt-4o-transcribe models need json.
+TRANSCRIPTION_RESPONSE_FORMAT = env("TRANSCRIPTION_RESPONSE_FORMAT", default="verbose_json")
+TRANSCRIPTION_TIMEOUT_S = env.float("TRANSCRIPTION_TIMEOUT_S", default=30.0)
+# USD per minute of audio, for the LLM accounting (whisper-1's list price).
+TRANSCRIPTION_PRICE_PER_MINUTE = env.float("TRANSCRIPTION_PRICE_PER_MINUTE", default=0.006)
 # Celery-level retries of a transient LLM failure (on top of the SDK's own), before the fallback answers.
 LLM_TASK_MAX_RETRIES = env.int("LLM_TASK_MAX_RETRIES", default=2)
 # Retries the openai SDK makes itself (429/5xx/timeouts, with backoff) before our task-level retry.

@@ -213,27 +213,26 @@ def identity_change_apply(*, change: IdentityChange, correlation_id: str = "") -
 
 def contact_opt_out(*, contact: Contact, source: str, detail: str = "", correlation_id: str = "") -> bool:
     """Stop every bot message to this contact (LGPD, Meta policy); False when they already were opted out."""
-    updated = Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=True).update(
-        opted_out_at=timezone.now(), opt_out_source=source[:64], updated_at=timezone.now()
-    )
-    if not updated:
-        return False
-    contact.refresh_from_db(fields=["opted_out_at", "opt_out_source"])
-    _audit(contact, ContactAuditEntry.Kind.OPTED_OUT, source=source, detail=detail, correlation_id=correlation_id)
-    log.info("contact_opted_out", contact_id=contact.pk, source=source)
-    return True
+    return _set_opted_out(contact, True, source=source, detail=detail, correlation_id=correlation_id)
 
 
 def contact_opt_in(*, contact: Contact, source: str, detail: str = "", correlation_id: str = "") -> bool:
     """The contact accepts bot messages again; False when they were not opted out."""
-    updated = Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=False).update(
-        opted_out_at=None, opt_out_source="", updated_at=timezone.now()
+    return _set_opted_out(contact, False, source=source, detail=detail, correlation_id=correlation_id)
+
+
+def _set_opted_out(contact: Contact, opted_out: bool, *, source: str, detail: str, correlation_id: str) -> bool:
+    now = timezone.now()
+    # A conditional UPDATE: of two concurrent opt-outs only one changes the row and is audited.
+    updated = Contact.objects.filter(pk=contact.pk, opted_out_at__isnull=opted_out).update(
+        opted_out_at=now if opted_out else None, opt_out_source=source[:64] if opted_out else "", updated_at=now
     )
     if not updated:
         return False
     contact.refresh_from_db(fields=["opted_out_at", "opt_out_source"])
-    _audit(contact, ContactAuditEntry.Kind.OPTED_IN, source=source, detail=detail, correlation_id=correlation_id)
-    log.info("contact_opted_in", contact_id=contact.pk, source=source)
+    kind = ContactAuditEntry.Kind.OPTED_OUT if opted_out else ContactAuditEntry.Kind.OPTED_IN
+    _audit(contact, kind, source=source, detail=detail, correlation_id=correlation_id)
+    log.info("contact_opted_out" if opted_out else "contact_opted_in", contact_id=contact.pk, source=source)
     return True
 
 

@@ -20,6 +20,7 @@ from conversations.selectors import (
     wants_human,
 )
 from conversations.services import replies
+from conversations.services.media import voice_notes_transcribe
 from conversations.services.runs import run_begin, run_end
 from conversations.states import allowed_bot_targets
 from institutional.selectors import current_release, prompt_variant_for_contact
@@ -44,6 +45,9 @@ OPT_OUT_CONFIRMATION = (
     "é só enviar {keyword}."
 )
 OPT_IN_CONFIRMATION = "Que bom ter você de volta! Como podemos ajudar?"
+VOICE_NOTE_PLEASE_TYPE = (
+    "Desculpe, não consegui ouvir seu áudio por aqui. Você pode escrever sua mensagem? Assim te respondo certinho."
+)
 
 
 def run_launch(*, conversation_id: int) -> str:
@@ -71,6 +75,11 @@ def run_launch(*, conversation_id: int) -> str:
     inbound = _apply_rate_limit(lease.token, conversation, inbound)
     if not inbound:
         return "rate_limited"
+    inbound = _transcribe_voice_notes(lease.token, conversation, inbound)
+    if all(_unheard(m) for m in inbound):
+        # Never "[audio]": without a transcript we cannot know what was said, so we ask (no LLM guess).
+        _fixed_reply(lease.token, conversation, VOICE_NOTE_PLEASE_TYPE, provider="system")
+        return "asked_to_type"
     release = current_release()
     variant = prompt_variant_for_contact(release=release, contact_id=conversation.contact_id)
     payload = _payload(lease.token, conversation, inbound, release, variant)
@@ -192,21 +201,57 @@ def _apply_rate_limit(run_key: str, conversation: Conversation, inbound: list[Me
         replies.messages_drop(message_ids=dropped, reason="rate limited")
     if not allowed:
         if notify:
-            replies.reply_finalize(
-                run_key=run_key,
-                conversation_id=conversation.pk,
-                expected_state=conversation.state,
-                decision=None,
-                reply={"text": RATE_LIMIT_NOTICE},
-                choice=None,
-                calls=[],
-                provider="system",
-            )
+            _fixed_reply(run_key, conversation, RATE_LIMIT_NOTICE, provider="system")
         else:
             replies.run_close_without_reply(
                 run_key=run_key, conversation_id=conversation.pk, status=Message.Status.DROPPED, reason="rate limited"
             )
     return allowed
+
+
+def _transcribe_voice_notes(run_key: str, conversation: Conversation, inbound: list[Message]) -> list[Message]:
+    """Voice notes become text before the decision, in this run; the messages as stored afterwards."""
+    if not any(m.type == "audio" and not m.transcript for m in inbound):
+        return inbound
+    voice_notes_transcribe(message_ids=[m.pk for m in inbound], conversation_id=conversation.pk, run_key=run_key)
+    return list(Message.objects.filter(pk__in=[m.pk for m in inbound]).order_by("created_at", "pk"))
+
+
+def _unheard(message: Message) -> bool:
+    return message.type == "audio" and not message.text
+
+
+# How the prompt names what a customer sent besides words: it says what arrived, never guesses content.
+_MEDIA_NOTES = {
+    "image": "[o cliente enviou uma imagem]",
+    "video": "[o cliente enviou um vídeo]",
+    "document": "[o cliente enviou um documento{name}]",
+    "audio": "[mensagem de voz]",
+}
+
+
+def prompt_text(message: Message, quoted: dict[str, str]) -> str:
+    """A customer message as the LLM reads it: the quoted message, a note for media, then the words."""
+    parts = []
+    if message.quoted_wamid and quoted.get(message.quoted_wamid):
+        parts.append(f'[respondendo a: "{quoted[message.quoted_wamid][:300]}"]')
+    if message.type == "audio" and not message.text:
+        parts.append("[mensagem de voz que não pôde ser transcrita]")
+    elif message.type in _MEDIA_NOTES:
+        body = message.raw.get(message.type) if isinstance(message.raw.get(message.type), dict) else {}
+        filename = str(body.get("filename") or "")
+        parts.append(_MEDIA_NOTES[message.type].format(name=f": {filename}" if filename else ""))
+    if message.text:
+        parts.append(message.text)
+    return " ".join(parts) or f"[{message.type}]"
+
+
+def _quoted_texts(conversation: Conversation, inbound: list[Message]) -> dict[str, str]:
+    wamids = {m.quoted_wamid for m in inbound if m.quoted_wamid}
+    if not wamids:
+        return {}
+    rows = Message.objects.filter(conversation__contact_id=conversation.contact_id, wamid__in=wamids).exclude(text="")
+    return {str(wamid): text for wamid, text in rows.values_list("wamid", "text")}
 
 
 def _templates(release: Any, variant: Any) -> dict[str, dict[str, str]]:
@@ -229,7 +274,8 @@ def _payload(
         {"role": "customer" if row["direction"] == Message.Direction.INBOUND else "assistant", "text": row["text"]}
         for row in reversed(recent)
     ]
-    messages += [{"role": "customer", "text": m.text or f"[{m.type}]", "unanswered": True} for m in inbound]
+    quoted = _quoted_texts(conversation, inbound)
+    messages += [{"role": "customer", "text": prompt_text(m, quoted), "unanswered": True} for m in inbound]
     return {
         "run_key": run_key,
         "conversation_id": conversation.pk,

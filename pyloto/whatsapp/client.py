@@ -1,14 +1,16 @@
-"""The WhatsApp Cloud API client: sends messages and read receipts over one pooled, thread-safe HTTP client."""
+"""The WhatsApp Cloud API client: sends, read receipts, templates and media over one pooled HTTP client."""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import structlog
 from django.conf import settings
+from django.core.cache import cache
 
 from pyloto.process_cache import ProcessCache
 from pyloto.whatsapp.errors import (
@@ -23,6 +25,24 @@ log = structlog.get_logger(__name__)
 
 # What the template sync reads of each template.
 TEMPLATE_FIELDS = "id,name,language,status,category,components"
+
+
+# Meta's media URLs are valid for 5 minutes: a resolved URL is reused for less than that.
+_MEDIA_URL_CACHE_PREFIX = "whatsapp-media-url:"
+# A media URL that answers these was revoked or expired: resolve the media id again, once.
+_EXPIRED_URL_STATUSES = frozenset({401, 403, 404, 410})
+
+
+@dataclass(frozen=True)
+class MediaContent:
+    """A downloaded media file (a customer's voice note, image or document)."""
+
+    content: bytes
+    mime_type: str
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
 
 
 def recipient_hash(recipient: dict[str, str]) -> str:
@@ -123,6 +143,80 @@ class WhatsAppClient:
         log.info("whatsapp_list_templates_ok", templates=len(templates))
         return templates
 
+    def media_download(self, *, media_id: str, max_bytes: int) -> MediaContent:
+        """A customer's media: `GET /{media-id}` gives a short-lived URL, fetched with the bearer token.
+
+        Refuses (permanently) anything over `max_bytes`, whether Meta declares it or the bytes show it.
+        The URL is cached for less than its validity; an expired one is resolved again once.
+        """
+        fields = {"media_id": media_id}
+        for attempt in (1, 2):
+            info = self._media_info(media_id, fields=fields, refresh=attempt > 1)
+            declared = info.get("file_size")
+            if isinstance(declared, int) and declared > max_bytes:
+                raise WhatsAppPermanentError(
+                    f"media of {declared} bytes is over the {max_bytes}-byte limit", code="media_too_large"
+                )
+            try:
+                content = self._fetch_media(str(info["url"]), max_bytes=max_bytes, fields=fields)
+            except _MediaUrlExpired:
+                cache.delete(_MEDIA_URL_CACHE_PREFIX + media_id)
+                if attempt == 1:
+                    continue
+                raise WhatsAppPermanentError("media URL expired twice", code="media_url_expired") from None
+            log.info("whatsapp_media_downloaded", bytes=len(content), **fields)
+            return MediaContent(content=content, mime_type=str(info.get("mime_type") or "application/octet-stream"))
+        raise AssertionError("unreachable")
+
+    def media_upload(self, *, content: bytes, mime_type: str, filename: str) -> str:
+        """Upload media for sending (`POST /{phone-number-id}/media`); returns its media id."""
+        url = self.messages_url.rsplit("/", 1)[0] + "/media"
+        body = self._request(
+            "POST",
+            url,
+            event="whatsapp_media_upload",
+            fields={"bytes": len(content)},
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+        )
+        media_id = body.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise WhatsAppPermanentError("media upload answered without an id", code="bad_response")
+        return media_id
+
+    def _media_info(self, media_id: str, *, fields: dict[str, Any], refresh: bool) -> dict[str, Any]:
+        key = _MEDIA_URL_CACHE_PREFIX + media_id
+        cached = None if refresh else cache.get(key)
+        if isinstance(cached, dict):
+            return cached
+        info = self._request("GET", f"{self.version_url}/{media_id}", event="whatsapp_media_info", fields=fields)
+        if not isinstance(info.get("url"), str) or not info["url"]:
+            raise WhatsAppPermanentError("media info without a URL", code="bad_response", details={"body": info})
+        cache.set(key, info, timeout=settings.WHATSAPP_MEDIA_URL_TTL_S)
+        return info
+
+    def _fetch_media(self, url: str, *, max_bytes: int, fields: dict[str, Any]) -> bytes:
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.status_code in _EXPIRED_URL_STATUSES:
+                    raise _MediaUrlExpired
+                if not response.is_success:
+                    response.read()
+                    raise classify_graph_error(response.status_code, _json_or_none(response))
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise WhatsAppPermanentError(
+                            f"media is over the {max_bytes}-byte limit", code="media_too_large"
+                        )
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            error = classify_transport_error(exc)
+            log.warning("whatsapp_media_fetch_failed", error_code=error.code, **fields)
+            raise error from exc
+        return b"".join(chunks)
+
     def close(self) -> None:
         """Close the pooled connections (the process-wide client normally lives as long as the process)."""
         self._http.close()
@@ -139,10 +233,12 @@ class WhatsAppClient:
         fields: dict[str, Any],
         json: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        files: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            response = self._http.request(method, url, json=json, params=params)
+            response = self._http.request(method, url, json=json, params=params, data=data, files=files)
         except httpx.HTTPError as exc:
             error = classify_transport_error(exc)
             log.warning(
@@ -170,6 +266,10 @@ class WhatsAppClient:
             **fields,
         )
         raise refusal
+
+
+class _MediaUrlExpired(Exception):
+    """The media URL answered as expired or revoked: resolve the media id again."""
 
 
 def _json_or_none(response: httpx.Response) -> Any:

@@ -11,6 +11,23 @@ from pyloto.whatsapp.signature import sign_body
 _sequence = itertools.count(1)
 
 
+# A local voice note: the fake transcription server "hears" the text after this marker.
+FAKE_SPEECH_MARKER = b"PYLOTO-FAKE-SPEECH\n"
+FAKE_VOICE_NOTE_MIME = "audio/ogg; codecs=opus"
+
+
+def fake_voice_note(text: str) -> bytes:
+    """Audio bytes for a voice note saying `text`, for `manage.py chat` and the tests with the fakes."""
+    return FAKE_SPEECH_MARKER + text.encode()
+
+
+def heard_text(content: bytes) -> str | None:
+    """What a fake voice note says; None for any other audio."""
+    if not content.startswith(FAKE_SPEECH_MARKER):
+        return None
+    return content[len(FAKE_SPEECH_MARKER) :].decode(errors="replace")
+
+
 def new_wamid() -> str:
     return f"wamid.SIM{uuid.uuid4().hex}{next(_sequence)}"
 
@@ -24,6 +41,8 @@ def message_element(
     wamid: str | None = None,
     reply_id: str = "",
     timestamp: int | None = None,
+    media_id: str | None = None,
+    context_id: str | None = None,
 ) -> dict[str, Any]:
     """One `messages[]` element of the given kind (text, button_reply, list_reply, button, image, ...)."""
     element: dict[str, Any] = {"id": wamid or new_wamid(), "timestamp": str(timestamp or int(time.time()))}
@@ -49,7 +68,9 @@ def message_element(
     elif kind == "button":
         element.update(type="button", button={"text": text, "payload": reply_id or text})
     elif kind in {"image", "video", "document", "audio", "sticker"}:
-        media: dict[str, Any] = {"id": uuid.uuid4().hex, "mime_type": f"{kind}/x"}
+        media: dict[str, Any] = {"id": media_id or uuid.uuid4().hex, "mime_type": f"{kind}/x"}
+        if kind == "audio":
+            media.update(mime_type=FAKE_VOICE_NOTE_MIME, voice=True)
         if kind in {"image", "video", "document"} and text:
             media["caption"] = text
         element.update(type=kind, **{kind: media})
@@ -61,6 +82,8 @@ def message_element(
         element.update(type="contacts", contacts=[{"name": {"formatted_name": text}, "phones": []}])
     else:
         element.update(type=kind, errors=[{"code": 131051, "title": "Message type unknown"}])
+    if context_id:
+        element["context"] = {"from": "5511400000000", "id": context_id}
     return element
 
 

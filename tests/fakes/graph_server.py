@@ -14,6 +14,10 @@ request, and can add latency and inject failures. Use it three ways:
 a test proves requests overlap without timing anything. Past `hold_timeout_s` a held request gets a
 400 whose details say how many arrived.
 
+Media as Meta serves it: `POST /vNN.N/<phone_number_id>/media` (multipart upload) or `POST /_fake/media`
+store a file; `GET /vNN.N/<media_id>` answers its short-lived URL, fetched with the bearer token
+(`media_expired_fetches` answers the next fetches 404, as an expired URL does).
+
 Like Meta it also serves `GET /vNN.N/<waba_id>/message_templates` (paged) from its configured
 templates, accepts template sends only for an approved template with the right parameters, enforces
 the per-number throughput (130429) and the per-recipient pair limit (131056) when configured, and
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -168,6 +173,8 @@ class FakeGraphConfig:
     # Where status webhooks go, signed with `app_secret` like Meta's; None keeps them in the outbox.
     webhook_url: str | None = None
     app_secret: str = "local-app-secret"
+    # The next media downloads answered 404, as Meta answers an expired media URL.
+    media_expired_fetches: int = 0
 
 
 class _Rejected(Exception):
@@ -469,6 +476,8 @@ class _State:
         self.pair_tat: dict[str, float] = {}
         self.outbox: list[dict[str, Any]] = []
         self.webhook_tasks: set[asyncio.Task] = set()
+        # Uploaded media by id: content and MIME type.
+        self.media: dict[str, dict[str, Any]] = {}
 
     def configure(self, changes: dict[str, Any]) -> None:
         known = {f.name for f in fields(FakeGraphConfig)}
@@ -779,6 +788,92 @@ async def _get_stats(request: web.Request) -> web.Response:
     return web.json_response({**state.stats, "recorded": len(state.records), "script_left": len(state.script)})
 
 
+def _authorized(request: web.Request, state: _State) -> bool:
+    token = state.config.access_token
+    return not token or request.headers.get("Authorization") == f"Bearer {token}"
+
+
+def _media_record(state: _State, request: web.Request, status: int) -> None:
+    state.records.append(
+        {
+            "id": next(state.sequence),
+            "method": request.method,
+            "path": request.path,
+            "received_at": time.time(),
+            "kind": "media",
+            "type": None,
+            "json": None,
+            "authorization": request.headers.get("Authorization", ""),
+            "response": {"status": status},
+        }
+    )
+
+
+def _store_media(state: _State, content: bytes, mime_type: str) -> str:
+    media_id = str(1_000_000_000_000 + len(state.media) + 1) + uuid.uuid4().hex[:6]
+    state.media[media_id] = {"content": content, "mime_type": mime_type}
+    return media_id
+
+
+async def _upload_media(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if not _authorized(request, state):
+        return web.json_response(graph_error_body(190, details="Invalid OAuth access token"), status=401)
+    form = await request.post()
+    upload = form.get("file")
+    if not isinstance(upload, web.FileField) or form.get("messaging_product") != "whatsapp":
+        return web.json_response(graph_error_body(100, details="file and messaging_product are required"), status=400)
+    content = upload.file.read()
+    media_id = _store_media(state, content, str(form.get("type") or upload.content_type))
+    _media_record(state, request, 200)
+    return web.json_response({"id": media_id})
+
+
+async def _post_fake_media(request: web.Request) -> web.Response:
+    body = await request.json()
+    media_id = _store_media(request.app[STATE_KEY], base64.b64decode(body["content_b64"]), str(body["mime_type"]))
+    return web.json_response({"id": media_id})
+
+
+async def _get_media_info(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    media = state.media.get(request.match_info["media_id"])
+    status = 200 if media is not None and _authorized(request, state) else (401 if media is not None else 400)
+    _media_record(state, request, status)
+    if status == 401:
+        return web.json_response(graph_error_body(190, details="Invalid OAuth access token"), status=401)
+    if media is None:
+        return web.json_response(graph_error_body(100, details="Unsupported get request"), status=400)
+    media_id = request.match_info["media_id"]
+    return web.json_response(
+        {
+            "messaging_product": "whatsapp",
+            "url": f"{request.scheme}://{request.host}/_fake/media/{media_id}/download",
+            "mime_type": media["mime_type"],
+            "sha256": hashlib.sha256(media["content"]).hexdigest(),
+            "file_size": len(media["content"]),
+            "id": media_id,
+        }
+    )
+
+
+async def _download_media(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    media = state.media.get(request.match_info["media_id"])
+    if state.config.media_expired_fetches > 0:
+        state.config.media_expired_fetches -= 1
+        _media_record(state, request, 404)
+        return web.Response(status=404, text="URL expired")
+    if not _authorized(request, state):
+        _media_record(state, request, 401)
+        return web.json_response(graph_error_body(190, details="Invalid OAuth access token"), status=401)
+    if media is None:
+        _media_record(state, request, 404)
+        return web.Response(status=404, text="Not found")
+    _media_record(state, request, 200)
+    return web.Response(body=media["content"], content_type=media["mime_type"].split(";", 1)[0])
+
+
 def build_app(config: FakeGraphConfig | None = None) -> web.Application:
     """The aiohttp application; tests normally use `running_graph_server` instead."""
     app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -792,6 +887,10 @@ def build_app(config: FakeGraphConfig | None = None) -> web.Application:
     app.router.add_get("/_fake/webhooks", _get_webhooks)
     app.router.add_delete("/_fake/webhooks", _delete_webhooks)
     app.router.add_get("/{tail:.*/message_templates}", _get_templates)
+    app.router.add_post("/_fake/media", _post_fake_media)
+    app.router.add_get("/_fake/media/{media_id}/download", _download_media)
+    app.router.add_get(r"/{version:v\d+\.\d+}/{media_id}", _get_media_info)
+    app.router.add_post(r"/{version:v\d+\.\d+}/{phone_number_id}/media", _upload_media)
     app.router.add_post("/{tail:.*}", _handle_messages)
     return app
 
@@ -876,6 +975,14 @@ class FakeGraph:
             if len(done) >= count or time.monotonic() >= deadline:
                 return emitted
             time.sleep(0.05)
+
+    def add_media(self, content: bytes, *, mime_type: str) -> str:
+        """Store a file the way a customer's upload would be; returns its media id."""
+        response = self._http.post(
+            "/_fake/media", json={"content_b64": base64.b64encode(content).decode(), "mime_type": mime_type}
+        )
+        response.raise_for_status()
+        return str(response.json()["id"])
 
     def close(self) -> None:
         self._http.close()

@@ -3,6 +3,10 @@
 Run standalone:  python -m tests.fakes.openai_server --port 8092 --latency-ms 800
 From tests:      `with running_openai_server(latency_ms=0) as fake: ...` or the `fake_openai` fixture.
 
+It also transcribes audio (`POST /v1/audio/transcriptions`, multipart, like OpenAI): a file made by
+`pyloto.whatsapp.simulator.fake_voice_note(text)` is "heard" as that text; anything else gets 400.
+`transcription_status` (config) answers every transcription with that HTTP error instead.
+
 Control API (JSON): POST /_fake/script (a list of entries, appended), DELETE /_fake/script,
 GET|DELETE /_fake/requests, GET|POST /_fake/config, POST /_fake/reset.
 
@@ -41,6 +45,7 @@ import structlog
 from aiohttp import web
 
 from pyloto.observability.logging import configure_logging
+from pyloto.whatsapp.simulator import heard_text
 from tests.fakes.hold import DEFAULT_HOLD_TIMEOUT_S, HoldTimedOut, InFlightGate
 
 log = structlog.get_logger(__name__)
@@ -257,6 +262,8 @@ class FakeConfig:
     hold_timeout_s: float = DEFAULT_HOLD_TIMEOUT_S
     # Empty holds every completion; otherwise only these structured-output schema names.
     hold_schema_names: list[str] = field(default_factory=list)
+    # When set, every transcription is answered with this HTTP error status.
+    transcription_status: int = 0
 
 
 class FakeOpenAIState:
@@ -564,6 +571,42 @@ async def post_reset(request: web.Request) -> web.Response:
     return web.json_response({"reset": True})
 
 
+async def audio_transcriptions(request: web.Request) -> web.Response:
+    state: FakeOpenAIState = request.app[STATE_KEY]
+    record: dict[str, Any] = {"method": request.method, "path": request.path, "received_at": time.time()}
+    form = await request.post()
+    upload = form.get("file")
+    record.update(
+        model=str(form.get("model", "")),
+        response_format=str(form.get("response_format", "json")),
+        filename=getattr(upload, "filename", ""),
+        schema_name="transcription",
+    )
+    expected_key = state.config.api_key
+    status, body = 200, {}
+    if expected_key and request.headers.get("Authorization", "") != f"Bearer {expected_key}":
+        status, body = 401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error"}}
+    elif state.config.transcription_status:
+        status = int(state.config.transcription_status)
+        body = {"error": {"message": "fake transcription failure", "type": "server_error"}}
+    elif not isinstance(upload, web.FileField) or not record["model"]:
+        status, body = 400, {"error": {"message": "file and model are required", "type": "invalid_request_error"}}
+    else:
+        text = heard_text(upload.file.read())
+        if text is None:
+            status, body = 400, {"error": {"message": "Audio file might be corrupted", "type": "invalid_request_error"}}
+        else:
+            body = {"text": text}
+            if record["response_format"] == "verbose_json":
+                # Roughly how long it takes to say it: ~15 characters a second.
+                body |= {"task": "transcribe", "language": "portuguese", "duration": round(len(text) / 15, 2)}
+    record.update(status=status, responded_at=time.time(), text=body.get("text"))
+    state.record(record)
+    if record["response_format"] == "text" and status == 200:
+        return web.Response(text=body["text"], content_type="text/plain")
+    return web.json_response(body, status=status)
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
@@ -574,6 +617,8 @@ def build_app(state: FakeOpenAIState) -> web.Application:
     app[STATE_KEY] = state
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/chat/completions", chat_completions)
+    app.router.add_post("/v1/audio/transcriptions", audio_transcriptions)
+    app.router.add_post("/audio/transcriptions", audio_transcriptions)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/models", list_models)
     app.router.add_post("/_fake/script", post_script)

@@ -2,7 +2,9 @@
 
 It signs and posts webhooks to the running server exactly as Meta does, then shows the replies the
 assistant produced for this contact (read from the database, so they show even when no real
-WhatsApp account is configured). Type a button or row number to tap it; /quit leaves.
+WhatsApp account is configured). Type a button or row number to tap it; `/voz <texto>` sends a voice
+note saying that text (uploaded to the Graph API it uses, which the local fake serves back, and which
+the fake transcription server hears); /quit leaves.
 
 It finds the server the way `make run` starts it: http://127.0.0.1:$PORT, with PORT and the
 database from the same environment and `.env`. When nothing answers there, or the server stores
@@ -19,9 +21,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from conversations.models import Message
+from pyloto.errors import PylotoError
+from pyloto.management.commands.run_stack import LOCAL_DEFAULT_TOKEN, LOCAL_GRAPH_PORT
 from pyloto.whatsapp import simulator
+from pyloto.whatsapp.client import WhatsAppClient
 
 POLL_INTERVAL_S = 0.3
+VOICE_COMMANDS = {"/voz", "/voice"}
 
 
 def render_message(raw: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
@@ -65,8 +71,13 @@ class Command(BaseCommand):
         parser.add_argument("--wa-id", default="", help="The customer's WhatsApp id (a random one by default).")
         parser.add_argument("--name", default="Cliente de teste")
         parser.add_argument("--wait", type=float, default=30.0, help="Seconds to wait for a reply.")
+        parser.add_argument(
+            "--graph-url",
+            default="",
+            help="Where voice notes are uploaded (default: WHATSAPP_API_BASE_URL, or the fake `make run` starts).",
+        )
 
-    def handle(self, *args, url: str, wa_id: str, name: str, wait: float, **options):
+    def handle(self, *args, url: str, wa_id: str, name: str, wait: float, graph_url: str = "", **options):
         url = url or f"http://127.0.0.1:{settings.PORT}"
         wa_id = wa_id or f"55119{secrets.randbelow(10**8):08d}"
         try:
@@ -79,7 +90,10 @@ class Command(BaseCommand):
         offered: list[dict[str, str]] = []
         with httpx.Client(base_url=url, timeout=10) as client:
             self._check_server(client, url)
-            self.stdout.write(f"You are {name} ({wa_id}). Write in Portuguese or English; /quit to leave.")
+            self.stdout.write(
+                f"You are {name} ({wa_id}). Write in Portuguese or English; /voz <texto> sends a voice note; "
+                "/quit to leave."
+            )
             while True:
                 try:
                     text = input("você> ").strip()
@@ -89,7 +103,12 @@ class Command(BaseCommand):
                     continue
                 if text in {"/quit", "/sair"}:
                     break
-                element = self._element(text, offered, wa_id)
+                if text.split(" ", 1)[0] in VOICE_COMMANDS:
+                    element = self._voice_note(text.split(" ", 1)[-1].strip(), wa_id, graph_url)
+                    if element is None:
+                        continue
+                else:
+                    element = self._element(text, offered, wa_id)
                 body = simulator.webhook_body(
                     messages=[element], contacts=[simulator.contact_element(wa_id=wa_id, name=name)]
                 )
@@ -107,6 +126,31 @@ class Command(BaseCommand):
                     self.stderr.write(f"webhook answered {response.status_code}: {response.text[:200]}")
                     continue
                 offered = self._await_replies(wa_id, element["id"], seen, wait, url) or offered
+
+    def _voice_note(self, spoken: str, wa_id: str, graph_url: str) -> dict[str, Any] | None:
+        """Upload a voice note saying `spoken` and build the audio message that carries its media id."""
+        base_url = graph_url or settings.WHATSAPP_API_BASE_URL
+        if base_url == settings.META_GRAPH_API_URL and settings.WHATSAPP_ACCESS_TOKEN == LOCAL_DEFAULT_TOKEN:
+            base_url = f"http://127.0.0.1:{LOCAL_GRAPH_PORT}"  # the fake `make run` starts without credentials
+        client = WhatsAppClient(
+            base_url=base_url,
+            api_version=settings.WHATSAPP_API_VERSION,
+            phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID,
+            access_token=settings.WHATSAPP_ACCESS_TOKEN,
+            timeout_s=10.0,
+        )
+        try:
+            media_id = client.media_upload(
+                content=simulator.fake_voice_note(spoken),
+                mime_type=simulator.FAKE_VOICE_NOTE_MIME,
+                filename="voice.ogg",
+            )
+        except PylotoError as exc:
+            self.stderr.write(f"The voice note could not be uploaded to {base_url} ({exc}); pass --graph-url.")
+            return None
+        finally:
+            client.close()
+        return simulator.message_element(kind="audio", media_id=media_id, wa_id=wa_id)
 
     def _nothing_answers(self, url: str) -> str:
         return (
