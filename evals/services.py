@@ -146,7 +146,7 @@ def scenario_from_conversation(*, conversation_id: int) -> ScenarioRow:
     of replies the assistant sent before the next customer message and the state it left. The product
     team then edits it in the admin: what must and must not be said is theirs to write.
     """
-    from evals.scenario import scenario_to_yaml, scenarios_from_text
+    from evals.scenario import Scenario, scenario_to_yaml
 
     conversation = Conversation.objects.get(pk=conversation_id)
     messages = list(Message.objects.filter(conversation=conversation).order_by("created_at", "pk"))
@@ -177,14 +177,11 @@ def scenario_from_conversation(*, conversation_id: int) -> ScenarioRow:
         "name": name,
         "class": "faq",
         "description": f"Salvo da conversa #{conversation.pk}; revise as expectativas antes de confiar nele.",
-        "turns": [{**{k: v for k, v in turn.items() if k != "expect"}, "expect": turn["expect"]} for turn in turns],
+        "turns": turns,
         "expect": {"state": conversation.state},
     }
-    import yaml
-
-    text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=110)
-    # Parsed back before saving: what the admin stores always runs.
-    scenario = scenarios_from_text(text, where=name)[0]
+    # Validated before saving: what the admin stores always runs.
+    scenario = Scenario.model_validate(data)
     row, _created = ScenarioRow.objects.update_or_create(
         name=name, defaults={"text": scenario_to_yaml(scenario), "origin_conversation_id": conversation.pk}
     )

@@ -57,6 +57,12 @@ def test_a_turn_check_names_every_broken_expectation():
     assert english == ["replied in pt, expected en"]
     silent = check_turn(TurnExpect(silent=True), _record("Olá"), published_amounts=set())
     assert silent == ["expected 0 replies, got 1"]
+    blocked = _record("Posso ajudar?")
+    blocked.guard_blocks = 1
+    assert check_turn(TurnExpect(guard="allowed"), blocked, published_amounts=set()) == ["the guard blocked 1 replies"]
+    assert check_turn(TurnExpect(guard="blocked"), _record("Oi"), published_amounts=set()) == [
+        "expected the guard to block a reply; it blocked none"
+    ]
     sent = check_turn(TurnExpect(refused="no_template"), _record(), published_amounts=set())
     assert sent == ["expected the staff reply refused (no_template), got sent"]
 
