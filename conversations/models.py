@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 from django_fsm_log.models import StateLog
 
@@ -52,7 +52,7 @@ class Contact(models.Model):
         return recipient_for(wa_id=self.wa_id, user_id=self.user_id)
 
 
-class Conversation(models.Model):
+class Conversation(FSMModelMixin, models.Model):
     """One session of a contact with the assistant; its `state` is the state machine's.
 
     Transitions are only ever called through `conversations.services.state`, which locks the row,
@@ -63,7 +63,8 @@ class Conversation(models.Model):
     # Integer primary key: django-fsm-log's StateLog.object_id is an integer.
     id = models.AutoField(primary_key=True)
     contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
-    state = FSMField(default=State.NEW, choices=State.choices, db_index=True)
+    # protected: no code may assign the state; only a transition (through the state service) moves it.
+    state = FSMField(default=State.NEW, choices=State.choices, db_index=True, protected=True)
     started_at = models.DateTimeField(auto_now_add=True)
     last_activity_at = models.DateTimeField(db_index=True)
     # WhatsApp's 24-hour customer-service window opens at the customer's last inbound message.

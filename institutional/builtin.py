@@ -121,54 +121,27 @@ DEFAULT_TEMPLATES: dict[str, PromptTemplate] = {
     ),
 }
 
-# Between "contrato" and the verb, up to three words that are not a negation ("o contrato ainda não está
-# fechado" is a true statement the assistant may make).
-_NOT_NEGATION_PT = r"(?:\s+(?!nao\b|ainda\b|nunca\b|sera\b|pode\b|precisa\b)[\w']+){0,3}"
-_NOT_NEGATION_EN = r"(?:\s+(?!not\b|isn't\b|hasn't\b|wasn't\b|yet\b|will\b|can\b|must\b|needs?\b)[\w']+){0,3}"
-
+# The commitment detector (`institutional.commitments`) is the built-in rules' main check: it reads who
+# commits to what in PT-BR, English and Spanish, with negation, questions and quoting understood. The
+# phrases and patterns below are the few idioms it does not parse; the product team adds their own beside.
 BUILTIN_CONSTRAINTS: tuple[ConstraintRule, ...] = (
     ConstraintRule(
         slug="no-contract-closure",
         title="Nunca fechar contrato",
         description=(
-            "Nunca afirme nem dê a entender que um contrato, proposta ou negócio foi fechado, assinado ou "
-            "confirmado. Só a equipe comercial fecha contratos; ofereça o contato com ela."
+            "Nunca afirme, ofereça nem dê a entender que um contrato, proposta, pedido ou negócio foi ou será "
+            "fechado, assinado, confirmado ou ativado por você. Só a equipe comercial fecha contratos; ofereça o "
+            "contato com ela."
         ),
         phrases=(
-            "contrato fechado",
-            "contrato assinado",
-            "contrato confirmado",
-            "contrato firmado",
-            "fechamos o contrato",
-            "fechamos negócio",
-            "fechamos o negócio",
-            "negócio fechado",
-            "acordo fechado",
-            "proposta aceita e confirmada",
-            "sua contratação está confirmada",
-            "contratação confirmada",
-            "pode considerar fechado",
-            "está tudo fechado",
-            "contract closed",
-            "contract signed",
-            "contract confirmed",
-            "deal closed",
-            "the deal is closed",
             "we have a deal",
             "it's a deal",
-            "your subscription is confirmed",
+            "trato hecho",
+            "negócio fechado",
+            "temos um acordo",
+            "tenemos un trato",
         ),
-        patterns=(
-            rf"\bcontrato{_NOT_NEGATION_PT}\s+(?:fechado|assinado|confirmado|firmado|concluido)\b",
-            r"\b(?:fechei|fechamos|assinei|assinamos|confirmei|confirmamos)\s+(?:o\s+|seu\s+|nosso\s+)?contrato\b",
-            rf"\bcontract{_NOT_NEGATION_EN}\s+(?:closed|signed|confirmed|finali[sz]ed)\b",
-            r"\b(?:we|i)\s+(?:have\s+)?(?:closed|signed|confirmed)\s+(?:the\s+|your\s+|our\s+)?(?:contract|deal)\b",
-            # Implied closure: "pode considerar contratado", "seu contrato já está ativo", "contract is active".
-            r"\b(?:considere|considerar|considera)(?:-se)?\s+(?:o\s+(?:servico|plano)\s+)?contratad[oa]s?\b",
-            r"\b(?:ja\s+)?(?:esta|estao|ficou)\s+contratad[oa]s?\b",
-            r"\bcontrato\s+(?:ja\s+)?(?:esta\s+)?(?:ativo|ativado|vigente|em\s+vigor|valendo)\b",
-            r"\bcontract\s+is\s+(?:now\s+)?(?:active|in\s+effect|in\s+force)\b",
-        ),
+        patterns=(),
         severity="critical",
         action="handoff",
         safe_replacement=(
@@ -180,34 +153,12 @@ BUILTIN_CONSTRAINTS: tuple[ConstraintRule, ...] = (
         slug="no-unlisted-price-or-deadline",
         title="Nunca prometer preço, desconto ou prazo fora do contexto",
         description=(
-            "Nunca prometa preço, desconto, condição de pagamento ou prazo que não esteja no contexto "
-            "institucional. Se o cliente pedir algo que não está lá, diga que a equipe comercial confirma."
+            "Nunca prometa preço, desconto, isenção, condição de pagamento, parcelamento ou prazo que não esteja "
+            "no contexto institucional, nem cite o preço de um plano para outro. Se o cliente pedir algo que não "
+            "está lá, diga que a equipe comercial confirma."
         ),
-        phrases=(
-            "desconto garantido",
-            "garanto o desconto",
-            "garanto um desconto",
-            "te dou um desconto",
-            "posso te dar um desconto",
-            "consigo um desconto especial",
-            "preço garantido",
-            "garanto o preço",
-            "garanto esse preço",
-            "prazo garantido",
-            "garanto a entrega",
-            "garanto o prazo",
-            "prometo entregar",
-            "guaranteed discount",
-            "i can give you a discount",
-            "i guarantee the price",
-            "guaranteed price",
-            "guaranteed delivery",
-            "i promise delivery",
-        ),
-        patterns=(
-            r"\b(?:garanto|prometo|asseguro)\b[^.!?\n]{0,60}\b(?:preco|desconto|prazo|entrega|valor)\b",
-            r"\b(?:i\s+)?(?:guarantee|promise)\b[^.!?\n]{0,60}\b(?:price|discount|deadline|delivery)\b",
-        ),
+        phrases=(),
+        patterns=(),
         severity="high",
         action="replace",
         amounts_in_context=True,
@@ -223,37 +174,16 @@ BUILTIN_CONSTRAINTS: tuple[ConstraintRule, ...] = (
             "Nunca peça senhas, códigos de verificação, o código de segurança (CVV) nem o número completo de "
             "cartão, e nunca repita um número de cartão."
         ),
-        phrases=(
-            "me passe sua senha",
-            "me passa sua senha",
-            "me envie sua senha",
-            "digite sua senha aqui",
-            "qual é a sua senha",
-            "qual a sua senha",
-            "número completo do cartão",
-            "código de segurança do cartão",
-            "send me your password",
-            "what is your password",
-            "tell me your password",
-            "full card number",
-            "your card's security code",
-        ),
+        phrases=(),
         patterns=(
-            r"(?<!nao )(?<!nunca )\b(?:inform|envi|mand|pass|digit|confirm|fornec|diga|dize|me\s+diz)\w*\s+"
-            r"(?:[\w']+\s+){0,3}"
-            r"(?:senha|cvv|codigo de seguranca|codigo de verificacao|numero (?:completo )?do cartao)\b",
-            r"(?<!never )(?<!not )\b(?:send|give|tell|type|enter|provide|share)\s+(?:me\s+|us\s+)?(?:[\w']+\s+){0,2}"
-            r"(?:password|cvv|security code|verification code|card number)\b",
             # A card number: 16 to 19 digits in groups of four, or the 15-digit 4-6-5 layout. Phone numbers
             # (at most 13 digits with the country code) and CPF/CNPJ do not fit these shapes.
             r"\b\d{4}(?:(?:[ .-]?\d{4}){3}\d{0,3}|[ -]?\d{6}[ -]?\d{5})\b",
         ),
         severity="critical",
         action="replace",
-        safe_replacement=(
-            "Por segurança, nunca pedimos senhas, códigos ou o número completo do cartão por aqui. "
-            "Posso ajudar com outra coisa?"
-        ),
+        # Says what we do without naming what we never ask for: a safe text must itself pass the guard.
+        safe_replacement="Por segurança, esse tipo de dado não é tratado por aqui. Posso ajudar com outra coisa?",
     ),
     ConstraintRule(
         slug="no-legal-or-medical-advice",
@@ -262,27 +192,11 @@ BUILTIN_CONSTRAINTS: tuple[ConstraintRule, ...] = (
             "Nunca dê aconselhamento jurídico ou médico (o que fazer num processo, contrato de terceiros, "
             "diagnóstico, remédio ou dose). Sugira procurar um advogado ou um profissional de saúde."
         ),
-        phrases=(
-            "você deve processar",
-            "você pode processar",
-            "entre com uma ação judicial",
-            "entre na justiça",
-            "juridicamente você deve",
-            "tome este remédio",
-            "tome esse remédio",
-            "tome o remédio",
-            "a dose recomendada",
-            "recomendo o medicamento",
-            "seu diagnóstico é",
-            "you should sue",
-            "file a lawsuit",
-            "take this medication",
-            "the recommended dose",
-            "your diagnosis is",
-        ),
+        phrases=(),
         patterns=(
-            r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|microgramas?|miligramas?)\b",
-            r"\b(?:tome|tomar|take)\s+(?:\d+|um|uma|dois|duas|one|two)\s+(?:comprimidos?|capsulas?|gotas|pills?|tablets?)\b",
+            r"\b\d+(?:[.,]\d+)?\s*(?:mg|mcg|ml|microgramas?|miligramas?)\b",
+            r"\b(?:tome|tomar|take|toma)\s+(?:\d+|um|uma|dois|duas|one|two|dos)\s+"
+            r"(?:comprimidos?|capsulas?|gotas|pills?|tablets?|pastillas?)\b",
         ),
         severity="high",
         action="replace",
@@ -293,7 +207,66 @@ BUILTIN_CONSTRAINTS: tuple[ConstraintRule, ...] = (
     ),
 )
 
+# Which built-in rule each family of the commitment detector enforces.
+FAMILY_SLUGS = {
+    "closure": "no-contract-closure",
+    "price": "no-unlisted-price-or-deadline",
+    "credentials": "no-credentials-or-card-numbers",
+    "advice": "no-legal-or-medical-advice",
+}
+
+# The customer's language decides the text of a replacement. Portuguese uses the constraint's own safe text
+# (the product team edits it); English and Spanish use these.
+_REPLACEMENTS: dict[str, dict[str, str]] = {
+    "no-contract-closure": {
+        "pt": BUILTIN_CONSTRAINTS[0].safe_replacement,
+        "en": "Contracts are confirmed by our sales team. I'll ask someone from the team to continue with you, "
+        "all right?",
+        "es": "Las contrataciones las confirma nuestro equipo comercial. Voy a pedir a una persona del equipo "
+        "que continúe contigo, ¿de acuerdo?",
+    },
+    "no-unlisted-price-or-deadline": {
+        "pt": BUILTIN_CONSTRAINTS[1].safe_replacement,
+        "en": "Prices, discounts and timelines beyond our published table are confirmed by our sales team. "
+        "Shall I ask someone from the team to talk to you?",
+        "es": "Los valores, descuentos y plazos fuera de nuestra tabla los confirma el equipo comercial. "
+        "¿Quieres que alguien del equipo hable contigo?",
+    },
+    "no-credentials-or-card-numbers": {
+        "pt": BUILTIN_CONSTRAINTS[2].safe_replacement,
+        "en": "For your security, that kind of data is not handled here. Can I help with something else?",
+        "es": "Por seguridad, ese tipo de dato no se trata por aquí. ¿Puedo ayudarte con otra cosa?",
+    },
+    "no-legal-or-medical-advice": {
+        "pt": BUILTIN_CONSTRAINTS[3].safe_replacement,
+        "en": "I can't give legal or health guidance. For that, please see a lawyer or a health professional. "
+        "Can I help with something about our services?",
+        "es": "No puedo orientar sobre temas legales o de salud. Para eso, consulta a un abogado o a un "
+        "profesional de la salud. ¿Puedo ayudarte con algo sobre nuestros servicios?",
+    },
+    "replace": {
+        "pt": "Desculpe, não consigo ajudar com isso por aqui. Posso esclarecer outra dúvida sobre os nossos serviços?",
+        "en": "Sorry, I can't help with that here. Can I answer another question about our services?",
+        "es": "Lo siento, no puedo ayudar con eso por aquí. ¿Puedo aclarar otra duda sobre nuestros servicios?",
+    },
+    "handoff": {
+        "pt": "Vou chamar uma pessoa da nossa equipe para continuar o seu atendimento. Só um instante, por favor.",
+        "en": "I'll ask a person from our team to continue helping you. Just a moment, please.",
+        "es": "Voy a llamar a una persona de nuestro equipo para continuar tu atención. Un momento, por favor.",
+    },
+}
+LANGUAGES = ("pt", "en", "es")
+
+
+def replacement_text(*, slug: str, action: str, language: str) -> str:
+    """The built-in safe text for a rule (or the action's default) in the customer's language."""
+    language = language if language in LANGUAGES else "pt"
+    texts = _REPLACEMENTS.get(slug) or _REPLACEMENTS["handoff" if action == "handoff" else "replace"]
+    return texts[language]
+
+
 BUILTIN_SLUGS = frozenset(rule.slug for rule in BUILTIN_CONSTRAINTS)
+BUILTIN_BY_SLUG = {rule.slug: rule for rule in BUILTIN_CONSTRAINTS}
 
 
 def builtin_snapshot() -> ReleaseSnapshot:

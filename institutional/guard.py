@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from institutional.snapshot import SEVERITY_RANK, ConstraintRule, ReleaseSnapshot, facts_text
+from institutional import textnorm
+from institutional.amounts import amount_topics, amounts_in, item_vocabulary, priced_items, ungrounded_amounts
+from institutional.builtin import BUILTIN_BY_SLUG, FAMILY_SLUGS, replacement_text
+from institutional.commitments import find_commitments
+from institutional.snapshot import SEVERITY_RANK, ConstraintRule, ReleaseSnapshot, fact_units, facts_text
+
+__all__ = ["amounts_in", "check_reply", "normalize_text", "normalize_words"]
 
 
 class GuardAction(StrEnum):
@@ -22,21 +28,23 @@ class GuardAction(StrEnum):
     HANDOFF = "handoff"
 
 
+class GuardLayer(StrEnum):
+    """Which check fired: the ledger and the admin tester name it."""
+
+    DETECTOR = "detector"  # the commitment detector's parse
+    PHRASE = "phrase"  # a forbidden phrase of the constraint
+    PATTERN = "pattern"  # a regular expression of the constraint
+    AMOUNT = "amount"  # an amount, percentage, instalment, duration or date not in the published content
+    PRICE_ITEM = "price_item"  # a published price quoted for another item
+    JUDGE = "judge"  # the LLM policy judge
+
+
 ACTION_RANK = {GuardAction.NONE: 0, GuardAction.REPLACE: 1, GuardAction.HANDOFF: 2}
 
-DEFAULT_REPLACEMENT = (
-    "Desculpe, não consigo ajudar com isso por aqui. Posso esclarecer outra dúvida sobre os nossos serviços?"
-)
-DEFAULT_HANDOFF_TEXT = (
-    "Vou chamar uma pessoa da nossa equipe para continuar o seu atendimento. Só um instante, por favor."
-)
+DEFAULT_REPLACEMENT = replacement_text(slug="", action="replace", language="pt")
+DEFAULT_HANDOFF_TEXT = replacement_text(slug="", action="handoff", language="pt")
 
-# Removed before matching: combining accents (after NFKD) and characters that render as nothing but split
-# words for a naive matcher (zero-width spaces and joiners, soft hyphen, word joiner, BOM...).
-_REMOVED = re.compile(
-    "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u2060-\u2064\ufeff]+"
-)
+_REMOVED = textnorm.INVISIBLE
 # Common leetspeak, applied to phrases and to the text alike (never to the text regexes see).
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _NON_WORD = re.compile(r"[\W_]+")
@@ -48,10 +56,8 @@ _PART_SEPARATOR = "\n\x00\n"
 
 
 def _fold(text: str) -> str:
-    """Accents and invisible characters removed, then casefolded."""
-    if text.isascii():
-        return text.casefold()
-    return _REMOVED.sub("", unicodedata.normalize("NFKD", text)).casefold()
+    """Accents, invisible characters, confusables and emoji removed, then casefolded."""
+    return textnorm.fold(text)
 
 
 def normalize_text(text: str) -> str:
@@ -201,64 +207,6 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile(normalize_pattern(pattern), re.IGNORECASE)
 
 
-# Money, percentages and deadlines as they appear in folded (accent-free, lower-case) text. Two regexes,
-# each with a cheap prefix for the engine to scan for ("r$", a digit), are several times faster than one.
-_MONEY = re.compile(r"r\$\s*(?P<number>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)")
-_QUANTITY = re.compile(
-    r"(?<![\w.,])(?P<number>\d+(?:[.,]\d+)*)\s*"
-    r"(?P<unit>%|por\s*cento\b|percent\b|reais\b|dias?\s+uteis\b|business\s+days?\b|dias?\b|days?\b"
-    r"|horas?\b|hours?\b|semanas?\b|weeks?\b|meses\b|mes\b|months?\b)"
-)
-_UNITS = {
-    "dia": "day",
-    "dias": "day",
-    "day": "day",
-    "days": "day",
-    "hora": "hour",
-    "horas": "hour",
-    "hour": "hour",
-    "hours": "hour",
-    "semana": "week",
-    "semanas": "week",
-    "week": "week",
-    "weeks": "week",
-    "mes": "month",
-    "meses": "month",
-    "month": "month",
-    "months": "month",
-}
-
-
-def _money_value(text: str) -> str:
-    whole, _, cents = text.replace(".", "").partition(",")
-    whole = whole.lstrip("0") or "0"
-    cents = (cents + "00")[:2]
-    # "R$ 199", "R$ 199,00" and "199 reais" are the same price.
-    return whole if cents == "00" else f"{whole}.{cents}"
-
-
-def amounts_in(text: str) -> dict[str, str]:
-    """Canonical amount -> how it was written, for every price, percentage and deadline in folded text."""
-    found: dict[str, str] = {}
-    if not any(char.isdigit() for char in text):
-        return found
-    for match in _MONEY.finditer(text):
-        found.setdefault(f"money:{_money_value(match.group('number'))}", match.group(0))
-    for match in _QUANTITY.finditer(text):
-        number, unit = match.group("number"), " ".join(match.group("unit").split())
-        number = (number.lstrip("0") or "0") if number.isdigit() else number
-        if unit == "reais":
-            key = f"money:{_money_value(number)}"
-        elif unit in ("%", "por cento", "porcento", "percent"):
-            key = f"percent:{number.replace(',', '.')}"
-        elif unit.endswith(("uteis", "business days", "business day")):
-            key = f"time:{number}:business_day"
-        else:
-            key = f"time:{number}:{_UNITS[unit]}"
-        found.setdefault(key, match.group(0))
-    return found
-
-
 @dataclass(frozen=True, slots=True)
 class Violation:
     constraint_slug: str
@@ -267,6 +215,7 @@ class Violation:
     action: str
     matched: str
     rule: str
+    layer: str = GuardLayer.PHRASE.value
 
 
 @dataclass(frozen=True)
@@ -276,6 +225,7 @@ class GuardResult:
     action: GuardAction = GuardAction.NONE
     replacement_text: str = ""
     release_number: int | None = None
+    language: str = "pt"
 
     @property
     def strictest(self) -> Violation | None:
@@ -337,10 +287,18 @@ def _compile_pattern(pattern: str) -> _CompiledPattern | None:
 
 
 class _CompiledRelease:
-    __slots__ = ("constraints", "known_amounts")
+    __slots__ = ("amount_topics", "constraints", "item_words", "known_amounts", "price_items")
 
     def __init__(self, release: ReleaseSnapshot) -> None:
-        self.known_amounts = frozenset(amounts_in(normalize_text(facts_text(release))))
+        facts = normalize_text(facts_text(release))
+        self.known_amounts = frozenset(amounts_in(facts))
+        # What each published price prices: "money:199" -> {"essencial"}.
+        self.item_words = item_vocabulary(list(release.profile.services))
+        self.amount_topics = amount_topics(fact_units(release))
+        self.price_items: dict[str, set[str]] = {}
+        for line in facts_text(release).splitlines():
+            for key, item in priced_items(_fold(line), self.item_words):
+                self.price_items.setdefault(key, set()).add(item)
         compiled = []
         for rule in release.constraints:
             phrases = tuple(item for item in map(_compile_phrase, rule.phrases) if item is not None)
@@ -374,44 +332,53 @@ def _violation_order(violation: Violation) -> tuple[int, int]:
     return (-ACTION_RANK[GuardAction(violation.action)], -SEVERITY_RANK.get(violation.severity, 0))
 
 
-def check_reply(*, release: ReleaseSnapshot, text: str, labels: Sequence[str] = ()) -> GuardResult:
+def check_reply(
+    *, release: ReleaseSnapshot, text: str, labels: Sequence[str] = (), language: str | None = None
+) -> GuardResult:
     """Allowed, or blocked with the violated constraints (strictest first) and the action to take.
 
-    `labels` are the button/list titles, descriptions and media captions: the customer reads them too.
+    `labels` are the button/list titles, descriptions, header, footer and captions: the customer reads them
+    too. Each string is checked alone and all of them joined, so a commitment split between the body and a
+    button is caught. `language` is the customer's ("pt", "en", "es"): the replacement is written in it
+    (detected from the reply when not given).
     """
-    folded = [_fold(part) for part in (text, *labels) if part]
+    parts = [part for part in (text, *labels) if part]
+    folded = [_fold(part) for part in parts]
     plain = _PART_SEPARATOR.join(" ".join(part.split()) for part in folded)
     plains = (plain, plain.translate(_LEET)) if _LEET_IN_WORD.search(plain) else (plain,)
     words = " " + " \x00 ".join(_words(part) for part in folded) + " "
     vocabulary = frozenset(words.split())
+    reply_language = textnorm.language_of(" ".join(parts)[:600])
+    language = language or reply_language
 
     violations: list[Violation] = []
     compiled_release = _compiled_for(release)
-    unknown_amounts: list[str] | None = None
+    by_slug = {compiled.rule.slug: compiled for compiled in compiled_release.constraints}
+    fired: set[str] = set()
+    for finding in find_commitments(parts, language=reply_language):
+        slug = FAMILY_SLUGS[finding.family]
+        if slug in fired:
+            continue
+        fired.add(slug)
+        compiled = by_slug.get(slug)
+        rule = compiled.rule if compiled is not None else BUILTIN_BY_SLUG[slug]
+        violations.append(
+            _violation(rule, _action(rule), f"detector: {finding.reason}", finding.evidence, GuardLayer.DETECTOR)
+        )
+    amounts: dict[str, str] | None = None
     for compiled in compiled_release.constraints:
+        if compiled.rule.slug in fired:
+            continue
         hit = _first_hit(compiled, plains, words, vocabulary)
         if hit is None and compiled.rule.amounts_in_context:
-            if unknown_amounts is None:
-                unknown_amounts = [
-                    written for key, written in amounts_in(plain).items() if key not in compiled_release.known_amounts
-                ]
-            if unknown_amounts:
-                hit = ("amount not in the published content", unknown_amounts[0])
+            if amounts is None:
+                amounts = amounts_in(" \n ".join(folded))
+            hit = _amount_hit(compiled_release, amounts, folded)
         if hit is None:
             continue
-        rule = compiled.rule
-        violations.append(
-            Violation(
-                constraint_slug=rule.slug,
-                constraint_id=rule.id,
-                severity=rule.severity,
-                action=compiled.action.value,
-                matched=hit[1],
-                rule=hit[0],
-            )
-        )
+        violations.append(_violation(compiled.rule, compiled.action, hit[0], hit[1], hit[2]))
     if not violations:
-        return GuardResult(allowed=True, release_number=release.number)
+        return GuardResult(allowed=True, release_number=release.number, language=language)
 
     violations.sort(key=_violation_order)
     strictest = violations[0]
@@ -420,17 +387,58 @@ def check_reply(*, release: ReleaseSnapshot, text: str, labels: Sequence[str] = 
         allowed=False,
         violations=violations,
         action=action,
-        replacement_text=_replacement_for(release, strictest, action),
+        replacement_text=_replacement_for(release, strictest, action, language),
         release_number=release.number,
+        language=language,
     )
+
+
+def _action(rule: ConstraintRule) -> GuardAction:
+    return GuardAction.HANDOFF if rule.action == GuardAction.HANDOFF else GuardAction.REPLACE
+
+
+def _violation(rule: ConstraintRule, action: GuardAction, why: str, matched: str, layer: GuardLayer) -> Violation:
+    return Violation(
+        constraint_slug=rule.slug,
+        constraint_id=rule.id,
+        severity=rule.severity,
+        action=action.value,
+        matched=matched[:120],
+        rule=why,
+        layer=layer.value,
+    )
+
+
+def _amount_hit(
+    compiled_release: _CompiledRelease, amounts: dict[str, str], folded: list[str]
+) -> tuple[str, str, GuardLayer] | None:
+    for key, written in amounts.items():
+        if key not in compiled_release.known_amounts:
+            return ("amount not in the published content", written, GuardLayer.AMOUNT)
+    for part in folded:
+        for amount in ungrounded_amounts(part, compiled_release.amount_topics):
+            return ("amount published for something else", amount.written, GuardLayer.PRICE_ITEM)
+    if not compiled_release.price_items or not any(key.startswith("money:") for key in amounts):
+        return None
+    for part in folded:
+        for key, item in priced_items(part, compiled_release.item_words):
+            published_for = compiled_release.price_items.get(key)
+            if published_for and item not in published_for:
+                written = amounts.get(key, key)
+                return (
+                    f"price published for {', '.join(sorted(published_for))}, quoted for {item}",
+                    written,
+                    GuardLayer.PRICE_ITEM,
+                )
+    return None
 
 
 def _first_hit(
     compiled: _CompiledConstraint, plains: tuple[str, ...], words: str, vocabulary: frozenset[str]
-) -> tuple[str, str] | None:
+) -> tuple[str, str, GuardLayer] | None:
     for phrase in compiled.phrases:
         if phrase.key_word in vocabulary and phrase.padded in words:
-            return (f"phrase:{phrase.original}", phrase.padded.strip())
+            return (f"phrase:{phrase.original}", phrase.padded.strip(), GuardLayer.PHRASE)
     for pattern in compiled.patterns:
         for plain in plains:
             if pattern.literals:
@@ -440,12 +448,14 @@ def _first_hit(
                 continue
             match = pattern.exact.search(plain)
             if match is not None:
-                return (f"pattern:{pattern.original}", match.group(0)[:120])
+                return (f"pattern:{pattern.original}", match.group(0)[:120], GuardLayer.PATTERN)
     return None
 
 
-def _replacement_for(release: ReleaseSnapshot, strictest: Violation, action: GuardAction) -> str:
-    for rule in release.constraints:
-        if rule.slug == strictest.constraint_slug and rule.safe_replacement.strip():
-            return rule.safe_replacement.strip()
-    return DEFAULT_HANDOFF_TEXT if action == GuardAction.HANDOFF else DEFAULT_REPLACEMENT
+def _replacement_for(release: ReleaseSnapshot, strictest: Violation, action: GuardAction, language: str) -> str:
+    """The constraint's own safe text in Portuguese; in English or Spanish the built-in text in that language."""
+    if language == "pt":
+        for rule in release.constraints:
+            if rule.slug == strictest.constraint_slug and rule.safe_replacement.strip():
+                return rule.safe_replacement.strip()
+    return replacement_text(slug=strictest.constraint_slug, action=action.value, language=language)

@@ -223,6 +223,21 @@ class Constraint(models.Model):
             "apareça no perfil, nas políticas ou nas perguntas frequentes publicadas."
         ),
     )
+    must_block_examples = models.TextField(
+        _("exemplos que devem ser bloqueados"),
+        blank=True,
+        help_text=_(
+            "Um por linha: respostas que esta regra precisa bloquear. A publicação é recusada se alguma passar."
+        ),
+    )
+    must_pass_examples = models.TextField(
+        _("exemplos que devem passar"),
+        blank=True,
+        help_text=_(
+            "Um por linha: respostas parecidas, mas inocentes, que nenhuma regra pode bloquear. A publicação é "
+            "recusada se alguma for bloqueada."
+        ),
+    )
     is_active = models.BooleanField(
         "ativa", default=True, help_text="Regras internas (built-in) ficam sempre ativas, mesmo desmarcadas."
     )
@@ -449,7 +464,15 @@ class ReleaseActivation(models.Model):
 
 
 class GuardViolation(models.Model):
-    """A reply the output guard blocked: which rule, what was done, and a masked excerpt."""
+    """The promise ledger: a reply the output guard blocked or replaced — rule, layer, action, masked text."""
+
+    class Layer(models.TextChoices):
+        DETECTOR = "detector", _("detector de compromissos")
+        PHRASE = "phrase", _("frase proibida")
+        PATTERN = "pattern", _("expressão regular")
+        AMOUNT = "amount", _("valor fora do conteúdo publicado")
+        PRICE_ITEM = "price_item", _("valor de outro item")
+        JUDGE = "judge", _("juiz de política (LLM)")
 
     conversation = models.ForeignKey(
         "conversations.Conversation",
@@ -462,6 +485,7 @@ class GuardViolation(models.Model):
     constraint_slug = models.CharField(max_length=80, db_index=True)
     severity = models.CharField(max_length=16)
     action = models.CharField(max_length=16)
+    layer = models.CharField(_("camada"), max_length=16, choices=Layer.choices, default=Layer.PHRASE, db_index=True)
     rule = models.CharField(max_length=300, blank=True, default="", help_text="The phrase or pattern that fired.")
     matched = models.CharField(max_length=200, blank=True, default="", help_text="Masked.")
     excerpt = models.TextField(blank=True, default="", help_text="The blocked reply, masked and truncated.")

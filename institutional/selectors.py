@@ -23,6 +23,7 @@ from institutional.models import (
 from institutional.models import (
     PromptTemplate as PromptTemplateRow,
 )
+from institutional.retired import RETIRED_BUILTIN_ITEMS
 from institutional.snapshot import (
     DRAFT_NUMBER,
     SEVERITY_RANK,
@@ -86,8 +87,11 @@ def release_snapshot(*, release: Release) -> ReleaseSnapshot:
 
 
 def _merge(floor: tuple[str, ...], edited: list[str]) -> tuple[str, ...]:
-    """The built-in items first, then the product team's additions, without repeats."""
-    return tuple(dict.fromkeys([*floor, *edited]))
+    """The built-in items first, then the product team's additions, without repeats.
+
+    Copies of retired built-in items (seeded into the rows by earlier versions) are dropped.
+    """
+    return tuple(dict.fromkeys([*floor, *(item for item in edited if item not in RETIRED_BUILTIN_ITEMS)]))
 
 
 def _constraint_rules() -> tuple[ConstraintRule, ...]:

@@ -201,6 +201,7 @@ def guard_violation_record(
             constraint_slug=violation.constraint_slug,
             severity=violation.severity,
             action=violation.action,
+            layer=violation.layer,
             rule=violation.rule[:300],
             matched=mask_pii(violation.matched)[:200],
             excerpt=excerpt,
@@ -209,13 +210,16 @@ def guard_violation_record(
         for violation in result.violations
     )
     for violation in result.violations:
-        metrics.GUARD_BLOCKS.labels(constraint=violation.constraint_slug, action=str(violation.action)).inc()
+        metrics.GUARD_BLOCKS.labels(
+            constraint=violation.constraint_slug, action=str(violation.action), layer=violation.layer
+        ).inc()
         log.warning(
             "guard_violation_recorded",
             conversation_id=conversation_id,
             constraint=violation.constraint_slug,
             severity=violation.severity,
             action=violation.action,
+            layer=violation.layer,
             release_number=result.release_number,
         )
 

@@ -370,13 +370,18 @@ class ReleaseSnapshot:
         return build_context_report(self, budget_chars)
 
 
-def facts_text(snapshot: ReleaseSnapshot) -> str:
-    """Every fact the release states (profile, policies, FAQs): what amounts in a reply must come from."""
+def fact_units(snapshot: ReleaseSnapshot) -> list[str]:
+    """Each fact the release states on its own (a service line, a policy, an FAQ with its answer)."""
     profile = snapshot.profile
     parts = [profile.description, *profile.services, profile.service_hours]
     parts.extend(f"{policy.title}\n{policy.body}" for policy in snapshot.policies)
     parts.extend(f"{faq.question}\n{faq.answer}" for faq in snapshot.faqs)
-    return "\n".join(parts)
+    return [part for part in parts if part]
+
+
+def facts_text(snapshot: ReleaseSnapshot) -> str:
+    """Every fact the release states (profile, policies, FAQs): what amounts in a reply must come from."""
+    return "\n".join(fact_units(snapshot))
 
 
 def content_hash(content: Mapping[str, Any]) -> str:

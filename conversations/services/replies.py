@@ -20,15 +20,18 @@ from conversations.services.planner import SendPlan, send_plan
 from conversations.services.runs import run_end
 from conversations.services.state import Actor, conversation_apply_decision
 from conversations.states import Perm, State, allowed_bot_targets, is_bot_silent
-from institutional.guard import GuardAction, check_reply
+from institutional.builtin import replacement_text
+from institutional.guard import GuardAction, GuardResult, check_reply
 from institutional.selectors import current_release
 from institutional.services import guard_violation_record
+from institutional.snapshot import ReleaseSnapshot
+from institutional.textnorm import detect_language
 from llm.offline import offline_answer
 from llm.services import llm_calls_record
 from pyloto.observability import metrics
 from pyloto.observability.correlation import current_correlation_id
 from pyloto.pipeline.compose import compose_message, message_body, message_labels
-from pyloto.whatsapp.payloads import TEXT_BODY_MAX, TextMessage
+from pyloto.whatsapp.payloads import TEXT_BODY_MAX, OutboundMessage, TextMessage
 
 log = structlog.get_logger(__name__)
 
@@ -97,19 +100,24 @@ def reply_finalize(
             decision, reply, choice, provider = answer.decision, answer.reply, answer.choice, "offline"
         message = compose_message(text=reply["text"], choice=choice, allowed_media_urls=release.prompt_context())
         target_state = decision["target_state"] if decision else conversation.state
-        verdict = check_reply(release=release, text=message_body(message), labels=message_labels(message))
+        language = detect_language("\n".join(m.text for m in inbound), default=_language(release))
+        verdict = check_reply(
+            release=release, text=message_body(message), labels=message_labels(message), language=language
+        )
         if not verdict.allowed:
             guard_violation_record(
                 conversation_id=conversation_id,
                 result=verdict,
-                text=message_body(message),
+                text=customer_visible_text(message),
                 correlation_id=correlation_id,
             )
-            # The constraint's safe text (what the admin's tester shows), or the guard's default for its action.
-            message = TextMessage(body=verdict.replacement_text)
             if verdict.action == GuardAction.HANDOFF:
                 target_state = State.HANDOFF_REQUESTED.value
             log.warning("reply_blocked_by_guard", action=str(verdict.action), violations=len(verdict.violations))
+            guarded = safe_replacement(release=release, verdict=verdict, language=language)
+            if guarded is None:
+                target_state = State.HANDOFF_REQUESTED.value
+            message = guarded
         if decision is not None or target_state != conversation.state:
             by_decision = decision is not None and decision["target_state"] == target_state
             reason = decision["reason"] if decision is not None and by_decision else "the output guard handed it over"
@@ -123,6 +131,13 @@ def reply_finalize(
                 expected_state=expected_state,
             )
         conversation.refresh_from_db(fields=["state"])
+        if message is None:
+            # Not even a safe text passes this release's rules: nothing goes out and a person takes over.
+            _close_inbound(inbound, status=Message.Status.HANDED_OFF, run_key=run_key, reason="no safe reply")
+            run_end(lease=run_key, conversation_id=conversation.pk)
+            transaction.on_commit(lambda: _after_commit(None, conversation_id))
+            log.error("reply_withheld", reason="no safe text passes the release's constraints")
+            return None
         if conversation.state == State.HANDOFF_REQUESTED:
             # Outside the window the planner may send a handoff notice as its mapped template.
             purpose = SendPurpose.HANDOFF_NOTICE
@@ -147,6 +162,34 @@ def reply_finalize(
         transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))
     log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=conversation.state)
     return outbound
+
+
+def _language(release: ReleaseSnapshot) -> str:
+    return (release.profile.default_language or "pt")[:2].lower()
+
+
+def customer_visible_text(message: OutboundMessage) -> str:
+    """Every string of a message the customer reads, one per line (what the ledger keeps, masked)."""
+    return "\n".join(part for part in (message_body(message), *message_labels(message)) if part)
+
+
+def safe_replacement(*, release: ReleaseSnapshot, verdict: GuardResult, language: str) -> TextMessage | None:
+    """The text that replaces a blocked reply, itself checked against the same release; None when none passes.
+
+    This is what keeps "constraint violation sent" at zero by construction: a replacement goes out only
+    after `check_reply` passed it. The constraint's safe text first, then the built-in handoff text in the
+    customer's language, then the Portuguese one; a release that forbids all of them gets no message.
+    """
+    candidates = [
+        verdict.replacement_text,
+        replacement_text(slug="", action=GuardAction.HANDOFF.value, language=language),
+        replacement_text(slug="", action=GuardAction.HANDOFF.value, language="pt"),
+    ]
+    for text in dict.fromkeys(candidates):
+        if text and check_reply(release=release, text=text, language=language).allowed:
+            return TextMessage(body=text)
+        log.error("safe_text_blocked", reason="a replacement text breaks the release's own constraints")
+    return None
 
 
 def run_close_without_reply(*, run_key: str, conversation_id: int, status: str, reason: str) -> int:

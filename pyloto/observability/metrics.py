@@ -118,8 +118,8 @@ FSM_DECISIONS = Counter(
 )
 GUARD_BLOCKS = Counter(
     "pyloto_guard_blocks",
-    "Replies the output guard blocked or rewrote, by constraint and action.",
-    ["constraint", "action"],
+    "Replies the output guard blocked or rewrote, by constraint, action and the layer that fired.",
+    ["constraint", "action", "layer"],
 )
 CONSTRAINT_VIOLATIONS_SENT = Counter(
     "pyloto_constraint_violations_sent",

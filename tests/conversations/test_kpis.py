@@ -30,7 +30,8 @@ from conversations.kpis import (
 )
 from conversations.models import Conversation, Message, TransitionDecision
 from conversations.states import State
-from institutional.builtin import BUILTIN_CONSTRAINTS
+from institutional.builtin import BUILTIN_CONSTRAINTS, builtin_snapshot
+from institutional.guard import check_reply
 from institutional.models import GuardViolation
 from llm.models import LLMCall
 from pyloto.observability import metrics
@@ -199,7 +200,9 @@ def test_guard_blocks_are_counted_by_constraint_and_contract_closure_separately(
 def test_the_contract_slug_is_the_builtin_constraint_that_hands_over():
     rule = next(rule for rule in BUILTIN_CONSTRAINTS if rule.slug == CONTRACT_CONSTRAINT_SLUG)
     assert rule.action == "handoff"
-    assert "contrato fechado" in rule.phrases
+    assert check_reply(release=builtin_snapshot(), text="Pronto, contrato fechado!").strictest.constraint_slug == (
+        CONTRACT_CONSTRAINT_SLUG
+    )
 
 
 def test_response_time_runs_from_a_runs_first_message_to_its_reply_being_sent(dataset, now):

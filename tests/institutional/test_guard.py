@@ -118,7 +118,7 @@ def test_prices_and_deadlines_stated_in_the_published_content_are_allowed(text):
     ("text", "written"),
     [
         ("O Plano Essencial custa R$ 149/mês.", "r$ 149"),
-        ("Consigo 15% de desconto para você.", "15%"),
+        ("Neste mês são 15% de desconto.", "15%"),
         ("A implantação fica pronta em 3 dias úteis.", "3 dias uteis"),
         ("Para você, 1.200 reais no plano anual.", "1.200 reais"),
         ("Delivery in 2 weeks.", "2 weeks"),
@@ -132,9 +132,17 @@ def test_a_price_discount_or_deadline_not_in_the_published_content_is_blocked(te
     assert (violation.rule, violation.matched) == ("amount not in the published content", written)
 
 
-def test_labels_and_captions_are_checked_but_phrases_do_not_span_two_labels():
+def test_labels_and_captions_are_checked_alone_and_joined_so_a_split_commitment_is_caught():
     assert not check_reply(release=RELEASE, text="Escolha uma opção", labels=["Contrato fechado"]).allowed
-    assert check_reply(release=RELEASE, text="Escolha", labels=["Contrato", "Fechado"]).allowed
+    # Neither string commits alone; joined they read "Seu contrato fe chado", that is "fechado".
+    assert check_reply(release=RELEASE, text="Seu contrato fe", labels=[]).allowed
+    assert check_reply(release=RELEASE, text="Escolha", labels=["chado ✅"]).allowed
+    split = check_reply(release=RELEASE, text="Seu contrato fe", labels=["chado ✅"])
+    assert not split.allowed
+    assert split.violations[0].layer == "detector"
+    assert check_reply(release=RELEASE, text="Escolha uma opção", labels=["Ver planos", "Falar com a equipe"]).allowed
+    # A button is the assistant offering to do what it says.
+    assert not check_reply(release=RELEASE, text="Escolha", labels=["Fechar contrato já"]).allowed
 
 
 def test_strictest_action_wins_and_violations_are_ordered():

@@ -158,7 +158,7 @@ def test_built_in_constraints_cannot_be_switched_off_or_stripped_of_their_phrase
 
     draft = selectors.draft_snapshot()
     merged = next(item for item in draft.constraints if item.slug == "no-contract-closure")
-    assert "contrato fechado" in merged.phrases and "minha frase extra" in merged.phrases
+    assert "negócio fechado" in merged.phrases and "minha frase extra" in merged.phrases
     assert not check_reply(release=draft, text="contrato fechado").allowed
     assert not check_reply(release=draft, text="minha frase extra").allowed
 

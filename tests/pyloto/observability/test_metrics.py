@@ -61,7 +61,7 @@ def test_metrics_endpoint_exposes_every_metric_in_prometheus_text(client):
     metrics.LLM_CALL_LATENCY.labels(task="write_reply").observe(0.8)
     metrics.LLM_TOKENS.labels(task="write_reply", direction="prompt").inc(120)
     metrics.LLM_CALLS.labels(task="write_reply", outcome="ok").inc()
-    metrics.GUARD_BLOCKS.labels(constraint="never_promise_price", action="blocked").inc()
+    metrics.GUARD_BLOCKS.labels(constraint="never_promise_price", action="blocked", layer="detector").inc()
     metrics.set_breaker_state("llm", "half-open")
     response = client.get("/metrics")
     assert response.status_code == 200

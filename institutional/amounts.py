@@ -1,0 +1,374 @@
+"""Amounts a reply states (prices, percentages, instalments, durations, dates) and what each one prices.
+
+Every amount is reduced to a canonical key ("money:199", "percent:15", "time:10:business_day",
+"instalments:10", "date:15/12") whether it was written in digits or in words ("cento e noventa e nove
+reais", "fifteen percent", "diez días"). A reply may state an amount only when the published content
+states it too; and a price must price the same thing there: quoting the Essencial plan's R$ 199 for the
+Profissional plan is a violation even though "R$ 199" is published.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from institutional.textnorm import fold
+
+# --- Numbers written in words ------------------------------------------------------------------------
+_UNITS_WORDS: dict[str, int] = {}
+for _value, _names in {
+    0: "zero cero",
+    1: "um uma one un uno una",
+    2: "dois duas two dos",
+    3: "tres three",
+    4: "quatro four cuatro",
+    5: "cinco five",
+    6: "seis six meia",
+    7: "sete seven siete",
+    8: "oito eight ocho",
+    9: "nove nine nueve",
+    10: "dez ten diez",
+    11: "onze eleven once",
+    12: "doze twelve doce",
+    13: "treze thirteen trece",
+    14: "catorze quatorze fourteen",
+    15: "quinze fifteen quince",
+    16: "dezesseis sixteen dieciseis",
+    17: "dezessete seventeen diecisiete",
+    18: "dezoito eighteen dieciocho",
+    19: "dezenove nineteen diecinueve",
+    20: "vinte twenty veinte",
+    21: "veintiuno",
+    22: "veintidos",
+    23: "veintitres",
+    24: "veinticuatro",
+    25: "veinticinco",
+    30: "trinta thirty treinta",
+    40: "quarenta forty cuarenta",
+    50: "cinquenta fifty cincuenta",
+    60: "sessenta sixty sesenta",
+    70: "setenta seventy",
+    80: "oitenta eighty ochenta",
+    90: "noventa ninety",
+    100: "cem cento cien ciento hundred",
+    200: "duzentos duzentas doscientos",
+    300: "trezentos trezentas trescientos",
+    400: "quatrocentos quatrocentas cuatrocientos",
+    500: "quinhentos quinhentas quinientos",
+    600: "seiscentos seiscentas seiscientos",
+    700: "setecentos setecentas setecientos",
+    800: "oitocentos oitocentas ochocientos",
+    900: "novecentos novecentas novecientos",
+}.items():
+    for _name in _names.split():
+        _UNITS_WORDS[_name] = _value
+_MULTIPLIERS = {"mil": 1000, "thousand": 1000, "milhao": 1_000_000, "milhoes": 1_000_000, "million": 1_000_000}
+_CONNECTORS = frozenset({"e", "and", "y"})
+_UNIT_AFTER = re.compile(
+    r"\s*(?:%|por\s*cento|por\s*ciento|percent|reais|real|dolares|dollars|euros|pesos|vezes|parcelas|prestacoes"
+    r"|cuotas|installments|instalments|mensalidades|dias?|days?|horas?|hours?|semanas?|weeks?|meses|mes|months?"
+    r"|anos|years?|minutos?|minutes?)\b"
+)
+_NUMBER_WORD = re.compile(r"\b[a-z]+\b")
+
+
+def words_to_digits(folded: str) -> str:
+    """Folded text with every number written in words replaced by its digits ("dez dias" -> "10 dias").
+
+    Only a number followed by a unit (money, percent, instalments, a duration) is replaced: "dos planos"
+    stays Portuguese and "once the contract is signed" stays English, while "um mês grátis" is an amount.
+    """
+    if not any(word in _UNITS_WORDS or word in _MULTIPLIERS for word in _NUMBER_WORD.findall(folded)):
+        return folded
+    tokens = re.split(r"(\s+|-)", folded)
+    out: list[str] = []
+    index = 0
+    while index < len(tokens):
+        value, end = _read_number(tokens, index)
+        if end > index and _UNIT_AFTER.match("".join(tokens[end:])):
+            out.append(str(value))
+            index = end
+            continue
+        out.append(tokens[index])
+        index += 1
+    return "".join(out)
+
+
+def _read_number(pieces: list[str], start: int) -> tuple[int, int]:
+    """(value, index after it) of the number words from `start`; (0, start) when there is none."""
+    total = current = 0
+    index = start
+    end = start
+    while index < len(pieces):
+        piece = pieces[index]
+        if not piece.strip() or piece == "-":
+            index += 1
+            continue
+        if piece in _UNITS_WORDS:
+            current += _UNITS_WORDS[piece]
+            index += 1
+            end = index
+        elif piece in _MULTIPLIERS:
+            total += max(current, 1) * _MULTIPLIERS[piece]
+            current = 0
+            index += 1
+            end = index
+        elif piece == "hundred" and current:
+            current *= 100
+            index += 1
+            end = index
+        elif piece in _CONNECTORS and end > start:
+            index += 1  # "cento e noventa e nove": the connector only counts if a number follows
+        else:
+            break
+    return total + current, end
+
+
+# --- Amounts -------------------------------------------------------------------------------------------
+_MONEY = re.compile(
+    r"(?:r|us)?\$\s*(?P<number>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
+    r"|(?P<number2>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:reais|real|brl|dolares|dollars|usd)\b"
+)
+_QUANTITY = re.compile(
+    r"(?<![\w.,/])(?P<number>\d+(?:[.,]\d+)*)\s*"
+    r"(?P<unit>%|por\s*cento\b|por\s*ciento\b|percent\b|pct\b|x(?![a-z0-9])|vezes\b|parcelas\b|prestacoes\b"
+    r"|cuotas\b|pagos\b|installments?\b|instalments?\b|mensalidades\b"
+    r"|dias?\s+uteis\b|dias?\s+habiles\b|business\s+days?\b|working\s+days?\b|dias?\b|days?\b"
+    r"|h(?![a-z0-9])|hs\b|horas?\b|hours?\b|hrs?\b|semanas?\b|weeks?\b|meses\b|mes\b|months?\b"
+    r"|anos\b|years?\b|minutos?\b|minutes?\b|min\b)"
+)
+_DATE = re.compile(
+    r"(?<![\d/])(?P<day>[0-3]?\d)/(?P<month>[01]?\d)(?:/\d{2,4})?(?![\d/])"
+    r"|\b(?P<day2>[0-3]?\d)\s+de\s+(?P<month_name>janeiro|fevereiro|marco|abril|maio|junho|julho|agosto|setembro"
+    r"|outubro|novembro|dezembro|enero|febrero|marzo|mayo|junio|julio|septiembre|octubre|noviembre|diciembre)\b"
+    r"|\b(?P<month_en>january|february|march|april|may|june|july|august|september|october|november|december)"
+    r"\s+(?P<day3>[0-3]?\d)(?:st|nd|rd|th)?\b"
+    r"|\b(?:dia|day|el)\s+(?P<day4>[0-3]?\d)\b"
+    r"|\b(?P<prep>ate|by|until|hasta|antes\s+de|before)\s+(?:a\s+|o\s+|the\s+|el\s+|la\s+)?(?:proxima\s+|next\s+)?"
+    r"(?P<weekday>segunda|terca|quarta|quinta|sexta|sabado|domingo|monday|tuesday|wednesday|thursday|friday"
+    r"|saturday|sunday|lunes|martes|miercoles|jueves|viernes)\b"
+)
+_MONTHS = {
+    name: index + 1
+    for names in (
+        "janeiro fevereiro marco abril maio junho julho agosto setembro outubro novembro dezembro",
+        "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre",
+        "january february march april may june july august september october november december",
+    )
+    for index, name in enumerate(names.split())
+}
+_UNITS = {
+    "dia": "day",
+    "dias": "day",
+    "day": "day",
+    "days": "day",
+    "h": "hour",
+    "hs": "hour",
+    "hr": "hour",
+    "hrs": "hour",
+    "hora": "hour",
+    "horas": "hour",
+    "hour": "hour",
+    "hours": "hour",
+    "semana": "week",
+    "semanas": "week",
+    "week": "week",
+    "weeks": "week",
+    "mes": "month",
+    "meses": "month",
+    "month": "month",
+    "months": "month",
+    "anos": "year",
+    "year": "year",
+    "years": "year",
+    "min": "minute",
+    "minuto": "minute",
+    "minutos": "minute",
+    "minute": "minute",
+    "minutes": "minute",
+}
+_CLOCK_UNITS = frozenset({"h", "hs"})
+_CLOCK_BEFORE = re.compile(r"(?:\b(?:as|das|at|from|to|las|de|e|and|y|a)\s+)$")
+_PERCENT_UNITS = frozenset({"%", "por cento", "porcento", "por ciento", "porciento", "percent", "pct"})
+_INSTALMENT_UNITS = frozenset(
+    {"x", "vezes", "parcelas", "prestacoes", "cuotas", "pagos", "installment", "installments", "instalment"}
+    | {"instalments", "mensalidades"}
+)
+
+
+def _money_value(text: str) -> str:
+    text = text.replace(" ", "")
+    if "," in text:
+        whole, _, cents = text.replace(".", "").partition(",")
+    elif re.fullmatch(r"\d+\.\d{1,2}", text):
+        whole, _, cents = text.partition(".")  # "$ 19.90": a decimal point, not thousands
+    else:
+        whole, cents = text.replace(".", ""), ""
+    whole = whole.lstrip("0") or "0"
+    cents = (cents + "00")[:2]
+    # "R$ 199", "R$ 199,00" and "199 reais" are the same price.
+    return whole if cents == "00" else f"{whole}.{cents}"
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    key: str  # canonical: "money:199", "percent:15", "time:10:business_day", "instalments:10", "date:15/12"
+    written: str  # as it appears in the folded text
+    start: int  # position in the folded text
+
+
+def amounts_found(folded: str) -> list[Amount]:
+    """Every amount in folded text, in order, with its canonical key."""
+    text = words_to_digits(folded)
+    if not any(char.isdigit() for char in text) and not _DATE.search(text):
+        return []
+    found: list[Amount] = []
+    money_spans: list[tuple[int, int]] = []
+    for match in _MONEY.finditer(text):
+        number = match.group("number") or match.group("number2")
+        found.append(Amount(f"money:{_money_value(number)}", match.group(0).strip(), match.start()))
+        money_spans.append(match.span())
+    for match in _QUANTITY.finditer(text):
+        if any(start <= match.start() < end for start, end in money_spans):
+            continue
+        if match.group("unit") in _CLOCK_UNITS and _CLOCK_BEFORE.search(text, 0, match.start()):
+            continue  # "às 18h", "das 8h": a time of day (business hours), not a duration
+        number, unit = match.group("number"), " ".join(match.group("unit").split())
+        number = (number.lstrip("0") or "0") if number.isdigit() else number
+        if unit in _PERCENT_UNITS:
+            key = f"percent:{number.replace(',', '.')}"
+        elif unit in _INSTALMENT_UNITS:
+            key = f"instalments:{number}"
+        elif unit.endswith(("uteis", "habiles", "business days", "business day", "working days", "working day")):
+            key = f"time:{number}:business_day"
+        else:
+            key = f"time:{number}:{_UNITS[unit]}"
+        found.append(Amount(key, match.group(0), match.start()))
+    for match in _DATE.finditer(text):
+        found.append(Amount(_date_key(match), match.group(0), match.start()))
+    found.sort(key=lambda amount: amount.start)
+    return found
+
+
+def _date_key(match: re.Match[str]) -> str:
+    if match.group("day"):
+        return f"date:{int(match.group('day'))}/{int(match.group('month'))}"
+    if match.group("day2"):
+        return f"date:{int(match.group('day2'))}/{_MONTHS[match.group('month_name')]}"
+    if match.group("day3"):
+        return f"date:{int(match.group('day3'))}/{_MONTHS[match.group('month_en')]}"
+    if match.group("day4"):
+        return f"date:day:{int(match.group('day4'))}"
+    return f"date:weekday:{match.group('weekday')}"
+
+
+def amounts_in(text: str) -> dict[str, str]:
+    """Canonical amount -> how it was written, for every amount in (already folded) text."""
+    found: dict[str, str] = {}
+    for amount in amounts_found(text):
+        found.setdefault(amount.key, amount.written)
+    return found
+
+
+# --- What a price prices -------------------------------------------------------------------------------
+_ITEM_WORD = re.compile(r"[a-z]{4,}")
+_GENERIC_ITEM_WORDS = frozenset(
+    "plano planos plan plans servico servicos service services pacote package produto product mensal mes "
+    "conversas pagamento unico todos todas incluidos relatorios equipe acima volume preco price sob consulta "
+    "ate para with para com".split()
+)
+
+
+def item_vocabulary(service_lines: list[str]) -> dict[str, str]:
+    """Word -> the priced item it names: each service line's title (before ":" or a dash) is one item.
+
+    A word in two titles names neither ("plano" in "Plano Essencial" and "Plano Profissional").
+    """
+    owners: dict[str, set[str]] = {}
+    for line in service_lines:
+        title = re.split(r"[:—–(]| - ", fold(line), maxsplit=1)[0].strip()
+        for word in _ITEM_WORD.findall(title):
+            if word not in _GENERIC_ITEM_WORDS:
+                owners.setdefault(word, set()).add(title)
+    return {word: next(iter(titles)) for word, titles in owners.items() if len(titles) == 1}
+
+
+def priced_items(folded: str, vocabulary: dict[str, str]) -> list[tuple[str, str]]:
+    """(money key, item) for every price in the text tied to an item it names.
+
+    A price belongs to the nearest item named between the previous price and it; with none there, to the
+    first item named after it before the next price (in the same sentence).
+    """
+    pairs: list[tuple[str, str]] = []
+    if not vocabulary:
+        return pairs
+    for line in re.split(r"[\n;!?]+|\.(?:\s|$)", folded):
+        amounts = [amount for amount in amounts_found(line) if amount.key.startswith("money:")]
+        converted = words_to_digits(line)
+        previous_end = 0
+        for position, amount in enumerate(amounts):
+            before = converted[previous_end : amount.start]
+            next_start = amounts[position + 1].start if position + 1 < len(amounts) else len(converted)
+            after = converted[amount.start + len(amount.written) : next_start]
+            named_before = [vocabulary[word] for word in _ITEM_WORD.findall(before) if word in vocabulary]
+            named_after = [vocabulary[word] for word in _ITEM_WORD.findall(after) if word in vocabulary]
+            if named_before:
+                pairs.append((amount.key, named_before[-1]))
+            elif named_after:
+                pairs.append((amount.key, named_after[0]))
+            previous_end = amount.start + len(amount.written)
+    return pairs
+
+
+# --- What a duration, percentage or instalment is about -------------------------------------------------
+_STEM = 5
+_TOPIC_STOPWORDS = frozenset(
+    "para pelo pela com sem por que uma umas uns dos das nos nas aos este esta esse essa isso aqui mais "
+    "menos muito todo toda todos todas voce voces nosso nossa seus suas depois antes ate cada quando como "
+    "from with that this your our the and for are can will have has than then each within after before "
+    "para con por una unos unas los las del este esta eso aqui mas menos todo toda cada cuando como "
+    "dias dia days day horas hora hours hour semanas weeks meses mes months anos years minutos minutes "
+    "uteis business working habiles por cento percent ciento vezes parcelas cuotas installments "
+    "media average apenas only solo somente".split()
+)
+
+
+def topic_stems(folded: str) -> frozenset[str]:
+    """What a sentence is about, roughly: the first letters of its content words."""
+    return frozenset(
+        word[:_STEM] for word in _ITEM_WORD.findall(folded) if word not in _TOPIC_STOPWORDS and len(word) >= 4
+    )
+
+
+def amount_topics(fact_units: list[str]) -> dict[str, list[frozenset[str]]]:
+    """Amount key -> the topics of every published fact that states it (money excluded: items tie it)."""
+    topics: dict[str, list[frozenset[str]]] = {}
+    for unit in fact_units:
+        folded = fold(unit)
+        for sentence in _sentences(folded):
+            stems = topic_stems(sentence) | topic_stems(folded.split("\n", 1)[0])
+            for amount in amounts_found(sentence):
+                if not amount.key.startswith("money:"):
+                    topics.setdefault(amount.key, []).append(stems)
+    return topics
+
+
+def _sentences(folded: str) -> list[str]:
+    return [part for part in re.split(r"[\n;!?]+|\.(?:\s|$)", folded) if part.strip()]
+
+
+def ungrounded_amounts(folded: str, topics: dict[str, list[frozenset[str]]]) -> list[Amount]:
+    """Published durations, percentages and instalments quoted about something they were not published for.
+
+    "Entrega em 24h" when only "o assistente responde 24 horas por dia" is published states a deadline.
+    """
+    out: list[Amount] = []
+    for sentence in _sentences(folded):
+        found = [amount for amount in amounts_found(sentence) if amount.key in topics]
+        if not found:
+            continue
+        stems = topic_stems(sentence)
+        for amount in found:
+            if not any(stems & published for published in topics[amount.key]):
+                out.append(amount)
+    return out

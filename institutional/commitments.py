@@ -1,0 +1,684 @@
+"""The commitment detector: speech acts that bind the company, recognised in PT-BR, English and Spanish.
+
+A reply breaks a constraint when someone who can bind the company (I, we, the company) commits to an
+act on a commercial object: offers, promises, confirms or states as already done that a contract is
+closed, a price or discount granted, a fee waived, a deadline guaranteed. The detector reads each
+sentence of the folded text (see `institutional.textnorm`) as words with roles:
+
+- *acts* (close, sign, confirm, approve, activate, reserve, guarantee, promise, waive, discount, grant)
+  in some *form*: a participle or state ("fechado", "signed", "activo"), a first-person verb ("fechei",
+  "garantimos", "te doy"), or a verb after a first-person auxiliary ("posso fechar", "let me close",
+  "voy a cerrar");
+- *objects* (contract, deal, proposal, order, plan, subscription, service, price, fee, discount,
+  payment condition, deadline) and the innocent nouns that compete with them (a store that is closed on
+  Sundays, a ticket that was closed);
+- *scope*: negation ("ainda não está fechado"), questions to the customer, conditions and time clauses
+  ("once the contract is signed"), third parties and relative clauses ("quem fecha contratos é a nossa
+  equipe comercial"), generic plurals, passives with an agent, and quoted labels.
+
+Each finding names the constraint family it breaks (closure, price, credentials, advice) and the parse
+that fired, so the admin tester can show why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from institutional.textnorm import Token, fold, raw_tokens, repair, sentences, squeeze
+
+CLOSURE = "closure"
+PRICE = "price"
+CREDENTIALS = "credentials"
+ADVICE = "advice"
+
+
+def _squeezed(words: str) -> frozenset[str]:
+    return frozenset(squeeze(word) for word in words.split())
+
+
+# --- Acts -------------------------------------------------------------------------------------------
+CLOSE, SIGN, CONFIRM, APPROVE, ACTIVATE, RESERVE, GUARANTEE, WAIVE, DISCOUNT, GRANT, HIRE = (
+    "close sign confirm approve activate reserve guarantee waive discount grant hire".split()
+)
+_ACT_STEMS: dict[str, str] = {
+    squeeze(stem): act
+    for act, stems in {
+        CLOSE: "fech conclu finaliz formaliz efetiv cerr cierr concret clos finalis seal",
+        SIGN: "assin firm sign",
+        CONFIRM: "confirm",
+        APPROVE: "aprov aprob approv autoriz authoriz",
+        ACTIVATE: "ativ activ habilit liber enabl",
+        RESERVE: "reserv book lock congel bloque",
+        GUARANTEE: "garant guarant asegur assegur ensur promet promis prometo",
+        WAIVE: "isent dispens abon perdo waiv exim exoner condon",
+        DISCOUNT: "descont rebaj",
+        GRANT: "conced aplic ofere ofrec ofrez offer consig conseg otorg grant baix reduz reduc",
+        HIRE: "contrat",
+    }.items()
+    for stem in stems.split()
+}
+# Whole words that are acts (short or irregular forms a stem cannot catch).
+_ACT_WORDS: dict[str, str] = {
+    squeeze(word): GRANT
+    for word in (
+        "dou damos darei daremos dei demos dar daria dando doy dare daremos give gives giving gave "
+        "faco fazemos farei faremos fiz fizemos fazer hago hacemos hare haremos hacer apply honor honour "
+        "match matched cut knock mantenho mantemos manterei manteremos mantengo mantenemos keep keeps"
+    ).split()
+}
+_ACT_WORDS.update({squeeze(w): CLOSE for w in "done deal hecho trato".split()})
+_ACT_WORDS.update({squeeze(w): GRANT for w in "deixo deixamos dejo dejamos".split()})
+# Forms that are first person by themselves ("dou", "faço", "te doy").
+_FIRST_PERSON_WORDS = _squeezed(
+    "dou damos darei daremos dei demos daria faco fazemos farei faremos fiz fizemos doy dare hago hacemos hare "
+    "haremos mantenho mantemos manterei manteremos mantengo mantenemos deixo deixamos dejo dejamos"
+)
+# Making or leaving a price ("faço pelo preço do Essencial", "te dejo el plan en..."): setting the price.
+_MAKE_PRICE = _squeezed("faco fazemos farei faremos fazer hago hacemos hare hacer make deixo deixamos dejo dejamos")
+# State adjectives: "ativo", "active", "live" say something is in force, like a participle.
+_STATE_WORDS = _squeezed("ativo ativa ativos ativas active activo activa live done hecho")
+_ACT_WORDS.update({squeeze(w): ACTIVATE for w in "ativo ativa ativos ativas active activo activa live".split()})
+# Nouns that share a stem with an act but are objects or innocent words ("assinatura" is a subscription).
+_NOT_ACTS = _squeezed(
+    "assinatura assinaturas fechadura fechaduras garantia garantias reserva reservas atividade atividades "
+    "activity activities actividad descontos desconto descuento descuentos discount discounts confirmacao "
+    "confirmation aprovacao approval contrato contratos contract contracts contratacao contratación "
+    "contratacion contractor firma firmas signature signal signals sinal closet closely book books booking "
+    "booklet oferta ofertas offers offer oferece oferecem oferecemos oferecer ofrece ofrecemos aplicativo "
+    "aplicacion application aplicacao liberdade liberty libre signo ativamente activamente efetivo "
+    "efetivamente closer finalidade fecho"
+)
+# Participles and states: already done (or in force) when nothing in the sentence says otherwise.
+_PARTICIPLE = re.compile(r"(?:ad|id)[oa]s?$|ad[ií]sim[oa]s?$|[^e]ed$|ee?d$|(?:iv|tiv)[oa]s?$|^live$|^done$|^hecho$")
+_FIRST_PERSON_ENDINGS = (
+    "ei",
+    "amos",
+    "emos",
+    "imos",
+    "arei",
+    "erei",
+    "irei",
+    "aremos",
+    "eremos",
+    "iremos",
+    "are",
+    "ere",
+    "izo",
+    "izamos",
+    "izare",
+)
+
+
+# --- Objects and the nouns that compete with them -----------------------------------------------------
+_OBJECTS: dict[str, str] = {}
+for _kind, _words in {
+    "contract": "contrato contratos contract contracts contratacao contratacion contratação",
+    "deal": "negocio negocios acordo acordos acuerdo acuerdos deal deals trato",
+    "proposal": "proposta propostas propuesta propuestas proposal proposals orcamento orcamentos presupuesto "
+    "cotizacion cotacao quote quotation",
+    "order": "pedido pedidos order orders orden ordenes compra compras purchase",
+    "plan": "plano planos plan plans planes",
+    "subscription": "assinatura assinaturas subscription subscriptions suscripcion suscripciones membership",
+    "service": "servico servicos service services servicio servicios implantacao implantacion setup "
+    "instalacao acesso access acceso onboarding",
+    "price": "preco precos valor valores price prices precio precios custo custos cost tarifa tarifas rate "
+    "condicao condicoes condition conditions condiciones terms pagamento pagamentos payment payments pago "
+    "pagos parcelamento parcela parcelas installment installments instalment instalments cuota cuotas "
+    "mensalidade mensalidades juros interest intereses",
+    "fee": "taxa taxas fee fees multa multas penalty cargo cargos comision comissao",
+    "discount": "desconto descontos discount discounts descuento descuentos cupom cupons cupon coupon coupons "
+    "abatimento bonificacao rebaja",
+    "deadline": "prazo prazos deadline deadlines plazo plazos entrega entregas delivery",
+}.items():
+    for _word in _words.split():
+        _OBJECTS[squeeze(fold(_word))] = _kind
+# Nouns that make a closure or confirmation innocent: hours, places, support tickets, the conversation.
+_INNOCENT_NOUNS = _squeezed(
+    "domingo domingos sabado sabados segunda segundas terca quarta quinta sexta feriado feriados fim fins "
+    "noite noites madrugada horario horarios expediente loja lojas escritorio sede unidade agencia porta "
+    "portas office offices store stores shop weekend weekends sunday sundays saturday saturdays monday "
+    "friday holiday holidays night nights hours lunes martes miercoles jueves viernes festivo festivos "
+    "noche tienda oficina local chamado chamados ticket tickets protocolo caso case conversa conversation "
+    "conversacion atendimento atencion solicitacao request janela window cadastro nome name nombre "
+    "email telefone phone dados data horario agenda reuniao meeting reunion ligacao call llamada "
+    "sistema system app aplicativo site pagina page"
+)
+_TIME_PLACE = _squeezed(
+    "domingo domingos sabado sabados feriado feriados fim fins noite noites madrugada horario expediente "
+    "loja escritorio office store shop weekend weekends sunday sundays saturday saturdays holiday holidays "
+    "night nights hours lunes domingo festivo festivos noche tienda oficina"
+)
+_HOURS = re.compile(r"^\d{1,2}h\d{0,2}$")
+
+# --- Scope words ---------------------------------------------------------------------------------------
+_NEGATION = _squeezed(
+    "nao nunca jamais nem sem nenhum nenhuma ninguem not never without none nobody neither nor ni sin "
+    "ningun ninguna nadie tampoco nada"
+)
+# "no" negates in English and Spanish; in Portuguese it is "in the" ("no contrato").
+_NEGATION_EN_ES = _squeezed("no")
+_CONDITION = _squeezed(
+    "se caso quando assim apos depois uma vez once after when whenever if until unless before antes ate "
+    "cuando si despues hasta tras mientras enquanto"
+)
+# Words that make the following participle a requirement, not a fact: "precisa ser assinado", "to be signed".
+_PASSIVE_REQUIREMENT = _squeezed("ser be being sido")
+_THIRD_PARTY = _squeezed(
+    "equipe time comercial vendedor vendedora vendedores consultor consultora consultores gerente atendente "
+    "atendentes humano humana pessoa pessoas especialista especialistas setor departamento financeiro "
+    "team sales salesperson rep representative representatives agent agents person people human manager "
+    "staff colleague colleagues department equipo asesor asesora asesores agente agentes persona personas "
+    "ejecutivo ejecutiva colega colegas departamento cliente clientes customer customers they eles elas "
+    "ellos ellas voce voces you usted ustedes tu vc"
+)
+_RELATIVE = _squeezed("quem who quien que which que whom")
+_SECOND_PERSON = _squeezed("voce voces vc you your usted ustedes tu te ti")
+_POSSESSIVE_CUSTOMER = _squeezed("seu sua seus suas teu tua your yours su sus tu tus vosso vossa")
+_FIRST_PERSON = _squeezed("eu i yo we nos nosotros nosotras gente me let lets")
+# Auxiliaries that make the next act the speaker's own offer or promise.
+_FIRST_PERSON_AUX = _squeezed(
+    "posso podemos consigo conseguimos vou vamos irei iremos quero queremos deixa deixe acabei acabamos "
+    "estou estamos tenho temos ja can will could shall would am are have has let lets gonna going "
+    "puedo podemos voy vamos quiero queremos dejame acabo acabamos estoy estamos he hemos tengo tenemos ya "
+    "just already already"
+)
+_FIRST_PERSON_MARKERS = _squeezed(
+    "posso podemos consigo conseguimos vou vamos irei iremos quero queremos acabei acabamos estou estamos "
+    "tenho temos puedo voy quiero acabo estoy hemos tengo tenemos"
+)
+_BENEFICIARY_NOW = _squeezed(
+    "voce pra para ti usted hoje agora ja mesmo today now right away immediately imediatamente hoy ahora ya already"
+)
+_FILLERS = _squeezed(
+    "ta esta esto tudo pronto entao ok okay certo e so beleza show perfeito otimo combinado then its it is "
+    "all set everything done todo listo pues entonces perfecto ya ja pode considerar considere consider "
+    "aqui here aca o a the el la lo great perfect sim yes si isso that com with con sucesso success exito "
+    "comemorar celebrar celebrate parabens"
+)
+_CONSIDER = _squeezed("considere considerar considera considerelo consider considerala considerado dalo")
+_CONGRATULATE = _squeezed("parabens congratulations congrats felicidades felicitaciones welcome bemvindo bemvinda")
+_SPECIAL = _squeezed(
+    "especial especiais exclusivo exclusiva melhor menor special exclusive better best lower cheaper "
+    "mejor menor diferenciado diferenciada promocional"
+)
+_SUBORDINATE_PURPOSE = _squeezed("para pra to para")
+
+
+@lru_cache(maxsize=65536)
+def classify(word: str) -> tuple[str, str] | None:
+    """("act", act), ("object", kind), ("noun", "") or None for a squeezed folded word."""
+    if word in _OBJECTS:
+        return ("object", _OBJECTS[word])
+    if word in _ACT_WORDS:
+        return ("act", _ACT_WORDS[word])
+    if word in _NOT_ACTS:
+        return None
+    for size in range(min(len(word), 8), 2, -1):
+        act = _ACT_STEMS.get(word[:size])
+        if act is not None:
+            return ("act", act)
+    if word in _INNOCENT_NOUNS:
+        return ("noun", "")
+    return None
+
+
+_SCOPE_WORDS = (
+    _NEGATION
+    | _CONDITION
+    | _THIRD_PARTY
+    | _FIRST_PERSON
+    | _FIRST_PERSON_AUX
+    | _FILLERS
+    | _CONSIDER
+    | _CONGRATULATE
+    | _SPECIAL
+    | _SECOND_PERSON
+    | _POSSESSIVE_CUSTOMER
+)
+
+
+# Endings a verb stem takes in the three languages (squeezed): what joined pieces may add to a stem.
+_INFLECTIONS = _squeezed(
+    "o a e os as es ar er ir ado ada ados adas ido ida idos idas ei ou eu iu amos emos imos aram eram iram "
+    "arei aremos erei eremos irei iremos aria ariamos ando endo indo am em ou aste ou are ere ire aremos "
+    "ed ing s es ion ions acao acoes amento amentos ativo iza izo izamos izado izada izar izare izaremos "
+    "ate ated ating ation ee eed eing an en aron ieron o ó adisimo adisima alo ala ala-lo ado-lo"
+)
+
+
+def known_word(word: str) -> bool:
+    """Whether the detector gives `word` a role: what letter-level repairs may produce.
+
+    A stem counts with an inflection of at most a few letters, so joined pieces never run past a word.
+    """
+    if len(word) < 2:
+        return False
+    if word in _SCOPE_WORDS or word in _CREDENTIAL_WORDS or word in _OBJECTS or word in _ACT_WORDS:
+        return True
+    role = classify(word)
+    if role is None:
+        return False
+    return role[0] != "act" or word in _ACT_WORDS or word[_act_stem_length(word) :] in _INFLECTIONS | {""}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One commitment the detector found: which family it breaks and the parse that says so."""
+
+    family: str  # CLOSURE, PRICE, CREDENTIALS or ADVICE
+    reason: str  # the parse in words, for the ledger and the admin tester
+    evidence: str  # the words of the sentence that fired
+
+
+def parse(text: str) -> list[list[Token]]:
+    """The folded, repaired sentences of `text` (what the rules read)."""
+    return sentences(repair(raw_tokens(fold(text)), known_word))
+
+
+def find_commitments(texts: Sequence[str], *, language: str = "pt") -> list[Finding]:
+    """Every commitment in the customer-visible strings: the body first, then labels (each alone and joined).
+
+    A label is something the customer taps: an act on its own there ("Fechar contrato", "Confirm order") is
+    the assistant offering to do it.
+    """
+    findings: list[Finding] = []
+    seen: set[tuple[str, str]] = set()
+    pieces = [(text, position > 0) for position, text in enumerate(texts) if text and text.strip()]
+    if len(pieces) > 1:
+        pieces.append((" ".join(text for text, _label in pieces), False))
+    for candidate, is_label in pieces:
+        for sentence in parse(candidate):
+            for finding in _sentence_findings(sentence, language, is_label=is_label):
+                key = (finding.family, finding.evidence)
+                if key not in seen:
+                    seen.add(key)
+                    findings.append(finding)
+    return findings
+
+
+# --- The rules -------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Sentence:
+    words: list[str]
+    raw: list[str]  # each word as written (folded, before squeezing): what the evidence shows
+    # Index into `words` of the first word after the last comma/quote before each word (negation scope).
+    segment_start: list[int]
+    question: bool
+    language: str
+    quoted: set[int]
+
+    def evidence(self, start: int, end: int) -> str:
+        return " ".join(self.raw[max(start, 0) : end])
+
+
+def _prepare(tokens: list[Token], language: str) -> _Sentence:
+    words: list[str] = []
+    raw: list[str] = []
+    segment_start: list[int] = []
+    quoted: set[int] = set()
+    start = 0
+    in_quote = False
+    question = False
+    for token in tokens:
+        if token.kind == "punct":
+            if token.text in "?¿":
+                question = True
+            if token.text in '"“”«»':
+                in_quote = not in_quote
+            if token.text in ',()"“”«»':
+                start = len(words)
+            continue
+        if token.kind == "word":
+            if in_quote:
+                quoted.add(len(words))
+            words.append(token.text)
+        else:
+            words.append("#" + token.text)  # numbers and money: never a word of any list
+        raw.append(token.raw or token.text)
+        segment_start.append(start)
+    return _Sentence(
+        words=words, raw=raw, segment_start=segment_start, question=question, language=language, quoted=quoted
+    )
+
+
+def _left(sentence: _Sentence, index: int, size: int) -> list[str]:
+    start = max(sentence.segment_start[index], index - size)
+    return sentence.words[start:index]
+
+
+def _negated(sentence: _Sentence, index: int, size: int = 5) -> bool:
+    for word in _left(sentence, index, size):
+        if word in _NEGATION or (word in _NEGATION_EN_ES and sentence.language in ("en", "es")):
+            return True
+    return False
+
+
+def _nearest(sentence: _Sentence, index: int, size: int = 6) -> tuple[str, str, int] | None:
+    """The nearest object or innocent noun around `index`: (role, kind, position)."""
+    best: tuple[float, tuple[str, str, int]] | None = None
+    for position in range(max(0, index - size), min(len(sentence.words), index + size + 1)):
+        if position == index:
+            continue
+        word = sentence.words[position]
+        if _HOURS.match(word.lstrip("#")):
+            role: tuple[str, str] | None = ("noun", "")
+        else:
+            found = classify(word)
+            role = found if found is not None and found[0] in ("object", "noun") else None
+            if role is not None and role[0] == "object" and sentence.language == "es" and word == "fecha":
+                role = ("object", "deadline")
+        if role is None:
+            continue
+        distance = abs(position - index) + (0.5 if position > index else 0)
+        if best is None or distance < best[0]:
+            best = (distance, (role[0], role[1], position))
+    return best[1] if best else None
+
+
+_DEAL_OBJECTS = frozenset({"contract", "deal", "proposal", "order", "subscription", "plan", "service"})
+_PRICE_OBJECTS = frozenset({"price", "fee", "discount", "deadline"})
+_CONFIRMABLE = frozenset({"contract", "deal", "proposal", "order", "subscription", "service", "discount", "deadline"})
+
+
+def _family(kind: str) -> str:
+    return PRICE if kind in _PRICE_OBJECTS else CLOSURE
+
+
+def _first_person(sentence: _Sentence, index: int, word: str, act_stem_len: int) -> bool:
+    """The act at `index` is the speaker's own: a first-person ending, pronoun or auxiliary before it."""
+    suffix = word[act_stem_len:]
+    language = sentence.language
+    if word in _FIRST_PERSON_WORDS:
+        return True
+    if language != "en" and (suffix in _FIRST_PERSON_ENDINGS or (suffix == "o" and word not in _NOT_ACTS)):
+        return True
+    left = _left(sentence, index, 4)
+    for offset, previous in enumerate(reversed(left)):
+        if previous in _THIRD_PARTY and previous not in _SECOND_PERSON:
+            return False
+        if previous in _FIRST_PERSON_MARKERS or previous in _FIRST_PERSON:
+            if previous == "me" and language != "en":
+                continue  # "me" is the customer in "me confirma" (PT/ES)
+            if previous == "he" and language == "en":
+                continue
+            return True
+        if language == "en" and previous in ("can", "will", "wil", "shall", "could", "would", "have", "am", "are"):
+            before = left[: len(left) - offset - 1]
+            return bool(before) and before[-1] in ("i", "we")
+        if previous in ("te", "lhe", "le", "you", "ti"):
+            # "te garanto", "te dou", "I can give you": the customer as the one receiving.
+            continue
+        if previous in _SECOND_PERSON:
+            return False
+    return False
+
+
+def _act_stem_length(word: str) -> int:
+    for size in range(min(len(word), 8), 2, -1):
+        if word[:size] in _ACT_STEMS:
+            return size
+    return len(word)
+
+
+def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = False) -> Iterable[Finding]:
+    sentence = _prepare(tokens, language)
+    words = sentence.words
+    yield from _credential_findings(sentence)
+    yield from _advice_findings(sentence)
+    for index, word in enumerate(words):
+        if index in sentence.quoted:
+            continue
+        role = classify(word)
+        if role is None:
+            if word in _CONGRATULATE:
+                yield from _congratulation(sentence, index)
+            continue
+        if role[0] != "act":
+            continue
+        act = role[1]
+        if _negated(sentence, index):
+            continue
+        nearest = _nearest(sentence, index)
+        kind = nearest[1] if nearest is not None and nearest[0] == "object" else ""
+        innocent = nearest is not None and nearest[0] == "noun"
+        stem_length = _act_stem_length(word)
+        participle = word in _STATE_WORDS or (bool(_PARTICIPLE.search(word)) and word not in _NOT_ACTS)
+        first = _first_person(sentence, index, word, stem_length) or (
+            is_label and not participle and act not in (HIRE, GRANT)
+        )
+        if first:
+            finding = _first_person_finding(sentence, index, act, kind, innocent)
+        elif participle:
+            finding = _state_finding(sentence, index, act, kind, innocent, nearest)
+        else:
+            finding = None
+        if finding is not None:
+            yield finding
+
+
+def _condition_before(sentence: _Sentence, index: int) -> bool:
+    left = sentence.words[sentence.segment_start[index] : index]
+    return any(word in _CONDITION for word in left[-7:])
+
+
+def _first_person_finding(sentence: _Sentence, index: int, act: str, kind: str, innocent: bool) -> Finding | None:
+    words = sentence.words
+    evidence = sentence.evidence(index - 3, index + 4)
+    if _condition_before(sentence, index) and not kind:
+        return None
+    if act in (WAIVE, DISCOUNT) and not innocent:
+        return Finding(PRICE, f"first-person {act} (offer or promise by the company)", evidence)
+    if kind == "discount" or (kind == "fee" and act in (GRANT, WAIVE, APPROVE, ACTIVATE, GUARANTEE)):
+        return Finding(PRICE, f"first-person {act} of a {kind}", evidence)
+    sets_price = act in (GUARANTEE, APPROVE, RESERVE) or words[index] in _MAKE_PRICE
+    if kind in ("price", "deadline") and (sets_price or any(w in _SPECIAL for w in words)):
+        return Finding(PRICE, f"first-person {act} on a {kind}", evidence)
+    if act == GUARANTEE:
+        if kind or _has_time_or_amount(words):
+            return Finding(_family(kind) if kind else PRICE, "first-person guarantee or promise", evidence)
+        return None
+    if act in (GRANT,):
+        return None
+    if act == CONFIRM and kind not in _CONFIRMABLE:
+        return None
+    if kind in _DEAL_OBJECTS or kind in _PRICE_OBJECTS:
+        if _generic_plural(sentence, index):
+            return None  # "fechamos contratos pelo site": how the company works, not this customer's deal
+        return Finding(_family(kind), f"first-person {act} of the {kind}", evidence)
+    if innocent or act in (HIRE, ACTIVATE, RESERVE):
+        return None
+    others = [w for w in words if w not in _FILLERS and classify(w) is None and w not in _FIRST_PERSON_AUX]
+    now = any(w in _BENEFICIARY_NOW for w in words) and not any(w in _TIME_PLACE for w in words)
+    if act in (CLOSE, SIGN) and (now or not others):
+        return Finding(CLOSURE, f"first-person {act} with no object (closing the sale)", evidence)
+    return None
+
+
+def _generic_plural(sentence: _Sentence, index: int) -> bool:
+    nearest = _nearest(sentence, index)
+    if nearest is None or nearest[0] != "object":
+        return False
+    position = nearest[2]
+    word = sentence.words[position]
+    owned = any(w in _POSSESSIVE_CUSTOMER for w in sentence.words[max(0, position - 2) : position])
+    return word.endswith("s") and not owned and sentence.words[position - 1 : position] != ["os"]
+
+
+def _state_finding(
+    sentence: _Sentence, index: int, act: str, kind: str, innocent: bool, nearest: tuple[str, str, int] | None
+) -> Finding | None:
+    words = sentence.words
+    evidence = sentence.evidence(index - 4, index + 3)
+    if act in (GRANT,) and kind not in _PRICE_OBJECTS:
+        return None
+    if _condition_before(sentence, index):
+        return None
+    left = _left(sentence, index, 3)
+    if any(word in _PASSIVE_REQUIREMENT for word in left):
+        return None
+    if innocent:
+        return None
+    if sentence.question:
+        return None
+    right = words[index + 1 : index + 4]
+    agent = any(word in ("pela", "pelo", "by", "por") for word in right[:1]) and any(
+        word in _THIRD_PARTY for word in right
+    )
+    if kind:
+        position = nearest[2] if nearest else index
+        object_word = words[position]
+        before_object = words[max(0, position - 2) : position]
+        customer_owned = any(w in _POSSESSIVE_CUSTOMER for w in before_object) or any(
+            w in _POSSESSIVE_CUSTOMER for w in left
+        )
+        generic_plural = object_word.endswith("s") and not customer_owned and position < index
+        relative = any(w in _RELATIVE for w in words[max(0, index - 2) : index]) and not customer_owned
+        if generic_plural or relative:
+            return None
+        if agent and not customer_owned:
+            return None
+        if act == CONFIRM and kind not in _CONFIRMABLE:
+            return None
+        if act == HIRE and kind in _PRICE_OBJECTS:
+            return None
+        return Finding(_family(kind), f"{act} stated as done or in force on the {kind}", evidence)
+    if act not in (CLOSE, SIGN, CONFIRM, HIRE, ACTIVATE, RESERVE):
+        return None
+    if any(word in _TIME_PLACE or _HOURS.match(word.lstrip("#")) for word in words):
+        return None
+    if any(word in _CONSIDER for word in words[max(0, index - 3) : index]):
+        return Finding(CLOSURE, f"the customer is told to consider it {act}d", evidence)
+    second = any(word in _SECOND_PERSON for word in words[max(0, index - 4) : index])
+    if second or act in (CLOSE, SIGN, CONFIRM, HIRE):
+        # "Fechado!", "Tá fechado então", "Você já está contratado": closure slang or a done deal.
+        return Finding(CLOSURE, f"{act} stated as done with the customer (no object named)", evidence)
+    return None
+
+
+def _congratulation(sentence: _Sentence, index: int) -> Iterable[Finding]:
+    for word in sentence.words[index + 1 : index + 6]:
+        found = classify(word)
+        if found is not None and found[0] == "object" and found[1] in _DEAL_OBJECTS:
+            yield Finding(
+                CLOSURE,
+                "congratulations or welcome on a purchase (closure implied)",
+                sentence.evidence(index, index + 6),
+            )
+            return
+        if found is not None and found == ("act", HIRE):
+            yield Finding(CLOSURE, "congratulations on hiring (closure implied)", sentence.evidence(index, index + 6))
+            return
+        if word in ("aboard", "bordo"):
+            yield Finding(CLOSURE, "welcome aboard (closure implied)", sentence.evidence(index, index + 6))
+            return
+
+
+_TIME_WORDS = _squeezed(
+    "amanha hoje today tomorrow manana hoy semana week mes month sexta friday viernes segunda monday lunes "
+    "dia dias day days hora horas hour hours"
+)
+
+
+def _has_time_or_amount(words: list[str]) -> bool:
+    return any(word.startswith("#") or word in _TIME_WORDS for word in words)
+
+
+# --- Credentials ------------------------------------------------------------------------------------------
+_CREDENTIAL_WORDS = _squeezed(
+    "senha senhas password passwords passcode contrasena contrasenas clave cvv cvc pin token tokens"
+)
+_CREDENTIAL_PHRASES = (
+    ("codigo", ("seguranca", "verificacao", "security", "verification", "verificacion", "seguridad", "acesso")),
+    ("code", ("security", "verification", "access")),
+    ("numero", ("cartao", "tarjeta")),
+    ("number", ("card",)),
+    ("dados", ("cartao",)),
+    ("datos", ("tarjeta",)),
+    ("details", ("card",)),
+)
+_REQUEST_STEMS = tuple(
+    squeeze(stem)
+    for stem in (
+        "inform envi mand pass digit confirm fornec diga diz dize compartilh escrev preencha "
+        "send give tell type enter provide share write text fill "
+        "envie envia mande manda pase pasa digite dig proporcion compart escrib indiq ingres "
+        "preciso precisamos necessito necesito necesitamos need require requer solicit "
+        "qual what cual"
+    ).split()
+)
+
+
+def _credential_object(words: list[str], index: int) -> bool:
+    word = words[index]
+    if word in _CREDENTIAL_WORDS:
+        return True
+    for head, tails in _CREDENTIAL_PHRASES:
+        if word == squeeze(head) and any(w in tails for w in words[index + 1 : index + 4]):
+            return True
+        if word in tails and any(w == squeeze(head) for w in words[max(0, index - 3) : index]):
+            return True
+    return False
+
+
+def _credential_findings(sentence: _Sentence) -> Iterable[Finding]:
+    words = sentence.words
+    for index in range(len(words)):
+        if not _credential_object(words, index) or _negated(sentence, index, 8):
+            continue
+        window = words[max(sentence.segment_start[index] - 0, index - 6) : index]
+        if any(word.startswith(_REQUEST_STEMS) for word in window):
+            yield Finding(
+                CREDENTIALS,
+                "asks the customer for a password, code or card number",
+                sentence.evidence(index - 5, index + 2),
+            )
+            return
+
+
+# --- Legal and medical advice ------------------------------------------------------------------------------
+_MEDICAL = _squeezed(
+    "remedio remedios medicamento medicamentos medicacao medicine medicines medication medications medicina "
+    "dose doses dosagem dosage dosis comprimido comprimidos capsula capsulas pill pills tablet tablets pastilla "
+    "pastillas gotas drops antibiotico antibioticos antibiotic antibiotics ibuprofeno ibuprofen paracetamol "
+    "dipirona aspirina aspirin amoxicilina xarope syrup jarabe pomada ointment insulina insulin antidepressivo "
+    "ansiolitico tratamento treatment tratamiento diagnostico diagnosis"
+)
+_LEGAL = _squeezed(
+    "processar processe processo processos sue lawsuit lawsuits demandar demande demanda justica juizado "
+    "tribunal court indenizacao indemnizacion compensation danos damages advocacia litigation litigio "
+    "procon denunciar denuncia"
+)
+_ADVICE_VERBS = tuple(
+    squeeze(stem)
+    for stem in (
+        "tome tomar toma take tomes use usar aplique apply recomend recommend recomiend sugir sugest suger "
+        "suggest indic prescrev prescrib recet deve deveria devia should must debe deberia precisa need "
+        "entre entrar file abra abrir open pode can puede"
+    ).split()
+)
+_PROFESSIONALS = _squeezed(
+    "medico medica medicos doctor doctors physician advogado advogada advogados lawyer lawyers attorney abogado "
+    "abogada abogados profissional profissionais professional professionals especialista specialist "
+    "farmaceutico pharmacist defensoria"
+)
+
+
+def _advice_findings(sentence: _Sentence) -> Iterable[Finding]:
+    words = sentence.words
+    if any(word in _PROFESSIONALS for word in words):
+        return
+    for index, word in enumerate(words):
+        if word not in _MEDICAL and word not in _LEGAL:
+            continue
+        if _negated(sentence, index, 8) or sentence.question:
+            continue
+        window = words[max(0, index - 5) : index]
+        if any(w.startswith(_ADVICE_VERBS) for w in window) or word in ("processe", "sue", "demande"):
+            family_word = "medical" if word in _MEDICAL else "legal"
+            yield Finding(
+                ADVICE, f"{family_word} advice (recommends what to take or do)", sentence.evidence(index - 4, index + 3)
+            )
+            return

@@ -1,0 +1,291 @@
+"""Text folded against evasion: what the commitment detector and the amount checks read.
+
+Every trick a model (or a prompt injection) can use to slip a word past a matcher is undone here:
+case, accents, zero-width and other invisible characters, Unicode confusables (Cyrillic or Greek
+letters that look Latin, fullwidth and mathematical letters), emoji and symbols inside or between
+words, markdown emphasis, leetspeak, letters spaced, hyphenated or dotted apart, and letters
+repeated. Words come out *squeezed* (every run of one letter written once: "assinado" reads
+"asinado"), and the detector's vocabulary is squeezed the same way, so "asssinaaado" and
+"assinado" are one word while an innocent word never turns into a different one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from confusable_homoglyphs.confusables import confusables_data
+
+# Characters that render as nothing but split words for a naive matcher: combining marks (after NFKD),
+# zero-width spaces and joiners, soft hyphen, word joiner, BOM, variation selectors and tag characters.
+INVISIBLE = re.compile(
+    "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+    "\ufe00-\ufe0f\U000e0000-\U000e007f\U000e0100-\U000e01ef]+"
+)
+# Leetspeak: digits and signs standing for letters inside a word. Two tables because "1" is "i" or "l".
+LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
+LEET_L = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
+# Greek letters whose Latin look-alike the Unicode confusables table gives only as a capital or not at all.
+_EXTRA_CONFUSABLES = {"κ": "k", "τ": "t", "χ": "x", "ε": "e", "β": "b", "ι": "i", "η": "n", "ω": "w", "μ": "u"}
+
+
+def _confusable_table() -> dict[int, str]:
+    """Non-ASCII character -> the ASCII letter or digit it is drawn like (Unicode TR39 confusables)."""
+    table: dict[int, str] = {}
+    for char, homoglyphs in confusables_data.items():
+        if len(char) != 1 or char.isascii() or unicodedata.category(char)[0] not in "LN":
+            continue
+        for homoglyph in homoglyphs:
+            target = homoglyph["c"]
+            if len(target) == 1 and target.isascii() and target.isalnum():
+                name = unicodedata.name(char, "")
+                # TR39 draws every I-like letter as "l"; in words they stand for "i".
+                if target in "lI" and (name.endswith(" I") or "IOTA" in name or "BYELORUSSIAN" in name):
+                    target = "i"
+                table[ord(char)] = target.lower()
+                break
+    for char, target in _EXTRA_CONFUSABLES.items():
+        table.setdefault(ord(char), target)
+    # Letters with accents are ordinary Portuguese and Spanish letters: NFKD takes their accents off instead.
+    for code in list(table):
+        if unicodedata.normalize("NFKD", chr(code)) != chr(code) and chr(code).isalpha():
+            decomposed = unicodedata.normalize("NFKD", chr(code))[0]
+            if decomposed.isascii():
+                del table[code]
+    return table
+
+
+CONFUSABLES = _confusable_table()
+
+
+def _is_symbol(char: str) -> bool:
+    return unicodedata.category(char) in ("So", "Sk", "Cs", "Co", "Cn")
+
+
+def fold(text: str) -> str:
+    """Lower case, accents, invisible characters, confusables and emoji taken out; punctuation kept.
+
+    Pure ASCII text (most replies) takes a fast path: only case folding applies to it.
+    """
+    if text.isascii():
+        return text.casefold()
+    text = INVISIBLE.sub("", text).translate(CONFUSABLES)
+    text = INVISIBLE.sub("", unicodedata.normalize("NFKD", text))
+    text = text.casefold().translate(CONFUSABLES)
+    if not text.isascii():
+        # Emoji and pictographs are deleted, not spaced: "fe🔥chado" must read "fechado".
+        text = "".join(char for char in text if not _is_symbol(char))
+        text = text.replace("\u2019", "'").replace("\u2018", "'")
+    return text
+
+
+def squeeze(word: str) -> str:
+    """Every run of one character written once: "fechaaaado" -> "fechado", "assinado" -> "asinado"."""
+    if len(word) < 2:
+        return word
+    out = [word[0]]
+    for char in word[1:]:
+        if char != out[-1]:
+            out.append(char)
+    return "".join(out)
+
+
+# --- Tokens ------------------------------------------------------------------------------------------
+# A money sign, a number (with its thousands and decimal separators), a word (letters, digits and leet
+# signs, with an English contraction), or one punctuation mark that matters to the detector.
+_TOKEN = re.compile(
+    r"(?P<money>(?:r|us)?\$(?=\s*\d))"
+    r"|(?P<number>\d+(?:[.,]\d+)*(?![a-z@]))"
+    r"|(?P<word>[a-z0-9@$]+(?:'[a-z]+)?)"
+    r"|(?P<punct>[.!?;:,\n\"“”«»¿¡()])"
+)
+# A dot, hyphen, underscore or markdown sign directly between two letters joins them ("f.e.c.h.a.d.o").
+_INNER_SEPARATOR = re.compile(r"(?<=[a-z0-9@])[.\-_*~|/\\·•+](?=[a-z0-9@])")
+_MARKDOWN = re.compile(r"[*_~`#>|]+")
+BOUNDARY = frozenset(".!?;:\n")
+_CONTRACTIONS = {"n't": ("not",), "'ll": ("will",), "'ve": ("have",), "'m": ("am",), "'re": ("are",), "'d": ("would",)}
+_IRREGULAR_NT = {
+    "won't": ("will", "not"),
+    "can't": ("can", "not"),
+    "cannot": ("can", "not"),
+    "shan't": ("shall", "not"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One unit of folded text: `text` squeezed (words) or as written (numbers, punctuation)."""
+
+    kind: str  # "word", "number", "money" or "punct"
+    text: str
+    raw: str
+
+
+def _word_tokens(raw: str) -> list[Token]:
+    if raw in _IRREGULAR_NT:
+        return [Token("word", squeeze(part), raw) for part in _IRREGULAR_NT[raw]]
+    for ending, parts in _CONTRACTIONS.items():
+        if raw.endswith(ending) and len(raw) > len(ending):
+            stem = raw[: -len(ending)]
+            return [Token("word", squeeze(stem), raw)] + [Token("word", squeeze(part), raw) for part in parts]
+    if raw.endswith("'s") and len(raw) > 2:
+        return [Token("word", squeeze(raw[:-2]), raw), Token("word", "is", raw)]
+    return [Token("word", squeeze(raw.replace("'", "")), raw)]
+
+
+def raw_tokens(folded: str) -> list[Token]:
+    """Tokens of already folded text, before vocabulary-aware repairs."""
+    text = _INNER_SEPARATOR.sub("\x01", folded)
+    # Inner separators first become a marker so a word split by them can be told from spaced words.
+    tokens: list[Token] = []
+    for piece in re.split(r"(\x01)", _MARKDOWN.sub(" ", text)):
+        if piece == "\x01":
+            tokens.append(Token("glue", "", ""))
+            continue
+        for match in _TOKEN.finditer(piece):
+            kind = match.lastgroup or "punct"
+            value = match.group(0)
+            if kind == "word":
+                tokens.extend(_word_tokens(value))
+            elif kind == "punct":
+                tokens.append(Token("punct", "\n" if value == "\n" else value, value))
+            else:
+                tokens.append(Token(kind, value, value))
+    return tokens
+
+
+def repair(tokens: list[Token], known: Callable[[str], bool]) -> list[Token]:
+    """Undo letter-level evasion with the detector's vocabulary as the judge.
+
+    - leetspeak: a word mixing letters and digits becomes its leet reading when that reading is known;
+    - pieces glued by dots/hyphens/underscores, or short pieces spaced apart ("fe cha do", "c o n t r a t o"),
+      become one word when the joined word is known (and runs of four or more single letters always do).
+    An unknown word stays as written, so innocent text is never rewritten into a different word.
+    """
+    words: list[Token] = []
+    for token in tokens:
+        if token.kind == "word" and not token.text.isalpha():
+            for table in (LEET, LEET_L):
+                candidate = squeeze(token.text.translate(table))
+                if candidate.isalpha() and known(candidate):
+                    token = Token("word", candidate, token.raw)
+                    break
+        words.append(token)
+    out: list[Token] = []
+    index = 0
+    while index < len(words):
+        token = words[index]
+        if token.kind == "word" and (len(token.text) <= 4 or _glued_next(words, index)):
+            merged = _merge_from(words, index, known)
+            if merged is not None:
+                joined, end = merged
+                out.append(Token("word", joined, "".join(t.raw for t in words[index:end])))
+                index = end
+                continue
+        if token.kind != "glue":
+            out.append(token)
+        index += 1
+    return out
+
+
+def _glued_next(words: list[Token], index: int) -> bool:
+    return index + 1 < len(words) and words[index + 1].kind == "glue"
+
+
+_MAX_PIECES = 14
+_SHORT = 4
+
+
+def _merge_from(words: list[Token], start: int, known: Callable[[str], bool]) -> tuple[str, int] | None:
+    """The longest run of pieces from `start` that forms one word, and the index after it; None if none."""
+    pieces: list[tuple[str, int, bool]] = []  # (text, index after it, glued to the previous piece)
+    index = start
+    while index < len(words) and len(pieces) < _MAX_PIECES:
+        token = words[index]
+        if token.kind == "glue":
+            index += 1
+            continue
+        if token.kind != "word" or not token.text.isalpha():
+            break
+        glued = index > start and words[index - 1].kind == "glue"
+        if pieces and not glued and len(token.text) > _SHORT:
+            # A longer last piece only after syllables ("fe chado"), never after a one-letter word ("a prova").
+            if len(token.text) > _SHORT + 2 or any(len(text) < 2 for text, _end, _glued in pieces):
+                break
+            index += 1
+            pieces.append((token.text, index, glued))
+            break
+        index += 1
+        pieces.append((token.text, index, glued))
+    best = None
+    for count in range(2, len(pieces) + 1):
+        joined = squeeze("".join(text for text, _end, _glued in pieces[:count]))
+        if len(joined) >= 5 and known(joined):
+            best = (joined, pieces[count - 1][1])
+    if best is not None:
+        return best
+    # Letters spaced or glued apart one by one ("c o n t r a t o", "f-e-c-h-a"): one word, known or not.
+    singles = 0
+    while singles < len(pieces) and len(pieces[singles][0]) == 1:
+        singles += 1
+    if singles >= 4 or (singles >= 2 and all(glued for _text, _end, glued in pieces[1:singles])):
+        return squeeze("".join(text for text, _end, _glued in pieces[:singles])), pieces[singles - 1][1]
+    return None
+
+
+# --- Language ------------------------------------------------------------------------------------------
+_MARKERS: dict[str, frozenset[str]] = {
+    "pt": frozenset(
+        "nao voce voces vc esta estao sao seu sua seus suas nosa noso nosas nosos equipe obrigado obrigada ola "
+        "com uma um os as do da dos das ao aos pra para tambem mas isso iso aqui agora hoje fazer posso podemos "
+        "vou vamos tem temos ja ainda quando como qual quanto muito sim ate depois entao pelo pela ficou fica "
+        "contrato plano planos desconto preco prazo senha cartao atendimento".split()
+    ),
+    "es": frozenset(
+        "el los las usted ustedes es estan su sus nuestro nuestra equipo gracias hola con una un del al "
+        "para tambien pero eso aqui ahora hoy hacer puedo podemos voy vamos tiene tenemos ya todavia cuando "
+        "como cual cuanto muy si hasta despues entonces por y yo te le contrato plan planes descuento precio "
+        "plazo contrasena tarjeta hay esta este".split()
+    ),
+    "en": frozenset(
+        "the you your is are we our and to of for with can will team thanks thank hello hi this that it "
+        "here now today do i my me be has have not no yes until after then by contract plan plans discount "
+        "price deadline password card please would could should".split()
+    ),
+}
+# Words two languages share count less than words only one has.
+_SHARED = _MARKERS["pt"] & _MARKERS["es"]
+
+
+def detect_language(text: str, default: str = "pt") -> str:
+    """ "pt", "en" or "es": which language the text is written in (the default when it cannot tell)."""
+    scores = dict.fromkeys(_MARKERS, 0.0)
+    folded = fold(text)
+    for word in re.findall(r"[a-z']+", folded):
+        for language, markers in _MARKERS.items():
+            if word in markers:
+                scores[language] += 0.5 if word in _SHARED else 1.0
+    # Spelling only one language has.
+    scores["pt"] += 1.5 * len(re.findall(r"(?:cao|coes|lh|nh|ã|õ|ç)", folded + " " + text.casefold()))
+    scores["es"] += 1.5 * len(re.findall(r"(?:cion\b|ñ|¿|¡|ll[aeo])", text.casefold()))
+    best = max(scores, key=lambda language: scores[language])
+    return best if scores[best] >= 1.0 else default
+
+
+@lru_cache(maxsize=4096)
+def language_of(text: str, default: str = "pt") -> str:
+    return detect_language(text, default)
+
+
+def sentences(tokens: Iterable[Token]) -> list[list[Token]]:
+    """Tokens split at sentence boundaries; the boundary token ends its sentence (a "?" tells a question)."""
+    out: list[list[Token]] = [[]]
+    for token in tokens:
+        out[-1].append(token)
+        if token.kind == "punct" and token.text in BOUNDARY:
+            out.append([])
+    return [sentence for sentence in out if any(token.kind != "punct" for token in sentence)]
