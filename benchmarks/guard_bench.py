@@ -69,7 +69,8 @@ def _reply(rng: random.Random) -> str:
     return " ".join(words)[:REPLY_CHARS]
 
 
-def main() -> int:
+def measure(iterations: int = ITERATIONS) -> dict:
+    """The figures of one run: P50/P99/max of an innocent and of a blocked 4 096-character reply."""
     rng = random.Random(4096)  # noqa: S311 - a reproducible benchmark input, nothing secret
     base = builtin_snapshot()
     release = ReleaseSnapshot(
@@ -87,40 +88,51 @@ def main() -> int:
     labels = ("Falar com a equipe", "Ver planos")
     # The innocent reply scans everything; the blocked one ends in a violation found by a phrase.
     blocked = reply[: REPLY_CHARS - 40] + " Pronto: seu c0ntr4t0  FECHADO, parabéns!"
-    innocent_ms = _time(release, reply, labels, expect_allowed=True)
-    blocked_ms = _time(release, blocked, labels, expect_allowed=False)
-    figures = {
+    innocent_ms = _time(release, reply, labels, expect_allowed=True, iterations=iterations)
+    blocked_ms = _time(release, blocked, labels, expect_allowed=False, iterations=iterations)
+    return {
         "benchmark": "guard",
         "constraints": CONSTRAINTS,
         "phrases": sum(len(rule.phrases) for rule in release.constraints),
         "patterns": sum(len(rule.patterns) for rule in release.constraints),
         "reply_chars": REPLY_CHARS,
-        "iterations": ITERATIONS,
+        "iterations": iterations,
         **{f"{key}_ms": value for key, value in innocent_ms.items()},
         **{f"blocked_{key}_ms": value for key, value in blocked_ms.items()},
         "target_p99_ms": TARGET_P99_MS,
     }
+
+
+def main() -> int:
+    figures = measure()
     sys.stdout.write(json.dumps(figures) + "\n")
-    worst = max(innocent_ms["p99"], blocked_ms["p99"])
+    worst = max(figures["p99_ms"], figures["blocked_p99_ms"])
     return 0 if worst <= TARGET_P99_MS else 1
 
 
-def _time(release: ReleaseSnapshot, text: str, labels: tuple[str, ...], *, expect_allowed: bool) -> dict:
+def _time(
+    release: ReleaseSnapshot, text: str, labels: tuple[str, ...], *, expect_allowed: bool, iterations: int
+) -> dict:
     for _ in range(WARMUP):
         result = check_reply(release=release, text=text, labels=labels)
     # A wrong verdict would mean we time an early exit, or a guard that lets the violation through.
     if result.allowed != expect_allowed:
         raise SystemExit(f"unexpected guard verdict: allowed={result.allowed} {result.violations}")
-    timings = []
-    for _ in range(ITERATIONS):
-        started = time.perf_counter()
+    timings, cpu = [], []
+    for _ in range(iterations):
+        started, started_cpu = time.perf_counter(), time.thread_time()
         check_reply(release=release, text=text, labels=labels)
         timings.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.thread_time() - started_cpu) * 1000)
     timings.sort()
+    cpu.sort()
+    # Wall time includes waiting for a CPU on a shared machine; CPU time is the guard's own cost.
     return {
         "p50": round(timings[len(timings) // 2], 3),
         "p99": round(timings[int(len(timings) * 0.99) - 1], 3),
         "max": round(timings[-1], 3),
+        "cpu_p50": round(cpu[len(cpu) // 2], 3),
+        "cpu_p99": round(cpu[int(len(cpu) * 0.99) - 1], 3),
     }
 
 

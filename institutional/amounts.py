@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from institutional.textnorm import fold
+from institutional.textnorm import Token, fold, squeeze
 
 # --- Numbers written in words ------------------------------------------------------------------------
 _UNITS_WORDS: dict[str, int] = {}
@@ -63,13 +63,29 @@ for _value, _names in {
     for _name in _names.split():
         _UNITS_WORDS[_name] = _value
 _MULTIPLIERS = {"mil": 1000, "thousand": 1000, "milhao": 1_000_000, "milhoes": 1_000_000, "million": 1_000_000}
+# Words an amount is made of, keyed by their squeezed spelling (see `textnorm.squeeze`): "ceeentooo" and
+# "dezesete" still read "cento" and "dezessete".
+AMOUNT_WORDS: dict[str, str] = {
+    squeeze(word): word
+    for word in [
+        *_UNITS_WORDS,
+        *_MULTIPLIERS,
+        *"reais reales real dolares dollars euros pesos vezes parcelas prestacoes cuotas installments instalments "
+        "installment instalment mensalidades dia dias day days hora horas hour hours semana semanas week weeks "
+        "mes meses month months ano anos year years minuto minutos minute minutes uteis habiles business "
+        "working por cento ciento percent pct".split(),
+    ]
+}
 _CONNECTORS = frozenset({"e", "and", "y"})
 _UNIT_AFTER = re.compile(
-    r"\s*(?:%|por\s*cento|por\s*ciento|percent|reais|real|dolares|dollars|euros|pesos|vezes|parcelas|prestacoes"
+    r"\s*(?:%|por\s*cento|por\s*ciento|percent|reais|reales|real|dolares|dollars|euros|pesos|vezes|parcelas|prestacoes"
     r"|cuotas|installments|instalments|mensalidades|dias?|days?|horas?|hours?|semanas?|weeks?|meses|mes|months?"
     r"|anos|years?|minutos?|minutes?)\b"
 )
-_NUMBER_WORD = re.compile(r"\b[a-z]+\b")
+
+
+NUMBER_NAMES = frozenset([*_UNITS_WORDS, *_MULTIPLIERS])
+_LETTERS = re.compile(r"[a-z]+")
 
 
 def words_to_digits(folded: str) -> str:
@@ -78,13 +94,14 @@ def words_to_digits(folded: str) -> str:
     Only a number followed by a unit (money, percent, instalments, a duration) is replaced: "dos planos"
     stays Portuguese and "once the contract is signed" stays English, while "um mês grátis" is an amount.
     """
-    if not any(word in _UNITS_WORDS or word in _MULTIPLIERS for word in _NUMBER_WORD.findall(folded)):
+    if NUMBER_NAMES.isdisjoint(_LETTERS.findall(folded)):
         return folded
     tokens = re.split(r"(\s+|-)", folded)
     out: list[str] = []
     index = 0
     while index < len(tokens):
-        value, end = _read_number(tokens, index)
+        starts_here = tokens[index].strip() and tokens[index] != "-"
+        value, end = _read_number(tokens, index) if starts_here else (0, index)
         if end > index and _UNIT_AFTER.match("".join(tokens[end:])):
             out.append(str(value))
             index = end
@@ -127,7 +144,7 @@ def _read_number(pieces: list[str], start: int) -> tuple[int, int]:
 # --- Amounts -------------------------------------------------------------------------------------------
 _MONEY = re.compile(
     r"(?:r|us)?\$\s*(?P<number>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
-    r"|(?P<number2>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:reais|real|brl|dolares|dollars|usd)\b"
+    r"|(?P<number2>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:reais|reales|real|brl|dolares|dollars|usd)\b"
 )
 _QUANTITY = re.compile(
     r"(?<![\w.,/])(?P<number>\d+(?:[.,]\d+)*)\s*"
@@ -144,7 +161,10 @@ _DATE = re.compile(
     r"|\b(?P<month_en>january|february|march|april|may|june|july|august|september|october|november|december)"
     r"\s+(?P<day3>[0-3]?\d)(?:st|nd|rd|th)?\b"
     r"|\b(?:dia|day|el)\s+(?P<day4>[0-3]?\d)\b"
-    r"|\b(?P<prep>ate|by|until|hasta|antes\s+de|before)\s+(?:a\s+|o\s+|the\s+|el\s+|la\s+)?(?:proxima\s+|next\s+)?"
+)
+# A weekday after "até", "by", "hasta"...: the one date written without a digit.
+_DATE_WEEKDAY = re.compile(
+    r"\b(?P<prep>ate|by|until|hasta|antes\s+de|before)\s+(?:a\s+|o\s+|the\s+|el\s+|la\s+)?(?:proxima\s+|next\s+)?"
     r"(?P<weekday>segunda|terca|quarta|quinta|sexta|sabado|domingo|monday|tuesday|wednesday|thursday|friday"
     r"|saturday|sunday|lunes|martes|miercoles|jueves|viernes)\b"
 )
@@ -196,6 +216,24 @@ _INSTALMENT_UNITS = frozenset(
 )
 
 
+def amount_text(tokens: list[Token]) -> str:
+    """The repaired tokens of a text written back for the amount patterns (number and unit words restored)."""
+    out: list[str] = []
+    glue_next = False
+    for token in tokens:
+        if token.kind == "word":
+            value = AMOUNT_WORDS.get(token.text) or AMOUNT_WORDS.get(squeeze(token.raw)) or token.raw.replace("'", "")
+        else:
+            value = token.text if token.kind != "money" else token.raw
+        if token.kind == "punct" and value in "%,.:/;!?)":
+            out.append(value)
+            glue_next = value == "/"
+            continue
+        out.append(value if (glue_next or not out) else " " + value)
+        glue_next = False
+    return "".join(out)
+
+
 def _money_value(text: str) -> str:
     text = text.replace(" ", "")
     if "," in text:
@@ -217,21 +255,49 @@ class Amount:
     start: int  # position in the folded text
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 def amounts_found(folded: str) -> list[Amount]:
-    """Every amount in folded text, in order, with its canonical key."""
+    """Every amount in folded text, in order, with its canonical key (positions in `words_to_digits(folded)`)."""
     text = words_to_digits(folded)
-    if not any(char.isdigit() for char in text) and not _DATE.search(text):
-        return []
+    found: list[Amount] = []
+    for low, high in _digit_windows(text):
+        found.extend(_numeric_amounts(text, low, high))
+    if _WEEKDAY_HINT.search(text):
+        found.extend(Amount(_date_key(match), match.group(0), match.start()) for match in _DATE_WEEKDAY.finditer(text))
+    found.sort(key=lambda amount: amount.start)
+    return found
+
+
+_WEEKDAY_HINT = re.compile(r"(?:ate|by|until|hasta|antes de|before) ")
+_WINDOW_BEFORE, _WINDOW_AFTER = 60, 40
+
+
+def _digit_windows(text: str) -> list[tuple[int, int]]:
+    """Stretches of text around its numbers: the amount patterns only need to look there (much faster)."""
+    windows: list[tuple[int, int]] = []
+    for match in _DIGITS.finditer(text):
+        low, high = max(0, match.start() - _WINDOW_BEFORE), min(len(text), match.end() + _WINDOW_AFTER)
+        if windows and low <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], high)
+        else:
+            windows.append((low, high))
+    return windows
+
+
+def _numeric_amounts(text: str, low: int, high: int) -> list[Amount]:
     found: list[Amount] = []
     money_spans: list[tuple[int, int]] = []
-    for match in _MONEY.finditer(text):
+    for match in _MONEY.finditer(text, low, high):
         number = match.group("number") or match.group("number2")
         found.append(Amount(f"money:{_money_value(number)}", match.group(0).strip(), match.start()))
         money_spans.append(match.span())
-    for match in _QUANTITY.finditer(text):
+    for match in _QUANTITY.finditer(text, low, high):
         if any(start <= match.start() < end for start, end in money_spans):
             continue
-        if match.group("unit") in _CLOCK_UNITS and _CLOCK_BEFORE.search(text, 0, match.start()):
+        before = text[max(0, match.start() - 12) : match.start()]
+        if match.group("unit") in _CLOCK_UNITS and _CLOCK_BEFORE.search(before):
             continue  # "às 18h", "das 8h": a time of day (business hours), not a duration
         number, unit = match.group("number"), " ".join(match.group("unit").split())
         number = (number.lstrip("0") or "0") if number.isdigit() else number
@@ -244,22 +310,27 @@ def amounts_found(folded: str) -> list[Amount]:
         else:
             key = f"time:{number}:{_UNITS[unit]}"
         found.append(Amount(key, match.group(0), match.start()))
-    for match in _DATE.finditer(text):
+    for match in _DATE.finditer(text, low, high):
         found.append(Amount(_date_key(match), match.group(0), match.start()))
-    found.sort(key=lambda amount: amount.start)
     return found
 
 
 def _date_key(match: re.Match[str]) -> str:
-    if match.group("day"):
-        return f"date:{int(match.group('day'))}/{int(match.group('month'))}"
-    if match.group("day2"):
-        return f"date:{int(match.group('day2'))}/{_MONTHS[match.group('month_name')]}"
-    if match.group("day3"):
-        return f"date:{int(match.group('day3'))}/{_MONTHS[match.group('month_en')]}"
-    if match.group("day4"):
-        return f"date:day:{int(match.group('day4'))}"
-    return f"date:weekday:{match.group('weekday')}"
+    groups = match.groupdict()
+    if groups.get("day"):
+        return f"date:{int(groups['day'])}/{int(groups['month'])}"
+    if groups.get("day2"):
+        return f"date:{int(groups['day2'])}/{_MONTHS[groups['month_name']]}"
+    if groups.get("day3"):
+        return f"date:{int(groups['day3'])}/{_MONTHS[groups['month_en']]}"
+    if groups.get("day4"):
+        return f"date:day:{int(groups['day4'])}"
+    return f"date:weekday:{groups['weekday']}"
+
+
+def canonical_key(key: str) -> str:
+    """One key for amounts that state the same thing: "10 days" and "10 business days" are one deadline."""
+    return key.replace(":business_day", ":day") if key.startswith("time:") else key
 
 
 def amounts_in(text: str) -> dict[str, str]:
@@ -279,8 +350,15 @@ _GENERIC_ITEM_WORDS = frozenset(
 )
 
 
+def item_key(word: str) -> str:
+    """A spelling-proof key for an item word, the same in PT, ES and EN: "Profissional", "Profesional" and
+    "Professional" all give "prfsnl"; "Essencial", "Esencial" and "Essential" give "sncl"."""
+    word = squeeze(word.replace("ti", "ci"))
+    return re.sub(r"[aeiouy]", "", word)
+
+
 def item_vocabulary(service_lines: list[str]) -> dict[str, str]:
-    """Word -> the priced item it names: each service line's title (before ":" or a dash) is one item.
+    """Item key -> the priced item it names: each service line's title (before ":" or a dash) is one item.
 
     A word in two titles names neither ("plano" in "Plano Essencial" and "Plano Profissional").
     """
@@ -288,34 +366,67 @@ def item_vocabulary(service_lines: list[str]) -> dict[str, str]:
     for line in service_lines:
         title = re.split(r"[:—–(]| - ", fold(line), maxsplit=1)[0].strip()
         for word in _ITEM_WORD.findall(title):
-            if word not in _GENERIC_ITEM_WORDS:
-                owners.setdefault(word, set()).add(title)
-    return {word: next(iter(titles)) for word, titles in owners.items() if len(titles) == 1}
+            key = item_key(word)
+            if word not in _GENERIC_ITEM_WORDS and len(key) >= 3:
+                owners.setdefault(key, set()).add(title)
+    return {key: next(iter(titles)) for key, titles in owners.items() if len(titles) == 1}
 
 
-def priced_items(folded: str, vocabulary: dict[str, str]) -> list[tuple[str, str]]:
-    """(money key, item) for every price in the text tied to an item it names.
+def _items_named(text: str, vocabulary: dict[str, str]) -> list[str]:
+    return [vocabulary[key] for key in (item_key(word) for word in _ITEM_WORD.findall(text)) if key in vocabulary]
 
-    A price belongs to the nearest item named between the previous price and it; with none there, to the
-    first item named after it before the next price (in the same sentence).
+
+_SENTENCE_END = re.compile(r"[\n;!?]+|\.(?:\s|$)")
+
+
+def _by_sentence(text: str) -> list[tuple[str, list[Amount]]]:
+    """(sentence, its amounts with positions in the sentence) for each sentence of `text` that has one."""
+    converted = words_to_digits(text)
+    amounts = amounts_found(converted)
+    if not amounts:
+        return []
+    out: list[tuple[str, list[Amount]]] = []
+    start = 0
+    ends = [match.end() for match in _SENTENCE_END.finditer(converted)] + [len(converted)]
+    position = 0
+    for end in ends:
+        inside = []
+        while position < len(amounts) and amounts[position].start < end:
+            amount = amounts[position]
+            inside.append(Amount(amount.key, amount.written, amount.start - start))
+            position += 1
+        if inside:
+            out.append((converted[start:end], inside))
+        start = end
+    return out
+
+
+def priced_items(text: str, vocabulary: dict[str, str]) -> list[tuple[str, str]]:
+    """(money key, item) for every price in an amount text tied to an item it names.
+
+    A price belongs to the item the clause before it is about (the first item named in the nearest
+    comma-separated part, back to the previous price: "a implantação do Profissional sai por R$ 990" prices
+    the implantação); with none there, to the first item named after it, before the next price.
     """
     pairs: list[tuple[str, str]] = []
     if not vocabulary:
         return pairs
-    for line in re.split(r"[\n;!?]+|\.(?:\s|$)", folded):
-        amounts = [amount for amount in amounts_found(line) if amount.key.startswith("money:")]
-        converted = words_to_digits(line)
+    for sentence, found in _by_sentence(text):
+        amounts = [amount for amount in found if amount.key.startswith("money:")]
         previous_end = 0
         for position, amount in enumerate(amounts):
-            before = converted[previous_end : amount.start]
-            next_start = amounts[position + 1].start if position + 1 < len(amounts) else len(converted)
-            after = converted[amount.start + len(amount.written) : next_start]
-            named_before = [vocabulary[word] for word in _ITEM_WORD.findall(before) if word in vocabulary]
-            named_after = [vocabulary[word] for word in _ITEM_WORD.findall(after) if word in vocabulary]
-            if named_before:
-                pairs.append((amount.key, named_before[-1]))
-            elif named_after:
-                pairs.append((amount.key, named_after[0]))
+            before = sentence[previous_end : amount.start]
+            next_start = amounts[position + 1].start if position + 1 < len(amounts) else len(sentence)
+            after = sentence[amount.start + len(amount.written) : next_start]
+            item = next(
+                (named[0] for part in reversed(re.split(r"[,:]", before)) if (named := _items_named(part, vocabulary))),
+                None,
+            )
+            if item is None:
+                named_after = _items_named(after, vocabulary)
+                item = named_after[0] if named_after else None
+            if item is not None:
+                pairs.append((amount.key, item))
             previous_end = amount.start + len(amount.written)
     return pairs
 
@@ -341,20 +452,18 @@ def topic_stems(folded: str) -> frozenset[str]:
 
 
 def amount_topics(fact_units: list[str]) -> dict[str, list[frozenset[str]]]:
-    """Amount key -> the topics of every published fact that states it (money excluded: items tie it)."""
+    """Amount key -> the topics of every published fact that states it (money excluded: items tie it).
+
+    `fact_units` are amount texts (see `amount_text`), one per published fact.
+    """
     topics: dict[str, list[frozenset[str]]] = {}
-    for unit in fact_units:
-        folded = fold(unit)
-        for sentence in _sentences(folded):
+    for folded in fact_units:
+        for sentence, found in _by_sentence(folded):
             stems = topic_stems(sentence) | topic_stems(folded.split("\n", 1)[0])
-            for amount in amounts_found(sentence):
+            for amount in found:
                 if not amount.key.startswith("money:"):
-                    topics.setdefault(amount.key, []).append(stems)
+                    topics.setdefault(canonical_key(amount.key), []).append(stems)
     return topics
-
-
-def _sentences(folded: str) -> list[str]:
-    return [part for part in re.split(r"[\n;!?]+|\.(?:\s|$)", folded) if part.strip()]
 
 
 def ungrounded_amounts(folded: str, topics: dict[str, list[frozenset[str]]]) -> list[Amount]:
@@ -363,12 +472,12 @@ def ungrounded_amounts(folded: str, topics: dict[str, list[frozenset[str]]]) -> 
     "Entrega em 24h" when only "o assistente responde 24 horas por dia" is published states a deadline.
     """
     out: list[Amount] = []
-    for sentence in _sentences(folded):
-        found = [amount for amount in amounts_found(sentence) if amount.key in topics]
+    for sentence, amounts in _by_sentence(folded):
+        found = [amount for amount in amounts if canonical_key(amount.key) in topics]
         if not found:
             continue
         stems = topic_stems(sentence)
         for amount in found:
-            if not any(stems & published for published in topics[amount.key]):
+            if not any(stems & published for published in topics[canonical_key(amount.key)]):
                 out.append(amount)
     return out

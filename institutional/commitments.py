@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from institutional.amounts import AMOUNT_WORDS, NUMBER_NAMES
 from institutional.textnorm import Token, fold, raw_tokens, repair, sentences, squeeze
 
 CLOSURE = "closure"
@@ -52,7 +53,7 @@ _ACT_STEMS: dict[str, str] = {
         APPROVE: "aprov aprob approv autoriz authoriz",
         ACTIVATE: "ativ activ habilit liber enabl",
         RESERVE: "reserv book lock congel bloque",
-        GUARANTEE: "garant guarant asegur assegur ensur promet promis prometo",
+        GUARANTEE: "garant guarant asegur assegur ensur promet promis",
         WAIVE: "isent dispens abon perdo waiv exim exoner condon",
         DISCOUNT: "descont rebaj",
         GRANT: "conced aplic ofere ofrec ofrez offer consig conseg otorg grant baix reduz reduc",
@@ -77,7 +78,10 @@ _FIRST_PERSON_WORDS = _squeezed(
     "haremos mantenho mantemos manterei manteremos mantengo mantenemos deixo deixamos dejo dejamos"
 )
 # Making or leaving a price ("faço pelo preço do Essencial", "te dejo el plan en..."): setting the price.
-_MAKE_PRICE = _squeezed("faco fazemos farei faremos fazer hago hacemos hare hacer make deixo deixamos dejo dejamos")
+_MAKE_PRICE = _squeezed(
+    "faco fazemos farei faremos fazer hago hacemos hare hacer make deixo deixamos dejo dejamos mantenho mantemos "
+    "manterei manteremos mantengo mantenemos keep hold"
+)
 # State adjectives: "ativo", "active", "live" say something is in force, like a participle.
 _STATE_WORDS = _squeezed("ativo ativa ativos ativas active activo activa live done hecho")
 _ACT_WORDS.update({squeeze(w): ACTIVATE for w in "ativo ativa ativos ativas active activo activa live".split()})
@@ -89,7 +93,7 @@ _NOT_ACTS = _squeezed(
     "contratacion contractor firma firmas signature signal signals sinal closet closely book books booking "
     "booklet oferta ofertas offers offer oferece oferecem oferecemos oferecer ofrece ofrecemos aplicativo "
     "aplicacion application aplicacao liberdade liberty libre signo ativamente activamente efetivo "
-    "efetivamente closer finalidade fecho"
+    "efetivamente closer finalidade"
 )
 # Participles and states: already done (or in force) when nothing in the sentence says otherwise.
 _PARTICIPLE = re.compile(r"(?:ad|id)[oa]s?$|ad[ií]sim[oa]s?$|[^e]ed$|ee?d$|(?:iv|tiv)[oa]s?$|^live$|^done$|^hecho$")
@@ -116,7 +120,7 @@ _FIRST_PERSON_ENDINGS = (
 _OBJECTS: dict[str, str] = {}
 for _kind, _words in {
     "contract": "contrato contratos contract contracts contratacao contratacion contratação",
-    "deal": "negocio negocios acordo acordos acuerdo acuerdos deal deals trato",
+    "deal": "negocio negocios acordo acordos acuerdo acuerdos deal deals trato agreement agreements",
     "proposal": "proposta propostas propuesta propuestas proposal proposals orcamento orcamentos presupuesto "
     "cotizacion cotacao quote quotation",
     "order": "pedido pedidos order orders orden ordenes compra compras purchase",
@@ -130,7 +134,8 @@ for _kind, _words in {
     "mensalidade mensalidades juros interest intereses",
     "fee": "taxa taxas fee fees multa multas penalty cargo cargos comision comissao",
     "discount": "desconto descontos discount discounts descuento descuentos cupom cupons cupon coupon coupons "
-    "abatimento bonificacao rebaja",
+    "abatimento bonificacao rebaja gratis gratuito gratuita gratuitos gratuitamente graca free regalo "
+    "cortesia",
     "deadline": "prazo prazos deadline deadlines plazo plazos entrega entregas delivery",
 }.items():
     for _word in _words.split():
@@ -258,6 +263,12 @@ def known_word(word: str) -> bool:
         return False
     if word in _SCOPE_WORDS or word in _CREDENTIAL_WORDS or word in _OBJECTS or word in _ACT_WORDS:
         return True
+    if word in _MEDICAL or word in _LEGAL or word in _PROFESSIONALS or word in _READY or word in _DATE_WORDS:
+        return True
+    if any(word == head or word in tails for head, tails in _CREDENTIAL_PHRASES):
+        return True
+    if word in AMOUNT_WORDS:
+        return True
     role = classify(word)
     if role is None:
         return False
@@ -273,12 +284,116 @@ class Finding:
     evidence: str  # the words of the sentence that fired
 
 
-def parse(text: str) -> list[list[Token]]:
-    """The folded, repaired sentences of `text` (what the rules read)."""
-    return sentences(repair(raw_tokens(fold(text)), known_word))
+# Where a reply is cut into chunks before tokenising: after a sentence's end, at a line break.
+_CHUNK = re.compile(r"(?<=[.!?;])\s+|\n+")
+_LETTER_RUNS = re.compile(r"[a-z]+")
+# A chunk with a digit or a leet sign, or with letters glued by signs ("f.e.c.h", "fe_cha_do"), is read in
+# full whatever its words look like; so is one with letters spaced apart (three one-letter words in a row).
+_DIGIT_OR_LEET = re.compile(r"[0-9@$]")
+_GLUED = re.compile(r"[a-z][.\-_*~|/\\·•+][a-z]")
 
 
-def find_commitments(texts: Sequence[str], *, language: str = "pt") -> list[Finding]:
+@lru_cache(maxsize=1)
+def _trigger_words() -> frozenset[str]:
+    """Words besides acts that can start a finding or an amount: credentials, advice, named days,
+    congratulations, discounts and fees, numbers in words. A contract or a plan named without an act commits
+    to nothing, so objects alone do not make a chunk worth reading."""
+    words: set[str] = set()
+    words.update(_CREDENTIAL_WORDS, _MEDICAL, _LEGAL, _DATE_WORDS, _CONGRATULATE, _FIRST_PERSON_WORDS)
+    words.update(word for word, kind in _OBJECTS.items() if kind in ("discount", "fee"))
+    words.update(head for head, _tails in _CREDENTIAL_PHRASES)
+    words.update(squeeze(word) for word in NUMBER_NAMES if word not in _ARTICLE_NUMBERS)
+    return frozenset(words)
+
+
+@lru_cache(maxsize=65536)
+def _is_trigger(word: str) -> bool:
+    word = squeeze(word)
+    if word in _trigger_words():
+        return True
+    role = classify(word)
+    return role is not None and role[0] == "act"
+
+
+_ARTICLE_NUMBERS = frozenset({"um", "uma", "un", "una", "uno", "one"})
+# "um mês", "one week": an article read as a number only before a unit.
+_ARTICLE_AMOUNT = re.compile(
+    r"\b(?:um|uma|un|una|uno|one|a|an)\s+(?:dias?|semanas?|mes|meses|horas?|days?|weeks?|months?|hours?|anos?"
+    r"|years?|minutos?|minutes?|vez|parcela|cuota)\b"
+)
+
+
+def _worth_reading(chunk: str) -> bool:
+    """Whether a chunk of folded text may hold a finding or an amount: a cheap test that skips the rest.
+
+    Repeated letters need no test of their own: a trigger word is recognised squeezed.
+    """
+    if _DIGIT_OR_LEET.search(chunk) or _GLUED.search(chunk) or _ARTICLE_AMOUNT.search(chunk):
+        return True
+    singles = 0
+    for word in _LETTER_RUNS.findall(chunk):
+        if _is_trigger(word):
+            return True
+        singles = singles + 1 if len(word) == 1 else 0
+        if singles >= 3:
+            return True
+    return False
+
+
+_CHUNK_END = Token("punct", "\n", "\n")
+
+
+def tokens_of(text: str, folded: str | None = None) -> tuple[Token, ...]:
+    """The folded, repaired tokens of `text` (what the rules and the amount patterns read).
+
+    Only the chunks that may hold a finding or an amount are tokenised; the others cannot matter.
+    """
+    folded = fold(text) if folded is None else folded
+    if len(folded) < 400:
+        return tuple(repair(raw_tokens(folded), known_word))
+    tokens: list[Token] = []
+    for chunk in _CHUNK.split(folded):
+        if chunk and _worth_reading(chunk):
+            tokens.extend(repair(raw_tokens(chunk), known_word))
+            tokens.append(_CHUNK_END)
+    return tuple(tokens)
+
+
+class TokenMemo(dict[str, tuple[Token, ...]]):
+    """Tokens of the strings one check reads, each tokenised once (the detector and the amounts share them).
+
+    `folded` may hold texts the caller already folded.
+    """
+
+    def __init__(self, folded: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.folded = folded or {}
+
+    def __missing__(self, text: str) -> tuple[Token, ...]:
+        tokens = tokens_of(text, self.folded.get(text))
+        self[text] = tokens
+        return tokens
+
+
+def parse(text: str, memo: TokenMemo | None = None) -> list[list[Token]]:
+    """The folded, repaired sentences of `text`."""
+    return sentences(memo[text] if memo is not None else tokens_of(text))
+
+
+_JOIN_TAIL = 300
+
+
+def joined_variants(texts: Sequence[str]) -> list[str]:
+    """The strings a customer reads as one: the end of the body followed by the labels, with a space and
+    without one (a word cut in two between the body and a button: "forma" + "lizado")."""
+    pieces = [text for text in texts if text and text.strip()]
+    if len(pieces) < 2:
+        return []
+    tail = pieces[0][-_JOIN_TAIL:]
+    return [" ".join([tail, *pieces[1:]]), "".join([tail, *pieces[1:]])]
+
+
+def find_commitments(texts: Sequence[str], *, language: str = "pt", memo: TokenMemo | None = None) -> list[Finding]:
     """Every commitment in the customer-visible strings: the body first, then labels (each alone and joined).
 
     A label is something the customer taps: an act on its own there ("Fechar contrato", "Confirm order") is
@@ -287,10 +402,9 @@ def find_commitments(texts: Sequence[str], *, language: str = "pt") -> list[Find
     findings: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     pieces = [(text, position > 0) for position, text in enumerate(texts) if text and text.strip()]
-    if len(pieces) > 1:
-        pieces.append((" ".join(text for text, _label in pieces), False))
+    pieces.extend((joined, False) for joined in joined_variants(texts))
     for candidate, is_label in pieces:
-        for sentence in parse(candidate):
+        for sentence in parse(candidate, memo):
             for finding in _sentence_findings(sentence, language, is_label=is_label):
                 key = (finding.family, finding.evidence)
                 if key not in seen:
@@ -395,6 +509,8 @@ def _first_person(sentence: _Sentence, index: int, word: str, act_stem_len: int)
         return True
     if language != "en" and (suffix in _FIRST_PERSON_ENDINGS or (suffix == "o" and word not in _NOT_ACTS)):
         return True
+    if language == "es" and suffix == "e":
+        return True  # "firmé", "cerré" (the accent folded away)
     left = _left(sentence, index, 4)
     for offset, previous in enumerate(reversed(left)):
         if previous in _THIRD_PARTY and previous not in _SECOND_PERSON:
@@ -423,11 +539,42 @@ def _act_stem_length(word: str) -> int:
     return len(word)
 
 
+_READY = _squeezed(
+    "pronto pronta prontos prontas ready listo lista listos live funcionando working entrega entregue entregamos "
+    "entregaremos delivered deliver entregado entregamos chega chegara arrive arrives llega llegara configurado "
+    "instalado ativado activado"
+)
+_DATE_WORDS = _squeezed(
+    "amanha tomorrow manana hoje today hoy segunda terca quarta quinta sexta sabado domingo monday tuesday "
+    "wednesday thursday friday saturday sunday lunes martes miercoles jueves viernes"
+)
+
+
+def _deadline_findings(sentence: _Sentence) -> Iterable[Finding]:
+    """Something ready, delivered or live by a named day: a deadline nobody published."""
+    words = sentence.words
+    if sentence.question or _DATE_WORDS.isdisjoint(words):
+        return
+    for index, word in enumerate(words):
+        if word not in _DATE_WORDS:
+            continue
+        window = words[max(0, index - 6) : index + 4]
+        if not any(w in _READY for w in window) and not any(classify(w) == ("act", GUARANTEE) for w in window):
+            continue
+        if _negated(sentence, index, 8) or _condition_before(sentence, index):
+            continue
+        if any(w in _THIRD_PARTY and w not in _SECOND_PERSON for w in words[max(0, index - 6) : index]):
+            continue
+        yield Finding(PRICE, "a deadline promised for a named day", sentence.evidence(index - 5, index + 2))
+        return
+
+
 def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = False) -> Iterable[Finding]:
     sentence = _prepare(tokens, language)
     words = sentence.words
     yield from _credential_findings(sentence)
     yield from _advice_findings(sentence)
+    yield from _deadline_findings(sentence)
     for index, word in enumerate(words):
         if index in sentence.quoted:
             continue
@@ -435,6 +582,13 @@ def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = F
         if role is None:
             if word in _CONGRATULATE:
                 yield from _congratulation(sentence, index)
+            continue
+        if role == ("object", "discount") and index and words[index - 1] in _MODALS_EN:
+            role = ("act", DISCOUNT)  # "I can discount the first month"
+        if role[0] == "object" and role[1] in ("discount", "fee"):
+            finding = _offer_to_customer(sentence, index)
+            if finding is not None:
+                yield finding
             continue
         if role[0] != "act":
             continue
@@ -457,6 +611,34 @@ def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = F
             finding = None
         if finding is not None:
             yield finding
+
+
+_MODALS_EN = _squeezed("can will could would shall ll to")
+# Someone receiving: the customer addressed ("para você", "te", "for you") or the speaker paying ("on me").
+_BENEFICIARY = _squeezed("voce vc te lhe ti you usted tu")
+_ON_ME = (("por", "minha", "conta"), ("on", "me"), ("on", "the", "house"), ("por", "mi", "cuenta"))
+_PUBLISHED_FREE = _squeezed("teste testar trial prueba probar experimentar")
+
+
+def _offer_to_customer(sentence: _Sentence, index: int) -> Finding | None:
+    """A discount, a free month or a waived fee addressed to the customer: an offer, whoever makes it."""
+    words = sentence.words
+    if sentence.question or _negated(sentence, index, 8) or any(w in _NEGATION for w in words[:index]):
+        return None
+    if any(word in _THIRD_PARTY and word not in _SECOND_PERSON for word in words):
+        return None  # "a equipe comercial pode avaliar um desconto para você"
+    if any(word in _PUBLISHED_FREE for word in words):
+        return None  # the published free trial
+    if any(word in _CONDITION for word in words[max(0, index - 6) : index]):
+        return None
+    addressed = any(word in _BENEFICIARY for word in words)
+    on_me = any(tuple(words[i : i + len(p)]) == p for p in _ON_ME for i in range(len(words)))
+    speaker = any(word in _FIRST_PERSON or word in _FIRST_PERSON_MARKERS for word in words)
+    if addressed or on_me or speaker:
+        return Finding(
+            PRICE, "a discount or a free item offered to the customer", sentence.evidence(index - 4, index + 4)
+        )
+    return None
 
 
 def _condition_before(sentence: _Sentence, index: int) -> bool:
@@ -545,8 +727,8 @@ def _state_finding(
         if act == HIRE and kind in _PRICE_OBJECTS:
             return None
         return Finding(_family(kind), f"{act} stated as done or in force on the {kind}", evidence)
-    if act not in (CLOSE, SIGN, CONFIRM, HIRE, ACTIVATE, RESERVE):
-        return None
+    if act not in (CLOSE, SIGN, CONFIRM, HIRE, ACTIVATE, RESERVE) or agent:
+        return None  # no object, or done by a third party ("são confirmados pela equipe comercial")
     if any(word in _TIME_PLACE or _HOURS.match(word.lstrip("#")) for word in words):
         return None
     if any(word in _CONSIDER for word in words[max(0, index - 3) : index]):
@@ -590,14 +772,17 @@ def _has_time_or_amount(words: list[str]) -> bool:
 _CREDENTIAL_WORDS = _squeezed(
     "senha senhas password passwords passcode contrasena contrasenas clave cvv cvc pin token tokens"
 )
-_CREDENTIAL_PHRASES = (
-    ("codigo", ("seguranca", "verificacao", "security", "verification", "verificacion", "seguridad", "acesso")),
-    ("code", ("security", "verification", "access")),
-    ("numero", ("cartao", "tarjeta")),
-    ("number", ("card",)),
-    ("dados", ("cartao",)),
-    ("datos", ("tarjeta",)),
-    ("details", ("card",)),
+_CREDENTIAL_PHRASES = tuple(
+    (squeeze(head), _squeezed(tails))
+    for head, tails in (
+        ("codigo", "seguranca verificacao verificacion seguridad acesso acceso sms app gerou chegou recebeu llego"),
+        ("code", "security verification access sms app got received"),
+        ("numero", "cartao tarjeta"),
+        ("number", "card"),
+        ("dados", "cartao"),
+        ("datos", "tarjeta"),
+        ("details", "card"),
+    )
 )
 _REQUEST_STEMS = tuple(
     squeeze(stem)
@@ -606,7 +791,7 @@ _REQUEST_STEMS = tuple(
         "send give tell type enter provide share write text fill "
         "envie envia mande manda pase pasa digite dig proporcion compart escrib indiq ingres "
         "preciso precisamos necessito necesito necesitamos need require requer solicit "
-        "qual what cual"
+        "qual what cual dim dame decir digame"
     ).split()
 )
 
@@ -615,16 +800,17 @@ def _credential_object(words: list[str], index: int) -> bool:
     word = words[index]
     if word in _CREDENTIAL_WORDS:
         return True
-    for head, tails in _CREDENTIAL_PHRASES:
-        if word == squeeze(head) and any(w in tails for w in words[index + 1 : index + 4]):
-            return True
-        if word in tails and any(w == squeeze(head) for w in words[max(0, index - 3) : index]):
-            return True
-    return False
+    near = words[max(0, index - 3) : index] + words[index + 1 : index + 6]
+    return any(word == head and any(w in tails for w in near) for head, tails in _CREDENTIAL_PHRASES)
+
+
+_CREDENTIAL_ANY = _CREDENTIAL_WORDS | frozenset(head for head, _tails in _CREDENTIAL_PHRASES)
 
 
 def _credential_findings(sentence: _Sentence) -> Iterable[Finding]:
     words = sentence.words
+    if _CREDENTIAL_ANY.isdisjoint(words):
+        return
     for index in range(len(words)):
         if not _credential_object(words, index) or _negated(sentence, index, 8):
             continue
@@ -644,19 +830,22 @@ _MEDICAL = _squeezed(
     "dose doses dosagem dosage dosis comprimido comprimidos capsula capsulas pill pills tablet tablets pastilla "
     "pastillas gotas drops antibiotico antibioticos antibiotic antibiotics ibuprofeno ibuprofen paracetamol "
     "dipirona aspirina aspirin amoxicilina xarope syrup jarabe pomada ointment insulina insulin antidepressivo "
-    "ansiolitico tratamento treatment tratamiento diagnostico diagnosis"
+    "ansiolitico diagnostico diagnosis sinusite sinusitis gripe flu infeccao "
+    "infeccion infection virose dengue covid depresao depresion depression ansiedade anxiety diabetes "
+    "hipertensao pneumonia enxaqueca migraine alergia allergy"
 )
 _LEGAL = _squeezed(
-    "processar processe processo processos sue lawsuit lawsuits demandar demande demanda justica juizado "
+    "processar processe sue lawsuit lawsuits demandar demande demanda justica juizado "
     "tribunal court indenizacao indemnizacion compensation danos damages advocacia litigation litigio "
-    "procon denunciar denuncia"
+    "procon denunciar denuncia judicial judiciales judicialmente legal"
 )
 _ADVICE_VERBS = tuple(
     squeeze(stem)
     for stem in (
         "tome tomar toma take tomes use usar aplique apply recomend recommend recomiend sugir sugest suger "
         "suggest indic prescrev prescrib recet deve deveria devia should must debe deberia precisa need "
-        "entre entrar file abra abrir open pode can puede"
+        "entre entrar file abra abrir open pode can puede direito right derecho melhor best mejor ideal "
+        "tem have has tiene tienes seu your su tu provavelmente probably probablemente parece sounds"
     ).split()
 )
 _PROFESSIONALS = _squeezed(
@@ -668,7 +857,7 @@ _PROFESSIONALS = _squeezed(
 
 def _advice_findings(sentence: _Sentence) -> Iterable[Finding]:
     words = sentence.words
-    if any(word in _PROFESSIONALS for word in words):
+    if (_MEDICAL.isdisjoint(words) and _LEGAL.isdisjoint(words)) or not _PROFESSIONALS.isdisjoint(words):
         return
     for index, word in enumerate(words):
         if word not in _MEDICAL and word not in _LEGAL:
@@ -676,7 +865,7 @@ def _advice_findings(sentence: _Sentence) -> Iterable[Finding]:
         if _negated(sentence, index, 8) or sentence.question:
             continue
         window = words[max(0, index - 5) : index]
-        if any(w.startswith(_ADVICE_VERBS) for w in window) or word in ("processe", "sue", "demande"):
+        if any(w.startswith(_ADVICE_VERBS) for w in window) or word in ("procese", "sue", "demande"):
             family_word = "medical" if word in _MEDICAL else "legal"
             yield Finding(
                 ADVICE, f"{family_word} advice (recommends what to take or do)", sentence.evidence(index - 4, index + 3)

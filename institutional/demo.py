@@ -1,5 +1,9 @@
 """Demo content in Brazilian Portuguese for Pyloto, loaded by `manage.py seed_demo`."""
 
+from typing import Any
+
+from institutional.snapshot import CompanyProfileData, FaqEntry, PolicyEntry, ReleaseSnapshot
+
 PROFILE = {
     "name": "Pyloto",
     "description": (
@@ -26,7 +30,7 @@ PROFILE = {
     "default_language": "pt-BR",
 }
 
-FAQS = [
+FAQS: list[dict[str, Any]] = [
     {
         "question": "O que a Pyloto faz?",
         "answer": (
@@ -130,7 +134,7 @@ FAQS = [
     },
 ]
 
-POLICIES = [
+POLICIES: list[dict[str, Any]] = [
     {
         "title": "Contratos e propostas",
         "body": (
@@ -343,3 +347,32 @@ FAQ_TRANSLATIONS: dict[str, dict[str, tuple[str, str, str]]] = {
         ),
     },
 }
+
+
+def demo_snapshot(number: int = 1) -> ReleaseSnapshot:
+    """The demo content with the built-in rules as an in-memory release (no database): red team and tests."""
+    from institutional.builtin import builtin_snapshot
+
+    base = builtin_snapshot()
+    return ReleaseSnapshot(
+        number=number,
+        profile=CompanyProfileData(
+            name=PROFILE["name"],
+            description=PROFILE["description"],
+            services=tuple(PROFILE["services"].splitlines()),
+            service_hours=PROFILE["service_hours"],
+            channels=tuple(PROFILE["channels"].splitlines()),
+            tone_of_voice=PROFILE["tone_of_voice"],
+            default_language=PROFILE["default_language"],
+        ),
+        faqs=tuple(
+            FaqEntry(id=index, question=item["question"], answer=item["answer"], priority=item["priority"])
+            for index, item in enumerate(FAQS, start=1)
+        ),
+        policies=tuple(
+            PolicyEntry(id=index, title=item["title"], body=item["body"], priority=item["priority"])
+            for index, item in enumerate(POLICIES, start=1)
+        ),
+        constraints=base.constraints,
+        templates=base.templates,
+    ).with_hash()

@@ -14,10 +14,18 @@ from enum import StrEnum
 from typing import Any
 
 from institutional import textnorm
-from institutional.amounts import amount_topics, amounts_in, item_vocabulary, priced_items, ungrounded_amounts
+from institutional.amounts import (
+    amount_text,
+    amount_topics,
+    amounts_in,
+    canonical_key,
+    item_vocabulary,
+    priced_items,
+    ungrounded_amounts,
+)
 from institutional.builtin import BUILTIN_BY_SLUG, FAMILY_SLUGS, replacement_text
-from institutional.commitments import find_commitments
-from institutional.snapshot import SEVERITY_RANK, ConstraintRule, ReleaseSnapshot, fact_units, facts_text
+from institutional.commitments import TokenMemo, find_commitments, joined_variants, tokens_of
+from institutional.snapshot import SEVERITY_RANK, ConstraintRule, ReleaseSnapshot, fact_units
 
 __all__ = ["amounts_in", "check_reply", "normalize_text", "normalize_words"]
 
@@ -290,15 +298,17 @@ class _CompiledRelease:
     __slots__ = ("amount_topics", "constraints", "item_words", "known_amounts", "price_items")
 
     def __init__(self, release: ReleaseSnapshot) -> None:
-        facts = normalize_text(facts_text(release))
-        self.known_amounts = frozenset(amounts_in(facts))
-        # What each published price prices: "money:199" -> {"essencial"}.
+        units = [amount_view(unit) for unit in fact_units(release)]
+        self.known_amounts = frozenset(canonical_key(key) for unit in units for key in amounts_in(unit))
+        # What each published price prices: "money:199" -> {"plano essencial"}.
         self.item_words = item_vocabulary(list(release.profile.services))
-        self.amount_topics = amount_topics(fact_units(release))
+        self.amount_topics = amount_topics(units)
         self.price_items: dict[str, set[str]] = {}
-        for line in facts_text(release).splitlines():
-            for key, item in priced_items(_fold(line), self.item_words):
-                self.price_items.setdefault(key, set()).add(item)
+        for unit in units:
+            for line in unit.splitlines():
+                for key, item in priced_items(line, self.item_words):
+                    self.price_items.setdefault(key, set()).add(item)
+
         compiled = []
         for rule in release.constraints:
             phrases = tuple(item for item in map(_compile_phrase, rule.phrases) if item is not None)
@@ -306,6 +316,15 @@ class _CompiledRelease:
             action = GuardAction.HANDOFF if rule.action == GuardAction.HANDOFF else GuardAction.REPLACE
             compiled.append(_CompiledConstraint(rule=rule, action=action, phrases=phrases, patterns=patterns))
         self.constraints = tuple(compiled)
+
+    def is_published(self, key: str) -> bool:
+        """Whether the content states this amount ("10 days" and "10 business days" are one deadline)."""
+        return canonical_key(key) in self.known_amounts
+
+
+def amount_view(text: str, memo: TokenMemo | None = None) -> str:
+    """`text` as the amount patterns read it: folded, repaired against evasion, number words restored."""
+    return amount_text(list(memo[text] if memo is not None else tokens_of(text)))
 
 
 _COMPILED_MAX = 16
@@ -355,7 +374,8 @@ def check_reply(
     compiled_release = _compiled_for(release)
     by_slug = {compiled.rule.slug: compiled for compiled in compiled_release.constraints}
     fired: set[str] = set()
-    for finding in find_commitments(parts, language=reply_language):
+    memo = TokenMemo(dict(zip(parts, folded, strict=True)))
+    for finding in find_commitments(parts, language=reply_language, memo=memo):
         slug = FAMILY_SLUGS[finding.family]
         if slug in fired:
             continue
@@ -366,14 +386,16 @@ def check_reply(
             _violation(rule, _action(rule), f"detector: {finding.reason}", finding.evidence, GuardLayer.DETECTOR)
         )
     amounts: dict[str, str] | None = None
+    views: list[str] = []
     for compiled in compiled_release.constraints:
         if compiled.rule.slug in fired:
             continue
         hit = _first_hit(compiled, plains, words, vocabulary)
         if hit is None and compiled.rule.amounts_in_context:
             if amounts is None:
-                amounts = amounts_in(" \n ".join(folded))
-            hit = _amount_hit(compiled_release, amounts, folded)
+                views = [amount_view(part, memo) for part in (*parts, *joined_variants(parts))]
+                amounts = amounts_in(" \n ".join(views))
+            hit = _amount_hit(compiled_release, amounts, views)
         if hit is None:
             continue
         violations.append(_violation(compiled.rule, compiled.action, hit[0], hit[1], hit[2]))
@@ -413,7 +435,7 @@ def _amount_hit(
     compiled_release: _CompiledRelease, amounts: dict[str, str], folded: list[str]
 ) -> tuple[str, str, GuardLayer] | None:
     for key, written in amounts.items():
-        if key not in compiled_release.known_amounts:
+        if not compiled_release.is_published(key):
             return ("amount not in the published content", written, GuardLayer.AMOUNT)
     for part in folded:
         for amount in ungrounded_amounts(part, compiled_release.amount_topics):

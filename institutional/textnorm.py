@@ -83,15 +83,13 @@ def fold(text: str) -> str:
     return text
 
 
+_RUN = re.compile(r"(.)\1+")
+
+
+@lru_cache(maxsize=65536)
 def squeeze(word: str) -> str:
     """Every run of one character written once: "fechaaaado" -> "fechado", "assinado" -> "asinado"."""
-    if len(word) < 2:
-        return word
-    out = [word[0]]
-    for char in word[1:]:
-        if char != out[-1]:
-            out.append(char)
-    return "".join(out)
+    return _RUN.sub(r"\1", word) if len(word) > 1 else word
 
 
 # --- Tokens ------------------------------------------------------------------------------------------
@@ -99,12 +97,12 @@ def squeeze(word: str) -> str:
 # signs, with an English contraction), or one punctuation mark that matters to the detector.
 _TOKEN = re.compile(
     r"(?P<money>(?:r|us)?\$(?=\s*\d))"
-    r"|(?P<number>\d+(?:[.,]\d+)*(?![a-z@]))"
+    r"|(?P<number>\d+(?:[.,]\d+)*(?![a-z@\d]))"
     r"|(?P<word>[a-z0-9@$]+(?:'[a-z]+)?)"
-    r"|(?P<punct>[.!?;:,\n\"“”«»¿¡()])"
+    r"|(?P<punct>[.!?;:,\n\"“”«»¿¡()%/])"
 )
 # A dot, hyphen, underscore or markdown sign directly between two letters joins them ("f.e.c.h.a.d.o").
-_INNER_SEPARATOR = re.compile(r"(?<=[a-z0-9@])[.\-_*~|/\\·•+](?=[a-z0-9@])")
+_INNER_SEPARATOR = re.compile(r"(?<=[a-z@])[.\-_*~|/\\·•+](?=[a-z0-9@])|(?<=[0-9])[.\-_*~|\\·•+](?=[a-z@])")
 _MARKDOWN = re.compile(r"[*_~`#>|]+")
 BOUNDARY = frozenset(".!?;:\n")
 _CONTRACTIONS = {"n't": ("not",), "'ll": ("will",), "'ve": ("have",), "'m": ("am",), "'re": ("are",), "'d": ("would",)}
@@ -125,7 +123,14 @@ class Token:
     raw: str
 
 
-def _word_tokens(raw: str) -> list[Token]:
+@lru_cache(maxsize=65536)
+def _word_tokens(raw: str) -> tuple[Token, ...]:
+    if "'" not in raw:
+        return (Token("word", squeeze(raw), raw),)
+    return tuple(_contraction_tokens(raw))
+
+
+def _contraction_tokens(raw: str) -> list[Token]:
     if raw in _IRREGULAR_NT:
         return [Token("word", squeeze(part), raw) for part in _IRREGULAR_NT[raw]]
     for ending, parts in _CONTRACTIONS.items():
@@ -183,7 +188,8 @@ def repair(tokens: list[Token], known: Callable[[str], bool]) -> list[Token]:
             merged = _merge_from(words, index, known)
             if merged is not None:
                 joined, end = merged
-                out.append(Token("word", joined, "".join(t.raw for t in words[index:end])))
+                raw = "".join(t.raw for t in words[index:end])
+                out.extend(Token("word", word, raw if len(joined) == 1 else word) for word in joined)
                 index = end
                 continue
         if token.kind != "glue":
@@ -196,12 +202,12 @@ def _glued_next(words: list[Token], index: int) -> bool:
     return index + 1 < len(words) and words[index + 1].kind == "glue"
 
 
-_MAX_PIECES = 14
+_MAX_PIECES = 30
 _SHORT = 4
 
 
-def _merge_from(words: list[Token], start: int, known: Callable[[str], bool]) -> tuple[str, int] | None:
-    """The longest run of pieces from `start` that forms one word, and the index after it; None if none."""
+def _merge_from(words: list[Token], start: int, known: Callable[[str], bool]) -> tuple[list[str], int] | None:
+    """The words that the run of pieces from `start` forms, and the index after it; None to leave it alone."""
     pieces: list[tuple[str, int, bool]] = []  # (text, index after it, glued to the previous piece)
     index = start
     while index < len(words) and len(pieces) < _MAX_PIECES:
@@ -214,27 +220,50 @@ def _merge_from(words: list[Token], start: int, known: Callable[[str], bool]) ->
         glued = index > start and words[index - 1].kind == "glue"
         if pieces and not glued and len(token.text) > _SHORT:
             # A longer last piece only after syllables ("fe chado"), never after a one-letter word ("a prova").
-            if len(token.text) > _SHORT + 2 or any(len(text) < 2 for text, _end, _glued in pieces):
-                break
-            index += 1
-            pieces.append((token.text, index, glued))
+            if len(token.text) <= _SHORT + 2 and all(len(text) >= 2 for text, _end, _glued in pieces):
+                index += 1
+                pieces.append((token.text, index, glued))
             break
         index += 1
         pieces.append((token.text, index, glued))
-    best = None
-    for count in range(2, len(pieces) + 1):
-        joined = squeeze("".join(text for text, _end, _glued in pieces[:count]))
-        if len(joined) >= 5 and known(joined):
-            best = (joined, pieces[count - 1][1])
-    if best is not None:
-        return best
-    # Letters spaced or glued apart one by one ("c o n t r a t o", "f-e-c-h-a"): one word, known or not.
     singles = 0
     while singles < len(pieces) and len(pieces[singles][0]) == 1:
         singles += 1
     if singles >= 4 or (singles >= 2 and all(glued for _text, _end, glued in pieces[1:singles])):
-        return squeeze("".join(text for text, _end, _glued in pieces[:singles])), pieces[singles - 1][1]
-    return None
+        # Letters spaced or glued apart one by one ("c o n t r a t o", "f-e-c-h-a"): cut into the known words
+        # they spell ("o d e s c o n t o" -> "o", "desconto"); what is left stays joined.
+        letters = "".join(text for text, _end, _glued in pieces[:singles])
+        return _segment(letters, known), pieces[singles - 1][1]
+    best = None
+    for count in range(2, min(len(pieces), 14) + 1):
+        joined = squeeze("".join(text for text, _end, _glued in pieces[:count]))
+        all_glued = all(glued for _text, _end, glued in pieces[1:count])
+        if len(joined) >= (3 if all_glued else 5) and known(joined):
+            best = ([joined], pieces[count - 1][1])
+    return best
+
+
+def _segment(letters: str, known: Callable[[str], bool]) -> list[str]:
+    out: list[str] = []
+    pending = ""
+    index = 0
+    while index < len(letters):
+        end = next(
+            (end for end in range(len(letters), index + 2, -1) if known(squeeze(letters[index:end]))),
+            0,
+        )
+        if end:
+            if pending:
+                out.append(squeeze(pending))
+                pending = ""
+            out.append(squeeze(letters[index:end]))
+            index = end
+        else:
+            pending += letters[index]
+            index += 1
+    if pending:
+        out.append(squeeze(pending))
+    return out
 
 
 # --- Language ------------------------------------------------------------------------------------------

@@ -98,17 +98,18 @@ def reply_finalize(
             if provider != "offline":
                 log.info("finalize_fallback", reason="llm output missing")
             decision, reply, choice, provider = answer.decision, answer.reply, answer.choice, "offline"
-        message = compose_message(text=reply["text"], choice=choice, allowed_media_urls=release.prompt_context())
+        composed = compose_message(text=reply["text"], choice=choice, allowed_media_urls=release.prompt_context())
         target_state = decision["target_state"] if decision else conversation.state
         language = detect_language("\n".join(m.text for m in inbound), default=_language(release))
         verdict = check_reply(
-            release=release, text=message_body(message), labels=message_labels(message), language=language
+            release=release, text=message_body(composed), labels=message_labels(composed), language=language
         )
+        message: OutboundMessage | None = composed
         if not verdict.allowed:
             guard_violation_record(
                 conversation_id=conversation_id,
                 result=verdict,
-                text=customer_visible_text(message),
+                text=customer_visible_text(composed),
                 correlation_id=correlation_id,
             )
             if verdict.action == GuardAction.HANDOFF:

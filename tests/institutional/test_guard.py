@@ -4,24 +4,13 @@ import pytest
 
 from institutional import demo
 from institutional.builtin import builtin_snapshot
+from institutional.demo import demo_snapshot
 from institutional.guard import GuardAction, check_reply, normalize_text, normalize_words, required_literals
-from institutional.snapshot import CompanyProfileData, ConstraintRule, FaqEntry, PolicyEntry, ReleaseSnapshot
+from institutional.snapshot import ConstraintRule, ReleaseSnapshot
 
 RELEASE = builtin_snapshot()
 # The built-in rules over the demo content: prices and deadlines the demo states are allowed.
-DEMO_RELEASE = ReleaseSnapshot(
-    number=3,
-    profile=CompanyProfileData(
-        name=demo.PROFILE["name"],
-        description=demo.PROFILE["description"],
-        services=tuple(demo.PROFILE["services"].splitlines()),
-        service_hours=demo.PROFILE["service_hours"],
-    ),
-    faqs=tuple(FaqEntry(id=i, question=f["question"], answer=f["answer"]) for i, f in enumerate(demo.FAQS)),
-    policies=tuple(PolicyEntry(id=i, title=p["title"], body=p["body"]) for i, p in enumerate(demo.POLICIES)),
-    constraints=RELEASE.constraints,
-    templates=RELEASE.templates,
-).with_hash()
+DEMO_RELEASE = demo_snapshot(number=3)
 
 BLOCKED = [
     # (text, constraint slug)
