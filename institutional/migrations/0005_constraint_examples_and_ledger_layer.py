@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('institutional', '0003_constraint_amounts_in_context'),
+        ('institutional', '0004_faq_and_profile_translations'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0004_dead_letter_replay_permission'),
+        ('conversations', '0005_templates_planner_alerts'),
     ]
 
     operations = [
