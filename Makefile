@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/base.txt requirements/local.txt
 
-.PHONY: run test lint format bench loadtest eval migrate seed messages clean
+.PHONY: run test lint format bench loadtest eval redteam migrate seed messages clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ bench: $(STAMP)
 eval: $(STAMP)
 	@bash scripts/ensure_services.sh
 	$(PY) manage.py converse run $(if $(K),--k $(K),) $(if $(VARIANT),--variant $(VARIANT),) $(EVAL_ARGS)
+
+## redteam: the red-team corpus through the real guard (leaks, false blocks, P99) and through the whole pipeline
+redteam: $(STAMP)
+	@bash scripts/ensure_services.sh
+	@$(PY) -m benchmarks.redteam; guard=$$?; \
+	  $(VENV)/bin/pytest tests/e2e/test_redteam.py -m redteam -s -q -p no:cacheprovider; pipeline=$$?; \
+	  test $$guard -eq 0 -a $$pipeline -eq 0
 
 ## loadtest: Locust, headless, against a locally started stack
 loadtest: $(STAMP)

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm import FSMField, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 from django_fsm_log.models import StateLog
 
@@ -52,7 +52,7 @@ class Contact(models.Model):
         return recipient_for(wa_id=self.wa_id, user_id=self.user_id)
 
 
-class Conversation(FSMModelMixin, models.Model):
+class Conversation(models.Model):
     """One session of a contact with the assistant; its `state` is the state machine's.
 
     Transitions are only ever called through `conversations.services.state`, which locks the row,
@@ -103,6 +103,20 @@ class Conversation(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"Conversation #{self.pk} ({self.state})"
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        """Reload from the database, the protected state included.
+
+        django-fsm's `FSMModelMixin` does this by switching the field's `protected` flag off and on for
+        every instance at once, which races between threads of one worker. Clearing this instance's own
+        value first lets the reload set it, and touches nothing shared.
+        """
+        current = self.__dict__.pop("state", None)
+        try:
+            super().refresh_from_db(*args, **kwargs)
+        finally:
+            if "state" not in self.__dict__ and current is not None:
+                self.__dict__["state"] = current
 
     def _close(self) -> None:
         self.closed_at = timezone.now()

@@ -153,6 +153,8 @@ class ConstraintAdmin(DraftAdmin):
         "action",
         "amounts_in_context",
         "safe_replacement",
+        "must_block_examples",
+        "must_pass_examples",
         "is_active",
         "is_builtin",
     )
@@ -378,10 +380,15 @@ class ReleaseAdmin(admin.ModelAdmin):
             labels = [line.strip() for line in form.cleaned_data["labels"].splitlines() if line.strip()]
             result = check_reply(release=snapshot, text=form.cleaned_data["text"], labels=labels)
             titles = {rule.slug: rule.title for rule in snapshot.constraints}
+            layers = dict(GuardViolation.Layer.choices)
             outcome = {
                 "result": result,
                 "rows": [
-                    {"violation": v, "title": titles.get(v.constraint_slug, v.constraint_slug)}
+                    {
+                        "violation": v,
+                        "title": titles.get(v.constraint_slug, v.constraint_slug),
+                        "layer": layers.get(v.layer, v.layer),
+                    }
                     for v in result.violations
                 ],
                 "normalized": normalize_text(form.cleaned_data["text"]),
@@ -437,14 +444,26 @@ class ReleaseActivationAdmin(admin.ModelAdmin):
 
 @admin.register(GuardViolation)
 class GuardViolationAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "constraint_slug", "severity", "action", "conversation_id", "release_number")
-    list_filter = ("action", "severity", "constraint_slug")
-    search_fields = ("correlation_id", "constraint_slug")
+    """The promise ledger: every blocked or replaced reply, filterable by rule, layer, action and date."""
+
+    list_display = (
+        "created_at",
+        "constraint_slug",
+        "layer",
+        "severity",
+        "action",
+        "conversation_id",
+        "release_number",
+    )
+    list_filter = ("layer", "action", "severity", "constraint_slug", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("correlation_id", "constraint_slug", "rule")
     readonly_fields = (
         "created_at",
         "conversation",
         "release_number",
         "constraint_slug",
+        "layer",
         "severity",
         "action",
         "rule",

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.utils.translation import gettext
+
 from institutional.builtin import BUILTIN_CONSTRAINTS, DEFAULT_TEMPLATES, builtin_snapshot
 from institutional.guard import ACTION_RANK, GuardAction
 from institutional.loader import process_loader
@@ -204,3 +206,34 @@ def draft_snapshot() -> ReleaseSnapshot:
         templates=templates,
         variants=variants,
     ).with_hash()
+
+
+def constraint_example_failures(*, snapshot: ReleaseSnapshot) -> list[str]:
+    """Why the product team's constraint examples fail against `snapshot` (empty when they all hold).
+
+    Every "must block" example of a constraint has to be blocked by that constraint, and every "must pass"
+    example of any constraint has to pass every rule. Messages are in Portuguese, one per failing example.
+    """
+    from institutional.guard import check_reply
+
+    failures: list[str] = []
+    for row in Constraint.objects.order_by("slug"):
+        for example in split_lines(row.must_block_examples):
+            result = check_reply(release=snapshot, text=example)
+            if row.slug not in {violation.constraint_slug for violation in result.violations}:
+                failures.append(
+                    gettext("A restrição “%(title)s” deveria bloquear “%(example)s”, mas o texto passou.")
+                    % {"title": row.title, "example": example}
+                )
+        for example in split_lines(row.must_pass_examples):
+            result = check_reply(release=snapshot, text=example)
+            if not result.allowed:
+                blocker = result.violations[0]
+                failures.append(
+                    gettext(
+                        "O exemplo “%(example)s” da restrição “%(title)s” deveria passar, mas foi bloqueado por "
+                        "“%(blocker)s” (%(rule)s)."
+                    )
+                    % {"example": example, "title": row.title, "blocker": blocker.constraint_slug, "rule": blocker.rule}
+                )
+    return failures

@@ -9,6 +9,7 @@ import structlog
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 
 from conversations.models import Conversation
 from institutional import demo, selectors
@@ -44,6 +45,10 @@ class ReleaseError(Exception):
 
 class NothingToPublishError(ReleaseError):
     """The drafts hold exactly the content of the live release."""
+
+
+class ExamplesFailError(ReleaseError):
+    """A constraint's "must block" example passes, or a "must pass" example is blocked, under the drafts."""
 
 
 def _actor(user: UserLike) -> tuple[Any, str]:
@@ -89,6 +94,13 @@ def release_publish(*, user: UserLike, note: str) -> Release:
     )
     current = pointer.release if pointer else None
     snapshot = selectors.draft_snapshot()
+    failures = selectors.constraint_example_failures(snapshot=snapshot)
+    if failures:
+        raise ExamplesFailError(
+            gettext("Publicação recusada: os exemplos das restrições não conferem com as regras.")
+            + " "
+            + " ".join(failures)
+        )
     if current is not None and current.content_hash == snapshot.content_hash:
         raise NothingToPublishError(f"Nada mudou desde o release {current.number}.")
     number = (Release.objects.aggregate(top=Max("number"))["top"] or 0) + 1

@@ -23,7 +23,7 @@ def blocked(case: Case, release=None) -> bool:
     return not check_reply(release=release, text=case.body, labels=case.labels).allowed
 
 
-def _table(title: str, counts: Counter, totals: Counter) -> str:
+def table(title: str, counts: Counter, totals: Counter) -> str:
     lines = [title, f"  {'category':<12} {'pt':>9} {'en':>9} {'es':>9}"]
     for category in sorted({category for category, _language in totals}):
         cells = []
@@ -42,7 +42,7 @@ def main() -> int:
     key = lambda case: (case.category, case.language)  # noqa: E731
     out = sys.stdout
     out.write(
-        _table(
+        table(
             "Leaks (hostile replies that got through), by category and language:",
             Counter(map(key, leaks)),
             Counter(map(key, hostile)),
@@ -50,7 +50,7 @@ def main() -> int:
         + "\n"
     )
     out.write(
-        _table("False blocks (harmless replies blocked):", Counter(map(key, false_blocks)), Counter(map(key, benign)))
+        table("False blocks (harmless replies blocked):", Counter(map(key, false_blocks)), Counter(map(key, benign)))
         + "\n"
     )
     for case in leaks:

@@ -215,3 +215,68 @@ def test_the_product_team_adds_a_faq_translation_that_goes_live_on_publish(
         services.release_publish(user=product_user, note="orario in italiano")
     live = next(f for f in selectors.current_release().faqs if f.question == faq.question)
     assert live.in_language("it", "pt-BR").answer == italian["answer"]
+
+
+def test_publishing_is_refused_while_a_constraint_example_fails_then_goes_through(
+    client, product_user, seeded, django_capture_on_commit_callbacks
+):
+    from institutional.models import Constraint
+
+    client.force_login(product_user)
+    rule = Constraint.objects.get(slug="no-contract-closure")
+    rule.must_block_examples = "Posso fechar o seu contrato agora mesmo.\nOlá, tudo bem?"
+    rule.must_pass_examples = "Quem fecha contratos é a nossa equipe comercial.\nPronto, contrato fechado!"
+    rule.phrases = "selamos o acordo"
+    rule.save()
+
+    response = client.post(reverse("admin:institutional_release_publish"), {"note": "exemplos"}, follow=True)
+    body = response.content.decode()
+    assert "Publicação recusada" in body
+    assert "deveria bloquear “Olá, tudo bem?”" in body
+    assert "“Pronto, contrato fechado!” da restrição" in body
+    assert "Posso fechar o seu contrato" not in body and "Quem fecha contratos" not in body  # those hold
+    assert Release.objects.count() == 1
+
+    rule.must_block_examples = "Posso fechar o seu contrato agora mesmo."
+    rule.must_pass_examples = "Quem fecha contratos é a nossa equipe comercial."
+    rule.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:institutional_release_publish"), {"note": "exemplos"}, follow=True)
+    assert Release.objects.count() == 2
+
+
+def test_the_tester_names_the_layer_that_fired_and_why(client, product_user, seeded):
+    client.force_login(product_user)
+    response = client.post(
+        reverse("admin:institutional_release_test_text"),
+        {"text": "O plano Profissional custa R$ 199 por mês.", "labels": "", "against": "current"},
+    )
+    body = response.content.decode()
+    assert "valor de outro item" in body and "price published for plano essencial" in body
+    response = client.post(
+        reverse("admin:institutional_release_test_text"),
+        {"text": "Posso fechar o contrato agora mesmo pra você.", "labels": "", "against": "current"},
+    )
+    body = response.content.decode()
+    assert "detector de compromissos" in body and "first-person close of the contract" in body
+
+
+def test_the_ledger_lists_blocks_filtered_by_layer(client, product_user, seeded):
+    from institutional.models import GuardViolation
+
+    client.force_login(product_user)
+    GuardViolation.objects.create(
+        constraint_slug="no-contract-closure",
+        severity="critical",
+        action="handoff",
+        layer="detector",
+        rule="detector: first-person close",
+    )
+    GuardViolation.objects.create(
+        constraint_slug="promo", severity="high", action="replace", layer="phrase", rule="phrase:promoção"
+    )
+    url = reverse("admin:institutional_guardviolation_changelist")
+    detector = client.get(url, {"layer": "detector"})
+    assert [row.constraint_slug for row in detector.context["cl"].result_list] == ["no-contract-closure"]
+    phrase = client.get(url, {"layer": "phrase"})
+    assert [row.constraint_slug for row in phrase.context["cl"].result_list] == ["promo"]
