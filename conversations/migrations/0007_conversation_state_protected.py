@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0005_templates_planner_alerts'),
+        ('conversations', '0006_webhook_robustness_identity_media'),
     ]
 
     operations = [
