@@ -131,6 +131,14 @@ def figure_rows(reports: list[KPIReport]) -> list[tuple[str, list[Row]]]:
                     lambda r: r.constraints.contract_closure_blocked,
                     help=f"Violations of the built-in constraint {CONTRACT_CONSTRAINT_SLUG}.",
                 ),
+                _figure(
+                    "Policy judge verdicts",
+                    reports,
+                    lambda r: r.constraints.judge_verdicts,
+                    help="Replies the LLM policy judge read (GUARD_JUDGE_MODE shadow or enforce).",
+                ),
+                _figure("agreeing with the guard", reports, lambda r: r.constraints.judge_agreed, sub=True),
+                _figure("disagreeing with the guard", reports, lambda r: r.constraints.judge_disagreed, sub=True),
             ],
         ),
         (

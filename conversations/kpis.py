@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from conversations.models import Message, TransitionDecision
 from conversations.selectors import TransitionKPI, transition_success_kpi
 from conversations.states import State
-from institutional.models import GuardViolation
+from institutional.models import GuardViolation, PolicyJudgement
 from llm.models import LLMCall
 
 if TYPE_CHECKING:
@@ -101,6 +101,10 @@ class ConstraintFigures:
     # runtime check of that claim is the post-send audit, `pyloto_constraint_violations_sent_total`.
     violations_sent: int = 0
     contract_closure_sent: int = 0
+    # The LLM policy judge (shadow or enforce mode): its verdicts, and how many agreed with the guard.
+    judge_verdicts: int = 0
+    judge_agreed: int = 0
+    judge_disagreed: int = 0
 
 
 @dataclass(frozen=True)
@@ -222,10 +226,16 @@ def _constraints(*, since: datetime, until: datetime) -> ConstraintFigures:
         .order_by("-count", "constraint_slug")
     )
     by_constraint = {row["constraint_slug"]: row["count"] for row in rows}
+    judged = PolicyJudgement.objects.filter(created_at__gte=since, created_at__lt=until).aggregate(
+        total=Count("pk"), agreed=Count("pk", filter=Q(agreed=True))
+    )
     return ConstraintFigures(
         blocked=sum(by_constraint.values()),
         blocked_by_constraint=by_constraint,
         contract_closure_blocked=by_constraint.get(CONTRACT_CONSTRAINT_SLUG, 0),
+        judge_verdicts=judged["total"],
+        judge_agreed=judged["agreed"],
+        judge_disagreed=judged["total"] - judged["agreed"],
     )
 
 

@@ -27,6 +27,7 @@ from institutional.models import (
     FaqTranslation,
     GuardViolation,
     Policy,
+    PolicyJudgement,
     ProfileTranslation,
     PromptTemplate,
     PromptVariant,
@@ -469,6 +470,33 @@ class GuardViolationAdmin(admin.ModelAdmin):
         "rule",
         "matched",
         "excerpt",
+        "correlation_id",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PolicyJudgement)
+class PolicyJudgementAdmin(admin.ModelAdmin):
+    """The policy judge's verdicts beside the guard's (shadow or enforce mode)."""
+
+    list_display = ("created_at", "mode", "verdict", "guard_allowed", "agreed", "constraint_slug", "conversation_id")
+    list_filter = ("mode", "verdict", "agreed", "guard_allowed", "created_at")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "created_at",
+        "conversation",
+        "mode",
+        "guard_allowed",
+        "verdict",
+        "agreed",
+        "constraint_slug",
+        "reason",
         "correlation_id",
     )
     fields = readonly_fields

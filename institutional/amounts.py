@@ -78,7 +78,7 @@ AMOUNT_WORDS: dict[str, str] = {
 }
 _CONNECTORS = frozenset({"e", "and", "y"})
 _UNIT_AFTER = re.compile(
-    r"\s*(?:%|por\s*cento|por\s*ciento|percent|reais|reales|real|dolares|dollars|euros|pesos|vezes|parcelas|prestacoes"
+    r"\s*(?:%|por\s*cento|por\s*ciento|percent|reais|reales|real|por\s+mes|mensais|per\s+month|dolares|dollars|euros|pesos|vezes|parcelas|prestacoes"
     r"|cuotas|installments|instalments|mensalidades|dias?|days?|horas?|hours?|semanas?|weeks?|meses|mes|months?"
     r"|anos|years?|minutos?|minutes?)\b"
 )
@@ -145,6 +145,9 @@ def _read_number(pieces: list[str], start: int) -> tuple[int, int]:
 _MONEY = re.compile(
     r"(?:r|us)?\$\s*(?P<number>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
     r"|(?P<number2>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:reais|reales|real|brl|dolares|dollars|usd)\b"
+    # A number priced by the month without a currency: "trezentos e cinquenta por mês", "350/mês".
+    r"|(?P<number3>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:por\s+mes|/\s*mes|mensais|ao\s+mes"
+    r"|al\s+mes|per\s+month|a\s+month|/\s*month|mensuales)\b"
 )
 _QUANTITY = re.compile(
     r"(?<![\w.,/])(?P<number>\d+(?:[.,]\d+)*)\s*"
@@ -290,7 +293,7 @@ def _numeric_amounts(text: str, low: int, high: int) -> list[Amount]:
     found: list[Amount] = []
     money_spans: list[tuple[int, int]] = []
     for match in _MONEY.finditer(text, low, high):
-        number = match.group("number") or match.group("number2")
+        number = match.group("number") or match.group("number2") or match.group("number3")
         found.append(Amount(f"money:{_money_value(number)}", match.group(0).strip(), match.start()))
         money_spans.append(match.span())
     for match in _QUANTITY.finditer(text, low, high):

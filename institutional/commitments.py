@@ -40,6 +40,11 @@ def _squeezed(words: str) -> frozenset[str]:
     return frozenset(squeeze(word) for word in words.split())
 
 
+def _phrases(*phrases: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """Word sequences spelled as the folded, squeezed tokens are ("por nossa conta" -> "por nosa conta")."""
+    return tuple(tuple(squeeze(word) for word in phrase) for phrase in phrases)
+
+
 # --- Acts -------------------------------------------------------------------------------------------
 CLOSE, SIGN, CONFIRM, APPROVE, ACTIVATE, RESERVE, GUARANTEE, WAIVE, DISCOUNT, GRANT, HIRE = (
     "close sign confirm approve activate reserve guarantee waive discount grant hire".split()
@@ -50,8 +55,8 @@ _ACT_STEMS: dict[str, str] = {
         CLOSE: "fech conclu finaliz formaliz efetiv cerr cierr concret clos finalis seal",
         SIGN: "assin firm sign",
         CONFIRM: "confirm",
-        APPROVE: "aprov aprob approv autoriz authoriz",
-        ACTIVATE: "ativ activ habilit liber enabl",
+        APPROVE: "aprov aprob approv autoriz authoriz aceit accept acept",
+        ACTIVATE: "ativ activ habilit liber enabl inscrev inscrib enrol subscrib suscrib matricul cadastr",
         RESERVE: "reserv book lock congel bloque",
         GUARANTEE: "garant guarant asegur assegur ensur promet promis",
         WAIVE: "isent dispens abon perdo waiv exim exoner condon",
@@ -83,7 +88,7 @@ _MAKE_PRICE = _squeezed(
     "manterei manteremos mantengo mantenemos keep hold"
 )
 # State adjectives: "ativo", "active", "live" say something is in force, like a participle.
-_STATE_WORDS = _squeezed("ativo ativa ativos ativas active activo activa live done hecho")
+_STATE_WORDS = _squeezed("ativo ativa ativos ativas active activo activa live done hecho aceito aceita aceitos aceitas")
 _ACT_WORDS.update({squeeze(w): ACTIVATE for w in "ativo ativa ativos ativas active activo activa live".split()})
 # Nouns that share a stem with an act but are objects or innocent words ("assinatura" is a subscription).
 _NOT_ACTS = _squeezed(
@@ -92,7 +97,8 @@ _NOT_ACTS = _squeezed(
     "confirmation aprovacao approval contrato contratos contract contracts contratacao contratación "
     "contratacion contractor firma firmas signature signal signals sinal closet closely book books booking "
     "booklet oferta ofertas offers offer oferece oferecem oferecemos oferecer ofrece ofrecemos aplicativo "
-    "aplicacion application aplicacao liberdade liberty libre signo ativamente activamente efetivo "
+    "aplicacion application aplicacao aceitavel acceptable aceptable liberdade liberty libre signo ativamente "
+    "activamente efetivo "
     "efetivamente closer finalidade"
 )
 # Participles and states: already done (or in force) when nothing in the sentence says otherwise.
@@ -113,6 +119,7 @@ _FIRST_PERSON_ENDINGS = (
     "izo",
     "izamos",
     "izare",
+    "i",  # "consegui", "garanti", "concluí" (the accent folded away)
 )
 
 
@@ -191,8 +198,8 @@ _FIRST_PERSON_AUX = _squeezed(
     "just already already"
 )
 _FIRST_PERSON_MARKERS = _squeezed(
-    "posso podemos consigo conseguimos vou vamos irei iremos quero queremos acabei acabamos estou estamos "
-    "tenho temos puedo voy quiero acabo estoy hemos tengo tenemos"
+    "posso podemos consigo conseguimos consegui vou vamos irei iremos quero queremos acabei acabamos estou "
+    "estamos tenho temos pude puedo voy quiero acabo estoy hemos tengo tenemos pude logre"
 )
 _BENEFICIARY_NOW = _squeezed(
     "voce pra para ti usted hoje agora ja mesmo today now right away immediately imediatamente hoy ahora ya already"
@@ -267,6 +274,10 @@ def known_word(word: str) -> bool:
         return True
     if any(word == head or word in tails for head, tails in _CREDENTIAL_PHRASES):
         return True
+    if word in _DONE or word in _BILLING or word in _ISSUE or word in _CLOSING_INTERJECTIONS:
+        return True
+    if word in _CHARGE or word in _CUSTOMER_STATUS or word in _YOURS or word in _PHRASE_WORDS:
+        return True
     if word in AMOUNT_WORDS:
         return True
     role = classify(word)
@@ -303,6 +314,8 @@ def _trigger_words() -> frozenset[str]:
     words.update(word for word, kind in _OBJECTS.items() if kind in ("discount", "fee"))
     words.update(head for head, _tails in _CREDENTIAL_PHRASES)
     words.update(squeeze(word) for word in NUMBER_NAMES if word not in _ARTICLE_NUMBERS)
+    words.update(_BILLING, _CLOSING_INTERJECTIONS, _CUSTOMER_STATUS, _CHARGE, _DONE, _READY)
+    words.update(phrase[-1] for phrase in (*_ON_ME, *_FREE_PHRASES, *_PAYMENT_LINK, *_DATE_PHRASES))
     return frozenset(words)
 
 
@@ -540,6 +553,7 @@ def _act_stem_length(word: str) -> int:
 
 
 _READY = _squeezed(
+    "comeca comecara inicia iniciara starts start begins empieza comienza arranca vigora "
     "pronto pronta prontos prontas ready listo lista listos live funcionando working entrega entregue entregamos "
     "entregaremos delivered deliver entregado entregamos chega chegara arrive arrives llega llegara configurado "
     "instalado ativado activado"
@@ -550,10 +564,36 @@ _DATE_WORDS = _squeezed(
 )
 
 
+_DATE_PHRASES = _phrases(
+    *(
+        ("fim", "do", "mes"),
+        ("final", "do", "mes"),
+        ("end", "of", "the", "month"),
+        ("end", "of", "month"),
+        ("fin", "de", "mes"),
+        ("proxima", "semana"),
+        ("semana", "que", "vem"),
+        ("next", "week"),
+        ("proxima", "semana"),
+        ("este", "mes"),
+        ("this", "week"),
+        ("esta", "semana"),
+    )
+)
+
+
 def _deadline_findings(sentence: _Sentence) -> Iterable[Finding]:
     """Something ready, delivered or live by a named day: a deadline nobody published."""
     words = sentence.words
-    if sentence.question or _DATE_WORDS.isdisjoint(words):
+    if sentence.question:
+        return
+    negated = any(w in _NEGATION for w in words)
+    for phrase in _DATE_PHRASES:
+        for index in range(len(words) - len(phrase) + 1):
+            if tuple(words[index : index + len(phrase)]) == phrase and not _READY.isdisjoint(words) and not negated:
+                yield Finding(PRICE, "a deadline promised for a named period", sentence.evidence(index - 5, index + 3))
+                return
+    if _DATE_WORDS.isdisjoint(words):
         return
     for index, word in enumerate(words):
         if word not in _DATE_WORDS:
@@ -575,6 +615,7 @@ def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = F
     yield from _credential_findings(sentence)
     yield from _advice_findings(sentence)
     yield from _deadline_findings(sentence)
+    yield from _sale_findings(sentence)
     for index, word in enumerate(words):
         if index in sentence.quoted:
             continue
@@ -614,16 +655,37 @@ def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = F
 
 
 _MODALS_EN = _squeezed("can will could would shall ll to")
+
+
 # Someone receiving: the customer addressed ("para você", "te", "for you") or the speaker paying ("on me").
 _BENEFICIARY = _squeezed("voce vc te lhe ti you usted tu")
-_ON_ME = (("por", "minha", "conta"), ("on", "me"), ("on", "the", "house"), ("por", "mi", "cuenta"))
+_ON_ME = _phrases(
+    *(
+        ("por", "minha", "conta"),
+        ("por", "nossa", "conta"),
+        ("por", "nuestra", "cuenta"),
+        ("on", "me"),
+        ("on", "us"),
+        ("on", "the", "house"),
+        ("por", "mi", "cuenta"),
+    )
+)
+# "sem custo", "free of charge": a waiver written as a phrase.
+_FREE_PHRASES = _phrases(
+    *(("sem", "custo"), ("sem", "custos"), ("no", "cost"), ("free", "of", "charge"), ("sin", "costo"))
+)
 _PUBLISHED_FREE = _squeezed("teste testar trial prueba probar experimentar")
 
 
-def _offer_to_customer(sentence: _Sentence, index: int) -> Finding | None:
-    """A discount, a free month or a waived fee addressed to the customer: an offer, whoever makes it."""
+def _offer_to_customer(sentence: _Sentence, index: int, own_negation: int | None = None) -> Finding | None:
+    """A discount, a free month or a waived fee addressed to the customer: an offer, whoever makes it.
+
+    `own_negation` is where a phrase that negates by itself starts ("sem custo"): not a negation of it.
+    """
     words = sentence.words
-    if sentence.question or _negated(sentence, index, 8) or any(w in _NEGATION for w in words[:index]):
+    before = words[:index] if own_negation is None else words[:own_negation]
+    spanish_or_english = sentence.language in ("en", "es")
+    if sentence.question or any(w in _NEGATION or (spanish_or_english and w in _NEGATION_EN_ES) for w in before):
         return None
     if any(word in _THIRD_PARTY and word not in _SECOND_PERSON for word in words):
         return None  # "a equipe comercial pode avaliar um desconto para você"
@@ -639,6 +701,107 @@ def _offer_to_customer(sentence: _Sentence, index: int) -> Finding | None:
             PRICE, "a discount or a free item offered to the customer", sentence.evidence(index - 4, index + 4)
         )
     return None
+
+
+# Said of the customer's own deal ("tudo certo com a sua contratação", "your plan is all set"): done.
+_DONE = _squeezed("certo certinho feito resolvido pronto ok set done listo hecho garantido garantida")
+# Billing the customer is selling: "vou gerar o boleto", "I'll send the invoice".
+_BILLING = _squeezed("boleto boletos fatura faturas invoice invoices factura facturas cobranca cobro")
+_ISSUE = _squeezed(
+    "gerar gero geramos emitir emito emitimos enviar envio enviamos mandar mando mandamos send sending issue "
+    "generate genero generamos emito mando"
+)
+# A sentence that is only "Fechou!", "Deal!", "Trato hecho!": closing slang.
+_CLOSING_INTERJECTIONS = _squeezed("fechou fechado fechadisimo deal trato fechamos closed done topado topamos feito")
+# "Você agora é cliente", "you're now a customer": the sale made, said as the customer's new status.
+_CUSTOMER_STATUS = _squeezed("cliente clientes customer client member membro assinante subscriber suscriptor socio")
+_BE = _squeezed("e es is are eres sou somos esta estas virou became agora now ya already")
+# "O negócio é seu", "it's yours": the deal handed over.
+_YOURS = _squeezed("seu sua seus suas yours tuyo tuya suyo suya teu tua")
+_PAYMENT_LINK = _phrases(
+    *(("link", "de", "pagamento"), ("payment", "link"), ("enlace", "de", "pago"), ("link", "de", "pago"))
+)
+# Charging verbs: "não cobramos a implantação" waives a published price.
+_CHARGE = _squeezed("cobramos cobro cobrarei cobraremos cobrar charge charging cobramos cobraremos")
+_WAIVABLE = frozenset({"service", "price", "plan", "subscription"})
+_PHRASE_WORDS = frozenset(
+    word for phrase in (*_ON_ME, *_FREE_PHRASES, *_PAYMENT_LINK, *_DATE_PHRASES) for word in phrase if len(word) >= 3
+)
+
+
+def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
+    """A sale treated as made: closing slang on its own, the customer's deal called done, or billing issued."""
+    words = sentence.words
+    if sentence.question or not words:
+        return
+    content = [word for word in words if word not in _FILLERS]
+    if content and all(word in _CLOSING_INTERJECTIONS for word in content):
+        yield Finding(CLOSURE, "closing slang (the sale treated as made)", sentence.evidence(0, 6))
+        return
+    negated = any(word in _NEGATION for word in words)
+    for index, word in enumerate(words):
+        if word in _CUSTOMER_STATUS and not negated and not _condition_before(sentence, index):
+            left = words[max(0, index - 6) : index]
+            if not _SECOND_PERSON.isdisjoint(left) and not _BE.isdisjoint(left):
+                yield Finding(
+                    CLOSURE, "the customer told they are now a customer", sentence.evidence(index - 4, index + 2)
+                )
+                return
+        if word in _YOURS and index >= 2 and words[index - 1] in _BE and not negated:
+            found = next((classify(w) for w in words[max(0, index - 4) : index - 1] if classify(w)), None)
+            if found is not None and found[0] == "object" and found[1] in _DEAL_OBJECTS | _PRICE_OBJECTS:
+                yield Finding(
+                    CLOSURE, "the deal handed to the customer (it is theirs)", sentence.evidence(index - 4, index + 1)
+                )
+                return
+        if word in _CHARGE and negated and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON):
+            found = next((classify(w) for w in words[index + 1 : index + 5] if classify(w)), None)
+            if found is not None and found[0] == "object" and found[1] in _WAIVABLE:
+                yield Finding(
+                    PRICE, "a published price waived for the customer", sentence.evidence(index - 2, index + 4)
+                )
+                return
+    for phrase in _PAYMENT_LINK:
+        for index in range(len(words) - len(phrase) + 1):
+            said_by_us = _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON)
+            if tuple(words[index : index + len(phrase)]) == phrase and not negated and said_by_us:
+                yield Finding(
+                    CLOSURE,
+                    "a payment link sent (the sale treated as made)",
+                    sentence.evidence(index - 2, index + 4),
+                )
+                return
+    for phrase in _ON_ME:
+        for index in range(len(words) - len(phrase) + 1):
+            if tuple(words[index : index + len(phrase)]) == phrase and not negated:
+                yield Finding(
+                    PRICE, "something offered at the company's expense", sentence.evidence(index - 4, index + 3)
+                )
+                return
+    for index, word in enumerate(words):
+        role = classify(word)
+        if role is None or role[0] != "object" or role[1] not in _DEAL_OBJECTS or negated:
+            continue
+        owned = not _POSSESSIVE_CUSTOMER.isdisjoint(words[max(0, index - 3) : index])
+        if owned and not _DONE.isdisjoint(words) and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON):
+            yield Finding(CLOSURE, "the customer's deal called done", sentence.evidence(index - 5, index + 3))
+            return
+    for index, word in enumerate(words):
+        issued = word in _BILLING and not _ISSUE.isdisjoint(words[max(0, index - 4) : index])
+        if issued and not negated and _THIRD_PARTY.isdisjoint(set(words[:index]) - _SECOND_PERSON):
+            yield Finding(
+                CLOSURE,
+                "billing issued to the customer (the sale treated as made)",
+                sentence.evidence(index - 4, index + 2),
+            )
+            return
+    for phrase in _FREE_PHRASES:
+        for index in range(len(words) - len(phrase) + 1):
+            if tuple(words[index : index + len(phrase)]) == phrase:
+                finding = _offer_to_customer(sentence, index + len(phrase) - 1, own_negation=index)
+                if finding is not None:
+                    yield finding
+                    return
 
 
 def _condition_before(sentence: _Sentence, index: int) -> bool:
@@ -679,6 +842,10 @@ def _first_person_finding(sentence: _Sentence, index: int, act: str, kind: str, 
     return None
 
 
+_FUTURE_VERBS = _squeezed("fica ficara sera vai passa segue will goes queda quedara va estara")
+_ALREADY = _squeezed("ja already ya")
+
+
 def _generic_plural(sentence: _Sentence, index: int) -> bool:
     nearest = _nearest(sentence, index)
     if nearest is None or nearest[0] != "object":
@@ -717,6 +884,9 @@ def _state_finding(
             w in _POSSESSIVE_CUSTOMER for w in left
         )
         generic_plural = object_word.endswith("s") and not customer_owned and position < index
+        attributive = position == index - 1 and words[index + 1 : index + 2] and words[index + 1] in _FUTURE_VERBS
+        if attributive and _ALREADY.isdisjoint(words) and not customer_owned:
+            return None  # "o contrato assinado fica disponível...": the signed contract to come
         relative = any(w in _RELATIVE for w in words[max(0, index - 2) : index]) and not customer_owned
         if generic_plural or relative:
             return None
@@ -770,15 +940,25 @@ def _has_time_or_amount(words: list[str]) -> bool:
 
 # --- Credentials ------------------------------------------------------------------------------------------
 _CREDENTIAL_WORDS = _squeezed(
-    "senha senhas password passwords passcode contrasena contrasenas clave cvv cvc pin token tokens"
+    "senha senhas password passwords passcode contrasena contrasenas clave cvv cvc pin token tokens validade "
+    "expiry vencimiento"
 )
 _CREDENTIAL_PHRASES = tuple(
     (squeeze(head), _squeezed(tails))
     for head, tails in (
-        ("codigo", "seguranca verificacao verificacion seguridad acesso acceso sms app gerou chegou recebeu llego"),
-        ("code", "security verification access sms app got received"),
+        (
+            "codigo",
+            "seguranca verificacao verificacion seguridad acesso acceso sms app gerou chegou recebeu llego "
+            "enviamos mandamos enviado email celular",
+        ),
+        ("code", "security verification access sms app got received texted sent email"),
+        ("foto", "cartao tarjeta documento"),
+        ("photo", "card"),
+        ("picture", "card"),
         ("numero", "cartao tarjeta"),
+        ("numeros", "cartao tarjeta"),
         ("number", "card"),
+        ("numbers", "card"),
         ("dados", "cartao"),
         ("datos", "tarjeta"),
         ("details", "card"),
@@ -832,7 +1012,9 @@ _MEDICAL = _squeezed(
     "dipirona aspirina aspirin amoxicilina xarope syrup jarabe pomada ointment insulina insulin antidepressivo "
     "ansiolitico diagnostico diagnosis sinusite sinusitis gripe flu infeccao "
     "infeccion infection virose dengue covid depresao depresion depression ansiedade anxiety diabetes "
-    "hipertensao pneumonia enxaqueca migraine alergia allergy"
+    "hipertensao pneumonia enxaqueca migraine alergia allergy antiinflamatorio inflamatorio analgesico "
+    "antialergico antitermico relaxante calmante painkiller painkillers analgesic antihistamine "
+    "inflammatory antiinflammatory"
 )
 _LEGAL = _squeezed(
     "processar processe sue lawsuit lawsuits demandar demande demanda justica juizado "
@@ -855,7 +1037,21 @@ _PROFESSIONALS = _squeezed(
 )
 
 
+_LEGAL_ACTION = _squeezed("acao acoes action accion processo")
+_AGAINST = _squeezed("contra against judicial legal")
+
+
 def _advice_findings(sentence: _Sentence) -> Iterable[Finding]:
+    words = sentence.words
+    for index, word in enumerate(words):
+        against = word in _LEGAL_ACTION and not _AGAINST.isdisjoint(words[index + 1 : index + 3])
+        if against and not _negated(sentence, index, 8) and _PROFESSIONALS.isdisjoint(words) and not sentence.question:
+            yield Finding(ADVICE, "legal advice (an action against someone)", sentence.evidence(index - 4, index + 3))
+            return
+    yield from _substance_advice(sentence)
+
+
+def _substance_advice(sentence: _Sentence) -> Iterable[Finding]:
     words = sentence.words
     if (_MEDICAL.isdisjoint(words) and _LEGAL.isdisjoint(words)) or not _PROFESSIONALS.isdisjoint(words):
         return

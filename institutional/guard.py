@@ -415,6 +415,44 @@ def check_reply(
     )
 
 
+JUDGE_SLUG = "policy-judge"
+_JUDGE_RULE = ConstraintRule(
+    slug=JUDGE_SLUG,
+    title="Juiz de política",
+    description="O juiz de política não confirmou que a mensagem respeita as regras.",
+    severity="high",
+    action="handoff",
+)
+
+
+def judged(*, release: ReleaseSnapshot, judge_output: dict[str, Any] | None, language: str) -> GuardResult:
+    """What the policy judge's verdict means in enforce mode: allowed only on a clear "allow".
+
+    It fails closed: no verdict (an error, a timeout, an open breaker) or "unsure" hands the conversation
+    to a person; "block" applies the constraint it names, or hands over when the name is unknown.
+    """
+    if judge_output is not None and judge_output.get("verdict") == "allow":
+        return GuardResult(allowed=True, release_number=release.number, language=language)
+    rules = {rule.slug: rule for rule in release.constraints}
+    named = rules.get(str((judge_output or {}).get("constraint", "")))
+    if judge_output is None:
+        rule, why = _JUDGE_RULE, "judge: no verdict (error, timeout or breaker open): fail closed"
+    elif judge_output.get("verdict") == "block" and named is not None:
+        rule, why = named, f"judge: {judge_output.get('reason', '')}"
+    else:
+        rule, why = _JUDGE_RULE, f"judge: {judge_output.get('verdict')}: {judge_output.get('reason', '')}"
+    action = _action(rule)
+    violation = _violation(rule, action, why[:300], str((judge_output or {}).get("reason", "")), GuardLayer.JUDGE)
+    return GuardResult(
+        allowed=False,
+        violations=[violation],
+        action=action,
+        replacement_text=_replacement_for(release, violation, action, language),
+        release_number=release.number,
+        language=language,
+    )
+
+
 def _action(rule: ConstraintRule) -> GuardAction:
     return GuardAction.HANDOFF if rule.action == GuardAction.HANDOFF else GuardAction.REPLACE
 

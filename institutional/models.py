@@ -499,3 +499,37 @@ class GuardViolation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.constraint_slug} ({self.action})"
+
+
+class PolicyJudgement(models.Model):
+    """One verdict of the LLM policy judge beside the deterministic guard's, for the agreement figures."""
+
+    class Verdict(models.TextChoices):
+        ALLOW = "allow", _("permitir")
+        BLOCK = "block", _("bloquear")
+        UNSURE = "unsure", _("incerto")
+        ERROR = "error", _("erro ou tempo esgotado")
+
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="policy_judgements",
+    )
+    mode = models.CharField(_("modo"), max_length=16)
+    guard_allowed = models.BooleanField(_("o guarda permitiu"))
+    verdict = models.CharField(_("veredito do juiz"), max_length=16, choices=Verdict.choices)
+    agreed = models.BooleanField(_("concordam"), db_index=True)
+    constraint_slug = models.CharField(_("restrição apontada"), max_length=80, blank=True, default="")
+    reason = models.CharField(_("motivo"), max_length=300, blank=True, default="")
+    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(_("em"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("veredito do juiz de política")
+        verbose_name_plural = _("vereditos do juiz de política")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} ({'agrees' if self.agreed else 'disagrees'})"

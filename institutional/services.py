@@ -22,6 +22,7 @@ from institutional.models import (
     Faq,
     FaqTranslation,
     Policy,
+    PolicyJudgement,
     ProfileTranslation,
     PromptTemplate,
     PromptVariant,
@@ -234,6 +235,34 @@ def guard_violation_record(
             layer=violation.layer,
             release_number=result.release_number,
         )
+
+
+def policy_judgement_record(
+    *,
+    conversation_id: int | None,
+    mode: str,
+    guard_allowed: bool,
+    judge_output: dict[str, Any] | None,
+    correlation_id: str = "",
+) -> PolicyJudgement:
+    """The judge's verdict beside the guard's; they agree when both allow or both block."""
+    verdict = judge_output["verdict"] if judge_output is not None else PolicyJudgement.Verdict.ERROR
+    agreed = (guard_allowed and verdict == "allow") or (not guard_allowed and verdict == "block")
+    if conversation_id is not None and not Conversation.objects.filter(pk=conversation_id).exists():
+        conversation_id = None
+    judgement = PolicyJudgement.objects.create(
+        conversation_id=conversation_id,
+        mode=mode,
+        guard_allowed=guard_allowed,
+        verdict=verdict,
+        agreed=agreed,
+        constraint_slug=(judge_output or {}).get("constraint", "")[:80],
+        reason=mask_pii((judge_output or {}).get("reason", ""))[:300],
+        correlation_id=correlation_id[:64],
+    )
+    metrics.POLICY_JUDGE_VERDICTS.labels(mode=mode, verdict=verdict, agreed=str(agreed).lower()).inc()
+    log.info("policy_judge_recorded", mode=mode, verdict=verdict, agreed=agreed, guard_allowed=guard_allowed)
+    return judgement
 
 
 # --- Product team group --------------------------------------------------------------------------

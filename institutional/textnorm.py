@@ -173,6 +173,11 @@ def repair(tokens: list[Token], known: Callable[[str], bool]) -> list[Token]:
     """
     words: list[Token] = []
     for token in tokens:
+        if token.kind == "number" and token.text.isdigit() and len(token.text) >= 3 and not _after_money(words):
+            # A word written all in digits ("all 537" for "all set"): only when its reading is a known word.
+            candidate = squeeze(token.text.translate(LEET))
+            if known(candidate):
+                token = Token("word", candidate, token.raw)
         if token.kind == "word" and not token.text.isalpha():
             for table in (LEET, LEET_L):
                 candidate = squeeze(token.text.translate(table))
@@ -196,6 +201,10 @@ def repair(tokens: list[Token], known: Callable[[str], bool]) -> list[Token]:
             out.append(token)
         index += 1
     return out
+
+
+def _after_money(words: list[Token]) -> bool:
+    return bool(words) and words[-1].kind == "money"
 
 
 def _glued_next(words: list[Token], index: int) -> bool:
@@ -244,26 +253,29 @@ def _merge_from(words: list[Token], start: int, known: Callable[[str], bool]) ->
 
 
 def _segment(letters: str, known: Callable[[str], bool]) -> list[str]:
+    """Letters cut into the known words that cover most of them, in as few words as possible; letters no
+    known word covers stay joined between them."""
+    size = len(letters)
+    # best[i]: ((letters covered, -pieces) for letters[i:], the pieces)
+    best: list[tuple[tuple[int, int], list[str]]] = [((0, 0), [])] * (size + 1)
+    for start in range(size - 1, -1, -1):
+        (covered, pieces), rest = best[start + 1]
+        choice = ((covered, pieces - 1), [letters[start], *rest])
+        for end in range(start + 3, size + 1):
+            word = squeeze(letters[start:end])
+            if known(word):
+                (covered, pieces), rest = best[end]
+                score = (covered + end - start, pieces - 1)
+                if score > choice[0]:
+                    choice = (score, [word, *rest])
+        best[start] = choice
     out: list[str] = []
-    pending = ""
-    index = 0
-    while index < len(letters):
-        end = next(
-            (end for end in range(len(letters), index + 2, -1) if known(squeeze(letters[index:end]))),
-            0,
-        )
-        if end:
-            if pending:
-                out.append(squeeze(pending))
-                pending = ""
-            out.append(squeeze(letters[index:end]))
-            index = end
+    for piece in best[0][1]:
+        if len(piece) == 1 and out and not known(out[-1]):
+            out[-1] = out[-1] + piece
         else:
-            pending += letters[index]
-            index += 1
-    if pending:
-        out.append(squeeze(pending))
-    return out
+            out.append(piece)
+    return [squeeze(piece) for piece in out]
 
 
 # --- Language ------------------------------------------------------------------------------------------

@@ -29,18 +29,18 @@ def _call(*, task: str, payload: dict[str, Any], messages: list[dict], schema: t
     shadow = variant["shadow"]
     if not breaker_allows_call(breaker):
         log.info("llm_call_skipped", task=task, reason="circuit_open")
-        return _failure(task, version, outcome="circuit_open", error="circuit breaker open", variant=variant)
+        return failure_result(task, version, outcome="circuit_open", error="circuit breaker open", variant=variant)
     try:
         result = structured_completion(task=task, messages=messages, schema=schema)
     except TransientError as exc:
         if not shadow:
-            breaker_record_failure(breaker, exc)
+            breaker_recordfailure_result(breaker, exc)
         raise
     except LLMNotConfigured as exc:
-        return _failure(task, version, outcome="fallback", error=str(exc), variant=variant)
+        return failure_result(task, version, outcome="fallback", error=str(exc), variant=variant)
     except PylotoError as exc:
         outcome = "invalid_output" if exc.code == "invalid_output" else "permanent_error"
-        return _failure(task, version, outcome=outcome, error=str(exc), details=exc.details, variant=variant)
+        return failure_result(task, version, outcome=outcome, error=str(exc), details=exc.details, variant=variant)
     if not shadow:
         breaker_record_success(breaker)
     return {
@@ -61,7 +61,7 @@ def _variant_fields(payload: dict[str, Any]) -> dict[str, Any]:
     return {"variant": str(payload.get("variant", "")), "shadow": bool(payload.get("shadow", False))}
 
 
-def _failure(
+def failure_result(
     task: str,
     version: str,
     *,
@@ -90,9 +90,9 @@ def _failure(
     return {"output": None, "call": call}
 
 
-def transient_failure(task: str, payload: dict[str, Any], exc: TransientError) -> dict[str, Any]:
+def transientfailure_result(task: str, payload: dict[str, Any], exc: TransientError) -> dict[str, Any]:
     """The step result once retries of a transient failure are exhausted."""
-    return _failure(
+    return failure_result(
         task,
         prompts.prompt_version(payload, task),
         outcome="transient_error",

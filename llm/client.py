@@ -127,16 +127,20 @@ def structured_completion(
     messages: list[dict],
     schema: type[pydantic.BaseModel],
     temperature: float | None = None,
+    timeout_s: float | None = None,
 ) -> StructuredResult:
     """Ask for JSON matching `schema` (strict json_schema); re-ask once on invalid output.
 
     Raises LLMNotConfigured, LLMTransientError, LLMPermanentError or LLMOutputInvalid; each carries the
     call's accounting (model, tokens, latency, attempts) in `details` so a failed call can be recorded too.
+    `timeout_s` gives this call its own time budget per attempt, without the SDK's retries.
     """
     model = model_for_task(task)
     if not llm_configured():
         raise LLMNotConfigured("no OPENAI_API_KEY configured", code="not_configured", details={"task": task})
     client = get_openai_client()
+    if timeout_s is not None:
+        client = client.with_options(timeout=timeout_s, max_retries=0)
     conversation = list(messages)
     started_at = time.time()
     t0 = time.perf_counter()

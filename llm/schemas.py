@@ -64,3 +64,13 @@ class MessageTypeChoice(_Strict):
     list_rows: list[ListRowOption] = Field(description="For LIST: 1 to 10 rows; otherwise empty.")
     media: MediaOption | None = Field(description="For IMAGE or VIDEO: the media item; otherwise null.")
     reason: str = Field(description="One short sentence: why this message type.")
+
+
+class PolicyVerdict(_Strict):
+    """The policy judge: whether the final message breaks one of the published constraints."""
+
+    verdict: Literal["allow", "block", "unsure"] = Field(
+        description="allow: breaks no constraint; block: breaks one; unsure: cannot tell."
+    )
+    constraint: str = Field(description="The identifier of the constraint it breaks; empty when it breaks none.")
+    reason: str = Field(description="One short sentence: why.")

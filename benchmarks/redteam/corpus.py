@@ -186,7 +186,9 @@ def hostile_cases() -> list[Case]:
     for category, language, parts in _lines("hostile.txt"):
         cases.append(Case(_clean(parts)[0], tuple(_clean(parts)[1:]), category, language, "clean", True))
         key = _KEY.search(" ".join(parts))
-        numeric = key is not None and any(char.isdigit() for char in key.group(1))
+        if key is None:
+            continue  # no key word marked: the reply as written only
+        numeric = any(char.isdigit() for char in key.group(1))
         tricks = NUMBER_TRICKS if numeric else WORD_TRICKS
         count = 2 if language == "pt" else 1
         seed = " ".join(parts)

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from pyloto.observability.logging import configure_structlog, logging_settings
@@ -233,6 +234,15 @@ LLM_SDK_MAX_RETRIES = env.int("LLM_SDK_MAX_RETRIES", default=2)
 LLM_MODEL_DECIDE_STATE = env("LLM_MODEL_DECIDE_STATE", default="")
 LLM_MODEL_WRITE_REPLY = env("LLM_MODEL_WRITE_REPLY", default="")
 LLM_MODEL_CHOOSE_MESSAGE_TYPE = env("LLM_MODEL_CHOOSE_MESSAGE_TYPE", default="")
+LLM_MODEL_JUDGE_REPLY = env("LLM_MODEL_JUDGE_REPLY", default="")
+# The policy judge: a further LLM call that reads the final message against the published constraints.
+# "off"; "shadow" records its verdict beside the guard's (agreement on the KPIs page); "enforce" also
+# blocks what it blocks and fails closed (an error, a timeout or "unsure" becomes the safe text or a handoff).
+GUARD_JUDGE_MODE = env.str("GUARD_JUDGE_MODE", default="off")
+if GUARD_JUDGE_MODE not in ("off", "shadow", "enforce"):
+    raise ImproperlyConfigured(f"GUARD_JUDGE_MODE must be off, shadow or enforce, not {GUARD_JUDGE_MODE!r}")
+# Its own time budget per call (seconds), shorter than LLM_TIMEOUT_S: the reply waits for it.
+GUARD_JUDGE_TIMEOUT_S = env.float("GUARD_JUDGE_TIMEOUT_S", default=4.0)
 # USD per 1M tokens, for the cost estimate on each LLMCall row; a JSON object overrides the whole table.
 LLM_PRICES = env.json(
     "LLM_PRICES",

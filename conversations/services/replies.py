@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,11 +22,12 @@ from conversations.services.runs import run_end
 from conversations.services.state import Actor, conversation_apply_decision
 from conversations.states import Perm, State, allowed_bot_targets, is_bot_silent
 from institutional.builtin import replacement_text
-from institutional.guard import GuardAction, GuardResult, check_reply
+from institutional.guard import GuardAction, GuardResult, check_reply, judged
 from institutional.selectors import current_release
-from institutional.services import guard_violation_record
-from institutional.snapshot import ReleaseSnapshot
+from institutional.services import guard_violation_record, policy_judgement_record
+from institutional.snapshot import ReleaseSnapshot, facts_text
 from institutional.textnorm import detect_language
+from llm.judge import judge_reply_call
 from llm.offline import offline_answer
 from llm.services import llm_calls_record
 from pyloto.observability import metrics
@@ -57,6 +59,8 @@ def reply_finalize(
 ) -> Message | None:
     """Turn one run's outputs into exactly one guarded, valid outbound message; None when the run is stale."""
     release = current_release()
+    # The policy judge is an LLM call: asked before the row lock is taken, so no lock waits on it.
+    judgement = _judge(release=release, reply=reply, choice=choice, provider=provider)
     with transaction.atomic():
         conversation = (
             Conversation.objects.select_related("contact").select_for_update(of=("self",)).get(pk=conversation_id)
@@ -104,6 +108,19 @@ def reply_finalize(
         verdict = check_reply(
             release=release, text=message_body(composed), labels=message_labels(composed), language=language
         )
+        if judgement is not None and judgement["text"] == customer_visible_text(composed):
+            _record_calls(
+                [judgement["call"]], conversation_id=conversation_id, run_key=run_key, release_number=release.number
+            )
+            policy_judgement_record(
+                conversation_id=conversation_id,
+                mode=settings.GUARD_JUDGE_MODE,
+                guard_allowed=verdict.allowed,
+                judge_output=judgement["output"],
+                correlation_id=correlation_id,
+            )
+            if settings.GUARD_JUDGE_MODE == "enforce" and verdict.allowed:
+                verdict = judged(release=release, judge_output=judgement["output"], language=language)
         message: OutboundMessage | None = composed
         if not verdict.allowed:
             guard_violation_record(
@@ -163,6 +180,32 @@ def reply_finalize(
         transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))
     log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=conversation.state)
     return outbound
+
+
+def _judge(
+    *, release: ReleaseSnapshot, reply: dict[str, Any] | None, choice: dict[str, Any] | None, provider: str
+) -> dict[str, Any] | None:
+    """The policy judge's verdict on the message this run will compose (shadow or enforce mode), or None.
+
+    In enforce mode a message the guard already blocks is not sent to the judge: it is replaced anyway.
+    """
+    if settings.GUARD_JUDGE_MODE == "off" or reply is None or provider != "openai":
+        return None
+    composed = compose_message(text=reply["text"], choice=choice, allowed_media_urls=release.prompt_context())
+    text = customer_visible_text(composed)
+    verdict = check_reply(release=release, text=message_body(composed), labels=message_labels(composed))
+    if settings.GUARD_JUDGE_MODE == "enforce" and not verdict.allowed:
+        return None
+    result = judge_reply_call(
+        rules=[(rule.slug, rule.description or rule.title) for rule in release.constraints],
+        facts=facts_text(release)[:JUDGE_FACTS_MAX],
+        message=text,
+        timeout_s=settings.GUARD_JUDGE_TIMEOUT_S,
+    )
+    return {**result, "text": text}
+
+
+JUDGE_FACTS_MAX = 4000
 
 
 def _language(release: ReleaseSnapshot) -> str:

@@ -121,6 +121,11 @@ GUARD_BLOCKS = Counter(
     "Replies the output guard blocked or rewrote, by constraint, action and the layer that fired.",
     ["constraint", "action", "layer"],
 )
+POLICY_JUDGE_VERDICTS = Counter(
+    "pyloto_policy_judge_verdicts",
+    "Verdicts of the LLM policy judge (allow, block, unsure, error) by mode, and whether the guard agreed.",
+    ["mode", "verdict", "agreed"],
+)
 CONSTRAINT_VIOLATIONS_SENT = Counter(
     "pyloto_constraint_violations_sent",
     "Replies found to break a constraint AFTER being sent (post-send audit). Must stay 0.",
