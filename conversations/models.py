@@ -104,16 +104,20 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return f"Conversation #{self.pk} ({self.state})"
 
-    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+    def refresh_from_db(self, using: str | None = None, fields: Any = None, from_queryset: Any = None) -> None:
         """Reload from the database, the protected state included.
 
         django-fsm's `FSMModelMixin` does this by switching the field's `protected` flag off and on for
         every instance at once, which races between threads of one worker. Clearing this instance's own
-        value first lets the reload set it, and touches nothing shared.
+        value first lets the reload set it, and touches nothing shared. The fields are listed before, or
+        Django would take the cleared state for a deferred field and leave it out.
         """
-        current = self.__dict__.pop("state", None)
+        if fields is None:
+            deferred = self.get_deferred_fields()
+            fields = [field.attname for field in self._meta.concrete_fields if field.attname not in deferred]
+        current = self.__dict__.pop("state", None) if "state" in fields else None
         try:
-            super().refresh_from_db(*args, **kwargs)
+            super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
         finally:
             if "state" not in self.__dict__ and current is not None:
                 self.__dict__["state"] = current

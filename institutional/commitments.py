@@ -46,8 +46,8 @@ def _phrases(*phrases: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
 
 
 # --- Acts -------------------------------------------------------------------------------------------
-CLOSE, SIGN, CONFIRM, APPROVE, ACTIVATE, RESERVE, GUARANTEE, WAIVE, DISCOUNT, GRANT, HIRE = (
-    "close sign confirm approve activate reserve guarantee waive discount grant hire".split()
+CLOSE, SIGN, CONFIRM, APPROVE, ACTIVATE, RESERVE, GUARANTEE, WAIVE, DISCOUNT, GRANT, HIRE, EXECUTE = (
+    "close sign confirm approve activate reserve guarantee waive discount grant hire execute".split()
 )
 _ACT_STEMS: dict[str, str] = {
     squeeze(stem): act
@@ -63,6 +63,8 @@ _ACT_STEMS: dict[str, str] = {
         DISCOUNT: "descont rebaj",
         GRANT: "conced aplic ofere ofrec ofrez offer consig conseg otorg grant baix reduz reduc",
         HIRE: "contrat",
+        # Carrying out: "efetuei a sua matrícula", "processei o seu pedido" (only on a deal's own object).
+        EXECUTE: "efetu realiz process execut tramit",
     }.items()
     for stem in stems.split()
 }
@@ -77,6 +79,12 @@ _ACT_WORDS: dict[str, str] = {
 }
 _ACT_WORDS.update({squeeze(w): CLOSE for w in "done deal hecho trato".split()})
 _ACT_WORDS.update({squeeze(w): GRANT for w in "deixo deixamos dejo dejamos".split()})
+_ACT_WORDS.update(
+    {
+        squeeze(w): RESERVE
+        for w in "segurar seguramos segurarei seguraremos segurando seguro hold holding mantener".split()
+    }
+)
 # Forms that are first person by themselves ("dou", "faço", "te doy").
 _FIRST_PERSON_WORDS = _squeezed(
     "dou damos darei daremos dei demos daria faco fazemos farei faremos fiz fizemos doy dare hago hacemos hare "
@@ -99,7 +107,8 @@ _NOT_ACTS = _squeezed(
     "booklet oferta ofertas offers offer oferece oferecem oferecemos oferecer ofrece ofrecemos aplicativo "
     "aplicacion application aplicacao aceitavel acceptable aceptable liberdade liberty libre signo ativamente "
     "activamente efetivo "
-    "efetivamente closer finalidade"
+    "efetivamente closer finalidade processo processos proceso procesos process processes realizacao realidade "
+    "realmente real"
 )
 # Participles and states: already done (or in force) when nothing in the sentence says otherwise.
 _PARTICIPLE = re.compile(r"(?:ad|id)[oa]s?$|ad[ií]sim[oa]s?$|[^e]ed$|ee?d$|(?:iv|tiv)[oa]s?$|^live$|^done$|^hecho$")
@@ -132,17 +141,19 @@ for _kind, _words in {
     "cotizacion cotacao quote quotation",
     "order": "pedido pedidos order orders orden ordenes compra compras purchase",
     "plan": "plano planos plan plans planes",
-    "subscription": "assinatura assinaturas subscription subscriptions suscripcion suscripciones membership",
+    "subscription": "assinatura assinaturas subscription subscriptions suscripcion suscripciones membership "
+    "matricula matriculas adesao inscricao enrollment enrolment registration inscripcion",
     "service": "servico servicos service services servicio servicios implantacao implantacion setup "
     "instalacao acesso access acceso onboarding",
     "price": "preco precos valor valores price prices precio precios custo custos cost tarifa tarifas rate "
     "condicao condicoes condition conditions condiciones terms pagamento pagamentos payment payments pago "
     "pagos parcelamento parcela parcelas installment installments instalment instalments cuota cuotas "
     "mensalidade mensalidades juros interest intereses",
-    "fee": "taxa taxas fee fees multa multas penalty cargo cargos comision comissao",
+    "fee": "taxa taxas fee fees multa multas penalty cargo cargos comision comissao reembolso reembolsos refund "
+    "refunds devolucao estorno cashback",
     "discount": "desconto descontos discount discounts descuento descuentos cupom cupons cupon coupon coupons "
     "abatimento bonificacao rebaja gratis gratuito gratuita gratuitos gratuitamente graca free regalo "
-    "cortesia",
+    "cortesia inclusa incluso incluida incluido included",
     "deadline": "prazo prazos deadline deadlines plazo plazos entrega entregas delivery",
 }.items():
     for _word in _words.split():
@@ -507,6 +518,7 @@ def _nearest(sentence: _Sentence, index: int, size: int = 6) -> tuple[str, str, 
 
 _DEAL_OBJECTS = frozenset({"contract", "deal", "proposal", "order", "subscription", "plan", "service"})
 _PRICE_OBJECTS = frozenset({"price", "fee", "discount", "deadline"})
+_EXECUTABLE = frozenset({"contract", "deal", "proposal", "order", "subscription"})
 _CONFIRMABLE = frozenset({"contract", "deal", "proposal", "order", "subscription", "service", "discount", "deadline"})
 
 
@@ -553,6 +565,7 @@ def _act_stem_length(word: str) -> int:
 
 
 _READY = _squeezed(
+    "vigor effect "
     "comeca comecara inicia iniciara starts start begins empieza comienza arranca vigora "
     "pronto pronta prontos prontas ready listo lista listos live funcionando working entrega entregue entregamos "
     "entregaremos delivered deliver entregado entregamos chega chegara arrive arrives llega llegara configurado "
@@ -567,6 +580,7 @@ _DATE_WORDS = _squeezed(
 _DATE_PHRASES = _phrases(
     *(
         ("fim", "do", "mes"),
+        ("fim", "da", "semana"),
         ("final", "do", "mes"),
         ("end", "of", "the", "month"),
         ("end", "of", "month"),
@@ -672,7 +686,16 @@ _ON_ME = _phrases(
 )
 # "sem custo", "free of charge": a waiver written as a phrase.
 _FREE_PHRASES = _phrases(
-    *(("sem", "custo"), ("sem", "custos"), ("no", "cost"), ("free", "of", "charge"), ("sin", "costo"))
+    *(
+        ("sem", "custo"),
+        ("sem", "custos"),
+        ("no", "cost"),
+        ("free", "of", "charge"),
+        ("sin", "costo"),
+        ("sem", "pagar"),
+        ("without", "paying"),
+        ("sin", "pagar"),
+    )
 )
 _PUBLISHED_FREE = _squeezed("teste testar trial prueba probar experimentar")
 
@@ -724,6 +747,10 @@ _PAYMENT_LINK = _phrases(
 # Charging verbs: "não cobramos a implantação" waives a published price.
 _CHARGE = _squeezed("cobramos cobro cobrarei cobraremos cobrar charge charging cobramos cobraremos")
 _WAIVABLE = frozenset({"service", "price", "plan", "subscription"})
+# "Você já pode usar o plano a partir de hoje": access granted, the sale made.
+_USE = _squeezed("usar utilizar use using aproveitar acessar access usar utilizarlo")
+_CAN = _squeezed("pode podes can puede puedes ja already ya")
+_ACCESS_NOW = _squeezed("ja agora hoje partir now today already ya ahora hoy desde")
 _PHRASE_WORDS = frozenset(
     word for phrase in (*_ON_ME, *_FREE_PHRASES, *_PAYMENT_LINK, *_DATE_PHRASES) for word in phrase if len(word) >= 3
 )
@@ -740,6 +767,18 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
         return
     negated = any(word in _NEGATION for word in words)
     for index, word in enumerate(words):
+        if word in _USE and not negated and not _condition_before(sentence, index):
+            left = words[max(0, index - 4) : index]
+            now = not _ACCESS_NOW.isdisjoint(words)
+            if not _CAN.isdisjoint(left) and now and not _SECOND_PERSON.isdisjoint(words[max(0, index - 6) : index]):
+                roles = [classify(w) for w in words[index + 1 : index + 6]]
+                if any(f is not None and f[0] == "object" and f[1] in _DEAL_OBJECTS for f in roles):
+                    yield Finding(
+                        CLOSURE,
+                        "the customer told to start using a plan (access granted)",
+                        sentence.evidence(index - 4, index + 4),
+                    )
+                    return
         if word in _CUSTOMER_STATUS and not negated and not _condition_before(sentence, index):
             left = words[max(0, index - 6) : index]
             if not _SECOND_PERSON.isdisjoint(left) and not _BE.isdisjoint(left):
@@ -748,15 +787,15 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
                 )
                 return
         if word in _YOURS and index >= 2 and words[index - 1] in _BE and not negated:
-            found = next((classify(w) for w in words[max(0, index - 4) : index - 1] if classify(w)), None)
-            if found is not None and found[0] == "object" and found[1] in _DEAL_OBJECTS | _PRICE_OBJECTS:
+            given = next((classify(w) for w in words[max(0, index - 4) : index - 1] if classify(w)), None)
+            if given is not None and given[0] == "object" and given[1] in _DEAL_OBJECTS | _PRICE_OBJECTS:
                 yield Finding(
                     CLOSURE, "the deal handed to the customer (it is theirs)", sentence.evidence(index - 4, index + 1)
                 )
                 return
         if word in _CHARGE and negated and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON):
-            found = next((classify(w) for w in words[index + 1 : index + 5] if classify(w)), None)
-            if found is not None and found[0] == "object" and found[1] in _WAIVABLE:
+            charged = next((classify(w) for w in words[index + 1 : index + 5] if classify(w)), None)
+            if charged is not None and charged[0] == "object" and charged[1] in _WAIVABLE:
                 yield Finding(
                     PRICE, "a published price waived for the customer", sentence.evidence(index - 2, index + 4)
                 )
@@ -829,6 +868,8 @@ def _first_person_finding(sentence: _Sentence, index: int, act: str, kind: str, 
         return None
     if act == CONFIRM and kind not in _CONFIRMABLE:
         return None
+    if act == EXECUTE and kind not in _EXECUTABLE:
+        return None
     if kind in _DEAL_OBJECTS or kind in _PRICE_OBJECTS:
         if _generic_plural(sentence, index):
             return None  # "fechamos contratos pelo site": how the company works, not this customer's deal
@@ -862,6 +903,8 @@ def _state_finding(
     words = sentence.words
     evidence = sentence.evidence(index - 4, index + 3)
     if act in (GRANT,) and kind not in _PRICE_OBJECTS:
+        return None
+    if act == EXECUTE and kind not in _EXECUTABLE:
         return None
     if _condition_before(sentence, index):
         return None
@@ -959,6 +1002,8 @@ _CREDENTIAL_PHRASES = tuple(
         ("numeros", "cartao tarjeta"),
         ("number", "card"),
         ("numbers", "card"),
+        ("digitos", "cartao tarjeta"),
+        ("digits", "card"),
         ("dados", "cartao"),
         ("datos", "tarjeta"),
         ("details", "card"),
@@ -1019,7 +1064,8 @@ _MEDICAL = _squeezed(
 _LEGAL = _squeezed(
     "processar processe sue lawsuit lawsuits demandar demande demanda justica juizado "
     "tribunal court indenizacao indemnizacion compensation danos damages advocacia litigation litigio "
-    "procon denunciar denuncia judicial judiciales judicialmente legal"
+    "procon denunciar denuncia judicial judiciales judicialmente legal demandarlos demandarla demandarles "
+    "processalos processala"
 )
 _ADVICE_VERBS = tuple(
     squeeze(stem)

@@ -93,6 +93,11 @@ def test_a_reload_of_other_fields_keeps_the_state_and_a_full_reload_takes_the_ne
     assert stale.state == State.TRIAGE
     stale.refresh_from_db(fields=["state"])
     assert stale.state == State.ANSWERING
+    conversation_apply_decision(
+        conversation_id=conversation.pk, target_state=State.QUALIFYING, actor=Actor.bot(), reason="test"
+    )
+    stale.refresh_from_db()
+    assert stale.state == State.QUALIFYING
     with pytest.raises(AttributeError):
         stale.state = State.TRIAGE
 
