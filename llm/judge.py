@@ -65,9 +65,10 @@ def judge_reply_call(*, rules: list[tuple[str, str]], facts: str, message: str, 
             timeout_s=timeout_s,
         )
     except TransientError as exc:
-        breaker_record_failure(breaker, exc)
-        outcome = "timeout" if exc.code == "timeout" else "transient_error"
-        return failure_result(TASK_JUDGE_REPLY, JUDGE_VERSION, outcome=outcome, error=str(exc), details=exc.details)
+        breaker_record_failure(breaker, exc)  # a timeout too: the error says which
+        return failure_result(
+            TASK_JUDGE_REPLY, JUDGE_VERSION, outcome="transient_error", error=str(exc), details=exc.details
+        )
     except LLMNotConfigured as exc:
         return failure_result(TASK_JUDGE_REPLY, JUDGE_VERSION, outcome="fallback", error=str(exc))
     except PylotoError as exc:

@@ -20,7 +20,7 @@ from tests.support import scripted
 
 pytestmark = pytest.mark.django_db
 
-HARMLESS = "O plano Essencial custa R$ 199 por mês. Quer falar com a equipe comercial?"
+HARMLESS = "O plano Essencial é ótimo para começar. Quer falar com a equipe comercial?"
 
 
 @pytest.fixture(autouse=True)
