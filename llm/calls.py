@@ -34,7 +34,7 @@ def _call(*, task: str, payload: dict[str, Any], messages: list[dict], schema: t
         result = structured_completion(task=task, messages=messages, schema=schema)
     except TransientError as exc:
         if not shadow:
-            breaker_recordfailure_result(breaker, exc)
+            breaker_record_failure(breaker, exc)
         raise
     except LLMNotConfigured as exc:
         return failure_result(task, version, outcome="fallback", error=str(exc), variant=variant)
@@ -90,7 +90,7 @@ def failure_result(
     return {"output": None, "call": call}
 
 
-def transientfailure_result(task: str, payload: dict[str, Any], exc: TransientError) -> dict[str, Any]:
+def transient_failure(task: str, payload: dict[str, Any], exc: TransientError) -> dict[str, Any]:
     """The step result once retries of a transient failure are exhausted."""
     return failure_result(
         task,

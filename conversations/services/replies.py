@@ -109,8 +109,12 @@ def reply_finalize(
             release=release, text=message_body(composed), labels=message_labels(composed), language=language
         )
         if judgement is not None and judgement["text"] == customer_visible_text(composed):
-            _record_calls(
-                [judgement["call"]], conversation_id=conversation_id, run_key=run_key, release_number=release.number
+            llm_calls_record(
+                calls=[judgement["call"]],
+                conversation_id=conversation_id,
+                run_key=run_key,
+                release_number=release.number,
+                correlation_id=current_correlation_id(),
             )
             policy_judgement_record(
                 conversation_id=conversation_id,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('institutional', '0004_faq_and_profile_translations'),
+        ('institutional', '0005_prompt_variants'),
     ]
 
     operations = [

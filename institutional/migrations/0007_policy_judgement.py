@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('conversations', '0007_conversation_state_protected'),
-        ('institutional', '0005_constraint_examples_and_ledger_layer'),
+        ('institutional', '0006_constraint_examples_and_ledger_layer'),
     ]
 
     operations = [
