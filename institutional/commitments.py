@@ -944,6 +944,9 @@ def _state_finding(
         return None  # no object, or done by a third party ("são confirmados pela equipe comercial")
     if any(word in _TIME_PLACE or _HOURS.match(word.lstrip("#")) for word in words):
         return None
+    speaker = not (_ALREADY | _FIRST_PERSON | _FIRST_PERSON_MARKERS).isdisjoint(words[:index])
+    if not speaker and not (_THIRD_PARTY - _SECOND_PERSON).isdisjoint(words[index + 1 : index + 6]):
+        return None  # "signing up is done with our sales team": how it works, by someone else
     if any(word in _CONSIDER for word in words[max(0, index - 3) : index]):
         return Finding(CLOSURE, f"the customer is told to consider it {act}d", evidence)
     second = any(word in _SECOND_PERSON for word in words[max(0, index - 4) : index])
