@@ -36,6 +36,7 @@ from llm.language import detect_confident, fold
 from llm.models import LLMCall
 from pyloto.management.commands.chat import render_message
 from pyloto.whatsapp import simulator
+from pyloto.whatsapp.client import WhatsAppClient
 
 log = structlog.get_logger(__name__)
 
@@ -173,6 +174,17 @@ class _Trial:
             self.last_element = element
             self._post([element])
             return f"image: {turn.image or '(no caption)'}", [f"[image] {turn.image}".strip()]
+        if turn.voice is not None:
+            # Uploaded to the Graph fake like a real voice note; the pipeline downloads and transcribes it.
+            media_id = WhatsAppClient.from_settings().media_upload(
+                content=simulator.fake_voice_note(turn.voice),
+                mime_type=simulator.FAKE_VOICE_NOTE_MIME,
+                filename="voice.ogg",
+            )
+            element = simulator.message_element(kind="audio", media_id=media_id, wa_id=self.wa_id, user_id=self.user_id)
+            self.last_element = element
+            self._post([element])
+            return f"voice: {turn.voice}", [f"[voz] {turn.voice}"]
         if turn.tap is not None:
             option = self._option(turn.tap)
             element = simulator.message_element(

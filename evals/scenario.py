@@ -69,7 +69,7 @@ class TurnExpect(_Strict):
 
 
 class Turn(_Strict):
-    """One step: exactly one of say / image / tap / burst / duplicate / staff / staff_reply / wait_hours."""
+    """One step: one of say / image / voice / tap / burst / duplicate / staff / staff_reply / wait_hours."""
 
     say: str | None = None
     tap: str | int | None = Field(default=None, description="A button or row title, or its 1-based position.")
@@ -77,6 +77,7 @@ class Turn(_Strict):
     duplicate: bool = Field(default=False, description="Meta redelivers the previous message (same wamid).")
     staff: Literal["take", "return_to_bot", "resolve_handoff"] | None = None
     image: str | None = Field(default=None, description="The customer sends a photo with this caption ('' for none).")
+    voice: str | None = Field(default=None, description="The customer sends a voice note saying this.")
     staff_reply: str | None = Field(default=None, description="A staff member who took it writes to the customer.")
     wait_hours: float | None = Field(
         default=None, gt=0, description="Time passes: the customer's last message becomes this many hours older."
@@ -88,6 +89,7 @@ class Turn(_Strict):
         actions = [
             self.say is not None,
             self.image is not None,
+            self.voice is not None,
             self.tap is not None,
             bool(self.burst),
             self.duplicate,
@@ -97,7 +99,7 @@ class Turn(_Strict):
         ]
         if sum(actions) != 1:
             raise ValueError(
-                "a turn has exactly one of: say, image, tap, burst, duplicate, staff, staff_reply, wait_hours"
+                "a turn has exactly one of: say, image, voice, tap, burst, duplicate, staff, staff_reply, wait_hours"
             )
         return self
 

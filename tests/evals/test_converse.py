@@ -189,3 +189,18 @@ def test_save_as_scenario_refuses_a_conversation_without_customer_text(demo_rele
     conversation = ConversationFactory()
     with pytest.raises(ValueError, match="no customer text"):
         scenario_from_conversation(conversation_id=conversation.pk)
+
+
+def test_a_voice_note_is_answered_from_what_was_said(demo_release, fake_openai, settings):
+    # Transcription on (the fake transcribes fake voice notes), no LLM: the offline answerer reads the transcript.
+    settings.TRANSCRIPTION_API_KEY = "fake-transcription-key"
+    settings.TRANSCRIPTION_BASE_URL = fake_openai.base_url
+    (scenario,) = scenarios_from_text(
+        "name: audio\nclass: faq\nturns:\n  - voice: quanto custa o plano Profissional?\n"
+        "    expect: {replies: 1, must_say: ['R$ 499'], must_not_say: ['R$ 990']}\n",
+        where="t",
+    )
+    with pipeline_in_process(live=False):
+        (trial,) = run_scenario(scenario, trials=1)
+    assert trial.passed, trial.failures
+    assert trial.turns[0].action == "voice: quanto custa o plano Profissional?"
