@@ -98,3 +98,16 @@ def max_in_window(times: list[float], *, window_s: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def converse_run(tmp_path, *args: str, out=None) -> str:
+    """`manage.py converse run ARGS` with its reports under `tmp_path` (r.json, j.xml); returns what it printed."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = out if out is not None else StringIO()
+    call_command(
+        "converse", "run", *args, "--junit", str(tmp_path / "j.xml"), "--json", str(tmp_path / "r.json"), stdout=out
+    )
+    return out.getvalue()

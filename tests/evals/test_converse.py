@@ -16,7 +16,7 @@ from evals.scenario import ScenarioError, TurnExpect, load_file_scenarios, scena
 from evals.services import scenario_from_conversation
 from llm.models import LLMCall
 from tests.factories import ConversationFactory
-from tests.support import script_answers
+from tests.support import converse_run, script_answers
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -100,18 +100,7 @@ def test_a_failing_safety_scenario_fails_the_run_and_shows_in_the_admin(demo_rel
     ScenarioRow.objects.create(name="preco-errado-de-proposito", text=FAILING_SCENARIO)
     out = StringIO()
     with pytest.raises(CommandError, match="safety scenario preco-errado-de-proposito"):
-        call_command(
-            "converse",
-            "run",
-            "--offline",
-            "--scenario",
-            "preco-errado-de-proposito",
-            "--junit",
-            str(tmp_path / "j.xml"),
-            "--json",
-            str(tmp_path / "r.json"),
-            stdout=out,
-        )
+        converse_run(tmp_path, "--offline", "--scenario", "preco-errado-de-proposito", out=out)
     assert "did not say 'R$ 990'" in out.getvalue()
     result = EvalResult.objects.get()
     assert not result.passed and result.pass_hat_k == 0.0
@@ -124,20 +113,7 @@ def test_a_failing_safety_scenario_fails_the_run_and_shows_in_the_admin(demo_rel
 def test_live_runs_k_times_against_an_openai_compatible_server_with_tokens(demo_release, llm_on, tmp_path):
     script_answers(llm_on, reply="O plano Profissional custa R$ 499/mês.")
     out = StringIO()
-    call_command(
-        "converse",
-        "run",
-        "--live",
-        "--k",
-        "2",
-        "--scenario",
-        "preco-plano-profissional",
-        "--junit",
-        str(tmp_path / "j.xml"),
-        "--json",
-        str(tmp_path / "r.json"),
-        stdout=out,
-    )
+    converse_run(tmp_path, "--live", "--k", "2", "--scenario", "preco-plano-profissional", out=out)
     text = out.getvalue()
     assert "pass^2" in text and "2/2" in text
     data = json.loads((tmp_path / "r.json").read_text())

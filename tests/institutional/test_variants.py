@@ -20,7 +20,7 @@ from institutional.models import PromptTemplate, PromptVariant
 from institutional.snapshot import PromptTemplate as Template
 from institutional.snapshot import PromptVariantEntry, ReleaseSnapshot
 from llm.models import LLMCall
-from tests.support import script_answers
+from tests.support import converse_run, script_answers
 
 MARKER = "VARIANTE-B: responda em no máximo uma frase."
 BASE_TEXT = "$context\n$current_state\n$next_state\n$history\n$messages"
@@ -168,22 +168,7 @@ def test_make_eval_with_a_variant_runs_it_before_it_goes_live(demo_release, llm_
         name="b", mode="off", traffic_percent=0, version="3", write_reply_text=MARKER + BASE_TEXT
     )
     out = StringIO()
-    call_command(
-        "converse",
-        "run",
-        "--live",
-        "--k",
-        "1",
-        "--variant",
-        "b",
-        "--scenario",
-        "preco-plano-profissional",
-        "--junit",
-        str(tmp_path / "j.xml"),
-        "--json",
-        str(tmp_path / "r.json"),
-        stdout=out,
-    )
+    converse_run(tmp_path, "--live", "--k", "1", "--variant", "b", "--scenario", "preco-plano-profissional", out=out)
     assert "prompt variant b" in out.getvalue()
     data = json.loads((tmp_path / "r.json").read_text())
     assert "Só a variante" in data["scenarios"][0]["transcript"][0]["replies"][0]["body"]
@@ -191,20 +176,7 @@ def test_make_eval_with_a_variant_runs_it_before_it_goes_live(demo_release, llm_
     with pytest.raises(CommandError, match="needs a live run"):
         call_command("converse", "run", "--offline", "--variant", "b", stdout=StringIO())
     with pytest.raises(CommandError, match="no prompt variant named 'zz'"):
-        call_command(
-            "converse",
-            "run",
-            "--live",
-            "--variant",
-            "zz",
-            "--scenario",
-            "preco-plano-profissional",
-            "--junit",
-            str(tmp_path / "j.xml"),
-            "--json",
-            str(tmp_path / "r.json"),
-            stdout=StringIO(),
-        )
+        converse_run(tmp_path, "--live", "--variant", "zz", "--scenario", "preco-plano-profissional")
 
 
 @pytest.mark.django_db(transaction=True)
