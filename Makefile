@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/base.txt requirements/local.txt
 
-.PHONY: run test lint format bench loadtest eval redteam migrate seed messages clean
+.PHONY: run test lint format bench loadtest eval redteam faults migrate seed messages clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ redteam: $(STAMP)
 	@$(PY) -m benchmarks.redteam; guard=$$?; \
 	  $(VENV)/bin/pytest tests/e2e/test_redteam.py -m redteam -s -q -p no:cacheprovider; pipeline=$$?; \
 	  test $$guard -eq 0 -a $$pipeline -eq 0
+
+## faults: the whole fault run (never in CI, ~10 min): 1 200 messages under load while every fault is injected,
+## against a private Redis and PostgreSQL; prints lost / answered twice / crashed / dead / recovery times
+faults: $(STAMP)
+	$(PY) -m benchmarks.faults
 
 ## loadtest: Locust, headless, against a locally started stack
 loadtest: $(STAMP)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
@@ -313,10 +314,30 @@ class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return mask_identifier(contact.user_id)
 
 
+class AmbiguousSendFilter(admin.SimpleListFilter):
+    """Replies whose send outcome was unknown: staff check them with the customer if needed."""
+
+    title = _("envio incerto")
+    parameter_name = "ambiguous_send"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("waiting", _("Aguardando confirmação do WhatsApp")),
+            ("resent", _("Reenviada sem confirmação (o cliente pode ter recebido duas vezes)")),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        if self.value() == "waiting":
+            return queryset.filter(status=Message.Status.SENDING, send_ambiguous_since__isnull=False)
+        if self.value() == "resent":
+            return queryset.filter(direction=Message.Direction.OUTBOUND, status_reason__startswith="resent")
+        return queryset
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "conversation_link", "direction", "type", "status", "provider", "short_text", "created_at"]
-    list_filter = ["direction", "status", "type", "provider"]
+    list_filter = ["direction", "status", "type", "provider", AmbiguousSendFilter]
     list_select_related = ["conversation"]
     search_fields = ["=wamid", "=correlation_id"]
     ordering = ["-created_at"]

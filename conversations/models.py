@@ -451,6 +451,10 @@ class Message(models.Model):
     )
     # Outbound only: when a capped message is sent again.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Outbound only: since when nobody knows whether Meta got this reply (a timeout after the request
+    # went out, or a worker that died holding the send claim). A status webhook confirms it, or the
+    # sweeper resends it once the confirmation window has passed (docs/pipeline.md, ambiguous sends).
+    send_ambiguous_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

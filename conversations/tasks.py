@@ -11,7 +11,7 @@ from pyloto.queues import Queue
 # No autoretry: the beat runs this every few minutes, so a failed sweep is simply the next one.
 @shared_task(
     name="conversations.tasks.expire_idle_conversations",
-    route_queue=Queue.PIPELINE,
+    route_queue=Queue.MAINTENANCE,
     acks_late=True,
     ignore_result=True,
     soft_time_limit=120,

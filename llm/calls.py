@@ -39,6 +39,9 @@ def _call(*, task: str, payload: dict[str, Any], messages: list[dict], schema: t
     except LLMNotConfigured as exc:
         return failure_result(task, version, outcome="fallback", error=str(exc), variant=variant)
     except PylotoError as exc:
+        # The provider answered (a refusal or an invalid output): that ends a failure run and, in
+        # half-open, is the successful trial that closes the circuit.
+        breaker_record_failure(breaker, exc)
         outcome = "invalid_output" if exc.code == "invalid_output" else "permanent_error"
         return failure_result(task, version, outcome=outcome, error=str(exc), details=exc.details, variant=variant)
     if not shadow:

@@ -6,7 +6,6 @@ Transient failures are retried with backoff; once retries are spent, or on a per
 task returns its failure instead of raising, so the finalizer answers with the offline fallback.
 """
 
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.conf import settings
 from llm import calls
 from pyloto.errors import TransientError
 from pyloto.queues import Queue
+from pyloto.resilience.backoff import backoff_seconds
 
 LLM_TASK_OPTIONS: dict[str, Any] = {
     "bind": True,
@@ -27,9 +27,8 @@ LLM_TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-def _backoff_seconds(retries: int) -> float:
-    """Exponential backoff with full jitter, capped: 0.5–1 s, 1–2 s, 2–4 s…"""
-    return min(2.0**retries, 8.0) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+# LLM retries are short: a run's reply is waiting, and after the SDK's and these retries the fallback answers.
+LLM_RETRY_BACKOFF_MAX_S = 8.0
 
 
 def _with_retries(task: Task, name: str, payload: dict[str, Any], call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -37,7 +36,9 @@ def _with_retries(task: Task, name: str, payload: dict[str, Any], call: Callable
         return call()
     except TransientError as exc:
         if task.request.retries < task.max_retries:
-            raise task.retry(exc=exc, countdown=_backoff_seconds(task.request.retries)) from exc
+            raise task.retry(
+                exc=exc, countdown=backoff_seconds(task.request.retries, cap_s=LLM_RETRY_BACKOFF_MAX_S)
+            ) from exc
         return calls.transient_failure(name, payload, exc)
 
 

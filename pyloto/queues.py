@@ -11,6 +11,9 @@ class Queue(StrEnum):
     LLM = "llm"
     # Outbound WhatsApp Cloud API calls (send, mark-as-read); I/O bound, retried on transient errors.
     DELIVERY = "delivery"
+    # The beat's loss guards (the sweeper, session expiry). Consumed by the pipeline AND the delivery
+    # workers, so they run while either is alive: they exist for when a worker is dead.
+    MAINTENANCE = "maintenance"
 
 
 def route_by_declared_queue(

@@ -33,10 +33,31 @@ def test_make_run_starts_exactly_the_procfile_processes():
     assert set(EMBEDDED_STACK) <= set(FULL_STACK)
 
 
-def test_workers_send_events_for_flower_and_each_listens_to_one_queue():
+def test_workers_send_events_for_flower_and_each_owns_one_queue_and_two_share_the_loss_guards():
     workers = {name: cmd for name, cmd in procfile().items() if name.startswith("worker_")}
-    assert {cmd.split("-Q ")[1].split()[0] for cmd in workers.values()} == {"pipeline", "llm", "delivery"}
+    queues = {name: cmd.split("-Q ")[1].split()[0].split(",") for name, cmd in workers.items()}
+    assert {own[0] for own in queues.values()} == {"pipeline", "llm", "delivery"}
+    # The sweeper must not depend on one worker staying alive: two database workers consume it.
+    assert sorted(name for name, own in queues.items() if "maintenance" in own) == [
+        "worker_delivery",
+        "worker_pipeline",
+    ]
     assert all(" -E " in cmd for cmd in workers.values())
+
+
+def test_every_long_running_compose_service_restarts_unless_stopped():
+    services = compose()["services"]
+    for name in [*procfile(), "postgres", "redis"]:
+        assert services[name].get("restart") == "unless-stopped", name
+    assert services["migrate"].get("restart") in (None, "no")
+
+
+def test_the_beat_sends_the_loss_guards_to_the_maintenance_queue_and_drops_stale_ones():
+    from django.conf import settings
+
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["options"]["queue"] == "maintenance"
+        assert 0 < entry["options"]["expires"] <= 2 * entry["schedule"]
 
 
 def test_flower_requires_basic_auth_and_services_have_healthchecks():

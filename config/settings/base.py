@@ -103,6 +103,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "max_size": env.int("DB_POOL_MAX_SIZE", default=8),
         "timeout": env.float("DB_POOL_TIMEOUT_S", default=10.0),
     }
+    # With a pool, Django turns this into the pool's `check`: each connection is checked before it is
+    # handed out, so after a PostgreSQL restart the pool replaces dead ones instead of failing requests.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # Webhook bodies up to Meta's 3 MB must be readable; larger ones are refused with 413 by the view.
 WEBHOOK_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -139,23 +142,38 @@ CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=Fa
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes the database connections around every task and, in a prefork worker,
 # the whole psycopg pool, so each task paid a new PostgreSQL backend. A prefork child runs one task at a
-# time and may keep its connection for 2 x this many tasks (a connection broken by a database restart
-# fails tasks until then; the sweeper re-drives their messages). Threads pools must keep handing theirs
-# back after each task: their threads outnumber the pool.
+# time and may keep its connection for 2 x this many tasks; a connection broken by a database restart is
+# closed after the one task that found it broken (pyloto/pipeline/db_connections.py). Threads pools must
+# keep handing theirs back after each task: their threads outnumber the pool.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=100 if "prefork" in sys.argv else 0)
-# One visibility timeout for broker and result backend, longer than any task's hard time limit.
-CELERY_VISIBILITY_TIMEOUT_S = 3600
+# How long a task a worker took but never acknowledged (the worker was killed) stays invisible before
+# Redis hands it out again. It must exceed the longest a live worker may hold a task: the longest hard
+# time limit (150 s, the sweep) or a countdown plus its limit (a send retry: 60 s + 90 s), else live
+# tasks run twice. 300 s is twice that. Recovery does not wait for it: the sweeper reclaims a dead run
+# within a lease and re-sends a lost send within SWEEP_REDRIVE_AFTER_S (docs/operations/timeouts.md).
+CELERY_VISIBILITY_TIMEOUT_S = 300
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S}
-# A dead Redis must cost a caller (the webhook's enqueue) a bounded, short wait, not Celery's and
-# redis-py's default ~20 s of reconnecting: the message is already durable and the sweeper re-drives.
-_REDIS_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
+# Workers ride out a Redis restart: the result backend (chord counters, header results) and task
+# publishing (canvas launches, sends after finalize) retry for about 20 s (0 s, 0.5 s, then every 1 s,
+# each attempt bounded by a 1 s connect timeout) before failing, covering a restart of 10 s or more.
+REDIS_OUTAGE_RETRY_POLICY = {"max_retries": 20, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0}
+# The webhook is the exception: its messages are durable before it enqueues, so it must not hold Meta's
+# request through an outage; it gives up at once and the sweeper re-drives (pyloto/pipeline/dispatch.py).
+WEBHOOK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,
-    "retry_policy": _REDIS_RETRY_POLICY,
+    "retry_policy": REDIS_OUTAGE_RETRY_POLICY,
     "socket_connect_timeout": 1,
 }
-CELERY_TASK_PUBLISH_RETRY_POLICY = _REDIS_RETRY_POLICY
+CELERY_TASK_PUBLISH_RETRY_POLICY = REDIS_OUTAGE_RETRY_POLICY
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
+# kombu's Redis transport with the fix for the worker crash on a Redis restart (see pyloto/broker.py).
+CELERY_BROKER_TRANSPORT = "pyloto.broker:Transport" if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else None
+# A worker whose broker went away keeps reconnecting for as long as it takes, never exits for it.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Tasks running when the broker connection drops finish their work (all are idempotent); cancelling
+# them would only redo it. Said explicitly: Celery warns that this default will change.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Nothing reads task results except the chord, whose header tasks opt back in (llm/tasks.py); without
 # this every publish also subscribes to the task's result channel.
 CELERY_TASK_IGNORE_RESULT = True
@@ -165,24 +183,34 @@ CELERY_TASK_ROUTES = ("pyloto.queues.route_by_declared_queue",)
 # The canvas' error callback also runs for a failed chord header task (Celery's coming default);
 # recover_run is idempotent, so being called once per failure is safe.
 CELERY_TASK_ALLOW_ERROR_CB_ON_CHORD_HEADER = True
+# The loss guards run on the maintenance queue, consumed by the pipeline and the delivery workers: one
+# of them dying stops neither. `expires`: a sweep queued behind a dead worker is dropped, not run late.
+SWEEP_INTERVAL_S = env.float("SWEEP_INTERVAL_S", default=5.0)
 CELERY_BEAT_SCHEDULE: dict = {
-    "sweep-pipeline": {"task": "pyloto.pipeline.tasks.sweep_pipeline", "schedule": 60.0},
+    "sweep-pipeline": {
+        "task": "pyloto.pipeline.tasks.sweep_pipeline",
+        "schedule": SWEEP_INTERVAL_S,
+        "options": {"queue": Queue.MAINTENANCE.value, "expires": SWEEP_INTERVAL_S * 2},
+    },
+    "expire-idle-conversations": {
+        "task": "conversations.tasks.expire_idle_conversations",
+        "schedule": 300.0,
+        "options": {"queue": Queue.MAINTENANCE.value, "expires": 300.0},
+    },
 }
-# The sweeper re-drives an inbound message still unanswered after this long (a lost task or worker)…
-SWEEP_REDRIVE_AFTER_S = env.int("SWEEP_REDRIVE_AFTER_S", default=60)
+# The sweeper re-drives an inbound message still unanswered after this long (a lost task, an enqueue
+# refused during a Redis outage), and a reply never tried for as long…
+SWEEP_REDRIVE_AFTER_S = env.int("SWEEP_REDRIVE_AFTER_S", default=15)
 # …and dead-letters it after this long, so every message reaches a terminal state.
 SWEEP_DEAD_LETTER_AFTER_S = env.int("SWEEP_DEAD_LETTER_AFTER_S", default=900)
-CELERY_BEAT_SCHEDULE["expire-idle-conversations"] = {
-    "task": "conversations.tasks.expire_idle_conversations",
-    "schedule": 300.0,
-    "options": {"queue": Queue.PIPELINE.value},
-}
 
 # --- Conversations -----------------------------------------------------------------------------
 # A conversation idle this long expires (beat sweep, and lazily on the next message).
 SESSION_TTL_HOURS = env.int("SESSION_TTL_HOURS", default=24)
-# One pipeline run in flight per conversation; a lease not renewed within this is reclaimable.
-RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=120)
+# One pipeline run in flight per conversation. Every process working for a run beats for it every
+# quarter lease (pyloto/pipeline/heartbeat.py) and the sweeper renews the lease of a run whose heartbeat
+# is alive, so a live run keeps it however slow; a dead run is reclaimed within a lease plus a sweep.
+RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=15)
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="local-app-secret")
@@ -209,6 +237,17 @@ WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", default=5)
 WHATSAPP_PACING_MAX_WAIT_S = env.float("WHATSAPP_PACING_MAX_WAIT_S", default=5.0)
 # A message held by WhatsApp's marketing frequency cap (131049) is sent again this many hours later (+ up to 25 %).
 WHATSAPP_FREQUENCY_CAP_RETRY_HOURS = env.float("WHATSAPP_FREQUENCY_CAP_RETRY_HOURS", default=6.0)
+# A send retries transient Graph errors (429, 5xx, network) this many times, waiting 0.5–1 s, 1–2 s…
+# up to SEND_BACKOFF_MAX_S (or the server's Retry-After, within that cap): minutes, so a Graph outage
+# of a few minutes delays replies instead of dead-lettering them. Then the sweeper takes over.
+SEND_MAX_RETRIES = env.int("SEND_MAX_RETRIES", default=12)
+SEND_BACKOFF_MAX_S = env.float("SEND_BACKOFF_MAX_S", default=60.0)
+# An ambiguous send (a timeout after the request went out, a worker that died holding the claim) is
+# resent when no status webhook confirmed it within this window; Meta posts `sent` within seconds.
+SEND_CONFIRM_WINDOW_S = env.float("SEND_CONFIRM_WINDOW_S", default=30.0)
+# The longest a live send holds its claim: the HTTP call (connect, write and read, each bounded by
+# WHATSAPP_TIMEOUT_S) and the write of its outcome. An older claim's worker died: the send is ambiguous.
+SEND_CLAIM_TIMEOUT_S = 3 * WHATSAPP_TIMEOUT_S + 5
 
 # --- LLM ---------------------------------------------------------------------------------------
 OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
@@ -339,6 +378,7 @@ if EMBEDDED:
     # In-process tasks run inside the request's on_commit: their failures must not fail the webhook.
     CELERY_TASK_EAGER_PROPAGATES = False
     CELERY_BROKER_URL = "memory://"
+    CELERY_BROKER_TRANSPORT = None
     CELERY_RESULT_BACKEND = "cache+memory://"
 
 # --- Resilience --------------------------------------------------------------------------------

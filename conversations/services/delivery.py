@@ -4,12 +4,18 @@ How a message goes out is the send planner's decision, made here at send time: f
 customer's 24-hour window, the mapped approved template outside it, or not at all with a reason
 staff see (a `StaffAlert`).
 
-A reply is claimed for sending with a conditional UPDATE (pending → sending), so a redelivered or
-duplicated send task finds the claim and stops: never two sends for one run. Errors decide what
-happens next: a transient error that certainly did not reach Meta (refused connection, 429, 5xx)
-puts the claim back and the task retries with backoff; a timeout after the request went out is
-ambiguous — Meta may have delivered it — so we do not resend and dead-letter it for a person to
-check; a permanent error fails the message and dead-letters the run.
+A reply is claimed for sending with a conditional UPDATE (pending → sending) before pacing and the
+HTTP call, so a redelivered or duplicated send task finds the claim and stops: never two sends for one
+run. Errors decide what happens next:
+- a transient error that certainly did not reach Meta (refused connection, 429, 5xx) puts the claim
+  back to `pending` and the task retries with backoff (for minutes); when its retries are spent the
+  reply stays `pending` and the sweeper sends it again, until the dead-letter budget;
+- a timeout after the request went out is ambiguous — Meta may have delivered it — so the reply stays
+  `sending`, marked ambiguous; so does a claim whose worker died (the sweeper finds it). An ambiguous
+  reply is confirmed by Meta's status webhook (every send carries its idempotency key as
+  `biz_opaque_callback_data`, which Meta echoes in the statuses), or resent by the sweeper when no
+  status came within `SEND_CONFIRM_WINDOW_S`;
+- a permanent error fails the message and dead-letters the run.
 """
 
 import random
@@ -19,7 +25,8 @@ from typing import Any, NoReturn
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
+from django.db import connection as db_connection
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -60,7 +67,7 @@ def message_acknowledge(*, message_id: int) -> bool:
     return True
 
 
-def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
+def reply_deliver(*, message_id: int) -> str:
     """Send one pending reply. Returns the outcome; raises WhatsAppTransientError when a retry may help.
 
     Raises SendPaced (the message back to pending) when its pacing slot is too far away to wait for.
@@ -83,17 +90,18 @@ def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
     recipient = conversation.contact.recipient
     _wait_for_pacing_slot(message, recipient)
     try:
-        wamid = WhatsAppClient.from_settings().send(recipient=recipient, message=plan.message)
+        wamid = WhatsAppClient.from_settings().send(
+            recipient=recipient, message=plan.message, callback_data=message.idempotency_key
+        )
     except WhatsAppTransientError as exc:
         if exc.code in THROTTLING_CODES:
             _throttled(exc, recipient)
         if exc.details.get("request_sent"):
-            _fail(message, reason=f"ambiguous: {exc}", code=str(exc.code or "timeout"), dead_letter=True)
+            reply_mark_ambiguous(message_id=message_id, cause="timeout", reason=str(exc))
             return "ambiguous"
-        if final_attempt:
-            _fail(message, reason=f"retries exhausted: {exc}", code=str(exc.code or ""), dead_letter=True)
-            return "failed"
-        Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(status=Message.Status.PENDING)
+        Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(
+            status=Message.Status.PENDING, status_reason=f"transient: {exc}"[:255], updated_at=timezone.now()
+        )
         raise
     except PermanentError as exc:
         if exc.code == FREQUENCY_CAPPED:
@@ -104,6 +112,87 @@ def reply_deliver(*, message_id: int, final_attempt: bool) -> str:
     _mark_sent(message, wamid, template=plan.template)
     _audit_sent(message)
     return "sent"
+
+
+def reply_mark_ambiguous(*, message_id: int, cause: str, reason: str) -> bool:
+    """Record that nobody knows whether Meta got this `sending` reply; staff see it, the sweeper resolves it."""
+    now = timezone.now()
+    marked = Message.objects.filter(
+        pk=message_id, status=Message.Status.SENDING, send_ambiguous_since__isnull=True
+    ).update(
+        # Since the attempt began (the claim): Meta's `sent` status, if it got the reply, follows that within seconds.
+        send_ambiguous_since=F("updated_at"),
+        status_reason=f"ambiguous ({cause}): {reason}"[:255],
+        updated_at=now,
+    )
+    if marked:
+        metrics.AMBIGUOUS_SENDS.labels(event=f"detected_{cause}").inc()
+        log.warning("reply_send_ambiguous", message_id=message_id, cause=cause, reason=reason[:200])
+    return marked == 1
+
+
+def reply_resend_unconfirmed(*, message_id: int, confirm_window_s: float) -> bool:
+    """The resolution when no status webhook confirmed an ambiguous send in time: send it again.
+
+    Meta posts a `sent` status within seconds of accepting a message, echoing our callback data; none
+    within the window means Meta most likely never got it, so resending is the lesser risk.
+    """
+    now = timezone.now()
+    reset = Message.objects.filter(
+        pk=message_id, status=Message.Status.SENDING, send_ambiguous_since__isnull=False
+    ).update(
+        status=Message.Status.PENDING,
+        send_ambiguous_since=None,
+        status_reason=f"resent: no status webhook within {confirm_window_s:g} s of an ambiguous send"[:255],
+        updated_at=now,
+    )
+    if reset:
+        metrics.AMBIGUOUS_SENDS.labels(event="resent").inc()
+        log.warning("reply_ambiguous_resent", message_id=message_id, confirm_window_s=confirm_window_s)
+    return reset == 1
+
+
+def reply_confirm_by_status(*, callback_data: str, wamid: str) -> Message | None:
+    """A status webhook names a reply whose send answer we do not have (yet): Meta got it; adopt its wamid.
+
+    Usually the answer is just slower than the webhook; for an ambiguous send it is the confirmation
+    that resolves it without a resend.
+    """
+    waiting = Message.objects.filter(
+        idempotency_key=callback_data,
+        direction=Message.Direction.OUTBOUND,
+        status=Message.Status.SENDING,
+        wamid__isnull=True,
+    )
+    message = waiting.first()
+    if message is None or not waiting.update(wamid=wamid, sent_at=timezone.now(), send_ambiguous_since=None):
+        return None
+    if message.send_ambiguous_since is not None:
+        Message.objects.filter(pk=message.pk).update(status_reason="confirmed by a status webhook")
+        metrics.AMBIGUOUS_SENDS.labels(event="confirmed").inc()
+        log.info("reply_confirmed_by_status", message_id=message.pk, wamid=wamid)
+    message.refresh_from_db()
+    return message
+
+
+def reply_give_up(*, message_id: int, reason: str) -> bool:
+    """A reply still unsent past its budget (a Graph outage of many minutes): failed and dead-lettered."""
+    message = Message.objects.filter(
+        pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.PENDING
+    ).first()
+    if message is None or not _claim(message_id):
+        return False
+    _fail(message, reason=reason, code="unsent", dead_letter=True)
+    return True
+
+
+def _claim(message_id: int) -> bool:
+    claimed = Message.objects.filter(
+        pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.PENDING
+    ).update(status=Message.Status.SENDING, send_attempts=F("send_attempts") + 1, updated_at=timezone.now())
+    if claimed != 1:
+        log.info("send_skipped", message_id=message_id, reason="claimed by another send")
+    return claimed == 1
 
 
 def _wait_for_pacing_slot(message: Message, recipient: dict[str, str]) -> None:
@@ -205,17 +294,32 @@ def _audit_sent(message: Message) -> None:
         )
 
 
+# Meta has the message: its outcome must be written even through a database restart (seconds), or the
+# reply would stay `sending` and, unconfirmed, be sent again.
+MARK_SENT_ATTEMPTS = 8
+
+
 def _mark_sent(message: Message, wamid: str, *, template: MessageTemplate | None) -> None:
     now = timezone.now()
-    with transaction.atomic():
-        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-            status=Message.Status.SENT,
-            wamid=wamid,
-            sent_at=now,
-            updated_at=now,
-            template=template,
-        )
-        Conversation.objects.filter(pk=message.conversation_id).update(last_activity_at=now)
+    for attempt in range(MARK_SENT_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+                    status=Message.Status.SENT,
+                    wamid=wamid,
+                    sent_at=now,
+                    updated_at=now,
+                    template=template,
+                    status_reason="",
+                )
+                Conversation.objects.filter(pk=message.conversation_id).update(last_activity_at=now)
+            break
+        except (OperationalError, InterfaceError) as exc:
+            if attempt == MARK_SENT_ATTEMPTS - 1:
+                raise
+            log.warning("reply_sent_not_recorded_yet", message_id=message.pk, attempt=attempt + 1, error=str(exc))
+            db_connection.close()  # a broken connection: the next attempt draws a checked one from the pool
+            time.sleep(min(0.25 * 2**attempt, 4.0))
     _apply_early_statuses(message.pk, wamid)
     first_inbound = (
         (

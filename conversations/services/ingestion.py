@@ -37,7 +37,7 @@ from conversations.services.contacts import (
     contact_upsert,
     identity_change_apply,
 )
-from conversations.services.delivery import send_failure_reconcile
+from conversations.services.delivery import reply_confirm_by_status, send_failure_reconcile
 from conversations.services.sessions import conversation_get_or_start
 from conversations.services.state import conversation_take_by_business_app
 from conversations.services.templates import template_status_apply
@@ -312,6 +312,9 @@ def _store_status(status: StatusUpdate, correlation_id: str, result: IngestResul
         result.duplicates += 1
         return
     message = Message.objects.filter(wamid=status.wamid, direction=Message.Direction.OUTBOUND).first()
+    if message is None and status.callback_data:
+        # A send whose answer we never read (a timeout, a worker lost mid-call): this status proves Meta got it.
+        message = reply_confirm_by_status(callback_data=status.callback_data, wamid=status.wamid)
     pricing = status.pricing
     billable = pricing.get("billable")
     DeliveryStatus.objects.create(

@@ -35,7 +35,7 @@ class RunLease:
 
 
 def _lease_seconds(lease_seconds: int | None) -> int:
-    return int(lease_seconds if lease_seconds is not None else getattr(settings, "RUN_LEASE_SECONDS", 120))
+    return int(lease_seconds if lease_seconds is not None else settings.RUN_LEASE_SECONDS)
 
 
 def run_begin(*, conversation_id: int, lease_seconds: int | None = None) -> RunLease | None:
@@ -79,10 +79,7 @@ def run_begin(*, conversation_id: int, lease_seconds: int | None = None) -> RunL
 def run_renew(*, lease: RunLease, lease_seconds: int | None = None) -> RunLease | None:
     """Extend a live lease (a slow LLM); None when the lease was lost (expired and reclaimed)."""
     expires_at = timezone.now() + timedelta(seconds=_lease_seconds(lease_seconds))
-    renewed = Conversation.objects.filter(pk=lease.conversation_id, run_token=lease.token).update(
-        run_lease_expires_at=expires_at
-    )
-    if renewed != 1:
+    if not runs_renew(tokens_by_conversation={lease.conversation_id: lease.token}, expires_at=expires_at):
         return None
     return RunLease(
         token=lease.token,
@@ -91,6 +88,28 @@ def run_renew(*, lease: RunLease, lease_seconds: int | None = None) -> RunLease 
         expires_at=expires_at,
         message_ids=lease.message_ids,
     )
+
+
+def runs_renew(*, tokens_by_conversation: dict[int, str], expires_at: datetime | None = None) -> list[int]:
+    """Extend the leases of runs known to be alive (their heartbeat); the conversations renewed.
+
+    A lease that changed hands meanwhile (another token) is left alone: renewing needs the same token.
+    """
+    expires_at = expires_at or timezone.now() + timedelta(seconds=_lease_seconds(None))
+    renewed = []
+    for conversation_id, token in sorted(tokens_by_conversation.items()):
+        if Conversation.objects.filter(pk=conversation_id, run_token=token).update(run_lease_expires_at=expires_at):
+            renewed.append(conversation_id)
+    return renewed
+
+
+def run_leases_expired(*, now: datetime | None = None) -> dict[int, str]:
+    """Conversations whose run lease has expired, with the token of the run that held it."""
+    now = now or timezone.now()
+    rows = Conversation.objects.filter(run_token__isnull=False, run_lease_expires_at__lt=now).values_list(
+        "pk", "run_token"
+    )
+    return {conversation_id: token for conversation_id, token in rows if token}
 
 
 def run_end(*, lease: RunLease | str, conversation_id: int | None = None) -> bool:

@@ -138,6 +138,13 @@ CIRCUIT_BREAKER_STATE = Gauge(
     ["name"],
     multiprocess_mode="livemax",
 )
+AMBIGUOUS_SEND_EVENTS = ("detected_timeout", "detected_worker_lost", "confirmed", "resent")
+AMBIGUOUS_SENDS = Counter(
+    "pyloto_ambiguous_sends",
+    "Replies whose send outcome was unknown: detected (a timeout after the request went out, a worker "
+    "lost holding the claim), then confirmed by a status webhook or resent.",
+    ["event"],
+)
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "half_open": 1, "open": 2}
 
 # Labelled series appear only once used, and `increase()` cannot see a series' first sample:
@@ -148,10 +155,13 @@ for _result in ("applied", "refused", "unchanged"):
     FSM_DECISIONS.labels(result=_result)
 for _component in ("webhook", "task"):
     ERRORS.labels(component=_component)
+for _event in AMBIGUOUS_SEND_EVENTS:
+    AMBIGUOUS_SENDS.labels(event=_event)
 
 QUEUE_DEPTH_METRIC = "pyloto_queue_depth"
 OLDEST_UNANSWERED_METRIC = "pyloto_oldest_unanswered_age_seconds"
 INBOUND_OPEN_METRIC = "pyloto_inbound_open_messages"
+AMBIGUOUS_REPLIES_METRIC = "pyloto_ambiguous_replies"
 
 # kombu's Redis transport keeps messages sent with a priority in extra lists beside the queue's.
 _PRIORITY_SEPARATOR = "\x06\x16"
@@ -199,12 +209,32 @@ def inbound_open_summary() -> tuple[int, datetime | None]:
     return row["count"], row["oldest"]
 
 
+def ambiguous_replies_count() -> int:
+    """Replies whose send outcome is unknown right now (awaiting a status webhook or their resend)."""
+    from conversations.models import Message
+
+    return Message.objects.filter(status=Message.Status.SENDING, send_ambiguous_since__isnull=False).count()
+
+
 class PipelineStateCollector(Collector):
-    """Scrape-time gauges: Celery queue depths and the oldest unanswered inbound message."""
+    """Scrape-time gauges: Celery queue depths, the oldest unanswered inbound message, ambiguous replies."""
 
     def collect(self) -> Iterable[Metric]:
         yield from self._queue_depth()
         yield from self._unanswered()
+        yield from self._ambiguous()
+
+    def _ambiguous(self) -> Iterable[Metric]:
+        try:
+            count = ambiguous_replies_count()
+        except Exception as exc:  # noqa: BLE001 - a scrape never fails because the database is down
+            log.warning("metrics_ambiguous_failed", error=type(exc).__name__)
+            return
+        yield GaugeMetricFamily(
+            AMBIGUOUS_REPLIES_METRIC,
+            "Replies in `sending` whose outcome is unknown (waiting for a status webhook or their resend).",
+            value=count,
+        )
 
     def _queue_depth(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(QUEUE_DEPTH_METRIC, "Messages waiting in each Celery queue.", labels=["queue"])

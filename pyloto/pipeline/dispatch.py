@@ -6,17 +6,18 @@ so nothing is lost.
 """
 
 import structlog
+from django.conf import settings
 
 from conversations.services.runs import run_has_new_inbound
 
 log = structlog.get_logger(__name__)
 
 
-def _enqueue(task_name: str, *args: int, **fields: int) -> bool:
+def _enqueue(task_name: str, *args: int, retry_policy: dict | None = None, **fields: int) -> bool:
     from pyloto.pipeline import tasks
 
     try:
-        getattr(tasks, task_name).delay(*args)
+        getattr(tasks, task_name).apply_async(args, retry_policy=retry_policy or settings.REDIS_OUTAGE_RETRY_POLICY)
     except Exception:
         log.exception("enqueue_failed", task=task_name, **fields)
         return False
@@ -26,9 +27,11 @@ def _enqueue(task_name: str, *args: int, **fields: int) -> bool:
 def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]) -> None:
     """Per conversation: mark the newest message read (typing indicator on) and start a run."""
     for conversation_id, message_id in newest_message_by_conversation.items():
-        queued = _enqueue("acknowledge_inbound", message_id, conversation_id=conversation_id) and _enqueue(
-            "run_conversation", conversation_id, conversation_id=conversation_id
-        )
+        # Short retries: the webhook's request waits on these, and the sweeper re-drives what they miss.
+        policy = settings.WEBHOOK_PUBLISH_RETRY_POLICY
+        queued = _enqueue(
+            "acknowledge_inbound", message_id, retry_policy=policy, conversation_id=conversation_id
+        ) and _enqueue("run_conversation", conversation_id, retry_policy=policy, conversation_id=conversation_id)
         if not queued:
             # The broker is down: more attempts would only delay the webhook's 200. The sweeper runs them.
             log.warning("enqueue_abandoned", conversations_left=len(newest_message_by_conversation))

@@ -4,6 +4,8 @@ The canvas is `chain(decide_state, chord([write_reply, choose_message_type], fin
 Celery passes decide_state's result to each header task, the two header tasks run in parallel on the
 llm queue, and finalize_reply receives both results. When no LLM is configured, the breaker is open,
 or the customer plainly asks for a person, the offline provider answers at once, without the canvas.
+The breaker is only read here (`breaker_rejects_calls`): its half-open trial permit belongs to the LLM
+call itself, so after an outage the first run's decide_state call is the trial that closes it again.
 """
 
 from typing import Any
@@ -25,7 +27,8 @@ from conversations.services.runs import run_begin, run_end
 from conversations.states import allowed_bot_targets
 from institutional.selectors import current_release, prompt_variant_for_contact
 from llm.client import llm_configured
-from pyloto.resilience.breaker import breaker_allows_call, llm_breaker
+from pyloto.pipeline.heartbeat import run_heartbeat
+from pyloto.resilience.breaker import breaker_rejects_calls, llm_breaker
 from pyloto.resilience.rate_limit import contact_rate_check
 
 log = structlog.get_logger(__name__)
@@ -84,7 +87,7 @@ def run_launch(*, conversation_id: int) -> str:
     variant = prompt_variant_for_contact(release=release, contact_id=conversation.contact_id)
     payload = _payload(lease.token, conversation, inbound, release, variant)
     texts = [m.text for m in inbound]
-    if wants_human("\n".join(texts)) or not llm_configured() or not breaker_allows_call(llm_breaker()):
+    if wants_human("\n".join(texts)) or not llm_configured() or breaker_rejects_calls(llm_breaker()):
         # No outputs: finalize asks the offline provider, with the conversation's context, under its lock.
         replies.reply_finalize(
             run_key=lease.token,
@@ -97,6 +100,8 @@ def run_launch(*, conversation_id: int) -> str:
             provider="offline",
         )
         return "answered_offline"
+    # Alive from here on: the heartbeat bridges the wait until the first LLM task starts beating.
+    run_heartbeat(lease.token)
     _launch_canvas(payload)
     for shadow in release.shadow_variants_for(lease.token):
         # Same inputs, the shadow variant's prompts; its calls are recorded, its reply never sent.

@@ -1,31 +1,67 @@
-"""The sweeper: nothing stays unanswered because a broker message or a worker was lost.
+"""The sweeper: nothing stays unanswered or unsent because a broker message, Redis or a worker was lost.
 
-Run by beat every minute. It reclaims expired run leases (a killed worker), re-enqueues runs for
-inbound messages still `received` after a grace period (a lost task), re-enqueues sends of replies
-still `pending`, and dead-letters what stayed unanswered past its budget, so every inbound message
-reaches a terminal state.
+Beat runs it every `SWEEP_INTERVAL_S` on the maintenance queue, which every database worker consumes,
+so it does not depend on any one worker staying alive; an advisory lock keeps two sweeps from
+overlapping. Each pass:
+- dead-letters inbound messages unanswered past `SWEEP_DEAD_LETTER_AFTER_S` (every message ends
+  in a terminal state);
+- renews the leases of runs whose heartbeat is alive and reclaims those whose heartbeat stopped (a
+  killed worker), then re-enqueues runs for inbound messages still `received` after
+  `SWEEP_REDRIVE_AFTER_S` (a lost task, an enqueue refused while Redis was down);
+- releases replies held by WhatsApp's marketing frequency cap once their wait is over;
+- re-sends replies left `pending`: never tried after `SWEEP_REDRIVE_AFTER_S`, or stopped on transient
+  errors for longer than a retry can wait (`SEND_BACKOFF_MAX_S`) — and dead-letters those pending
+  past the dead-letter budget;
+- marks ambiguous a `sending` claim older than any live send could hold it (its worker died), and
+  resends ambiguous replies no status webhook confirmed within `SEND_CONFIRM_WINDOW_S`.
 """
 
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from conversations.models import DeadLetter, Message
 from conversations.services.dead_letters import dead_letter_record
-from conversations.services.delivery import capped_sends_release
-from conversations.services.runs import run_reclaim_expired
+from conversations.services.delivery import (
+    capped_sends_release,
+    reply_give_up,
+    reply_mark_ambiguous,
+    reply_resend_unconfirmed,
+)
+from conversations.services.runs import run_leases_expired, run_reclaim_expired, runs_renew
 from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue
+from pyloto.pipeline.heartbeat import runs_alive
 
 log = structlog.get_logger(__name__)
 
+# Any 64-bit number of our own: the PostgreSQL advisory lock that one sweep holds at a time.
+_SWEEP_LOCK_ID = 0x5059_4C4F_5357  # "PYLOSW"
 
-def pipeline_sweep(*, now=None) -> dict[str, int]:
-    now = now or timezone.now()
-    redrive_before = now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S)
+
+def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    with _one_sweep_at_a_time() as alone:
+        if not alone:
+            log.info("sweep_skipped", reason="another sweep is running")
+            return {"skipped": 1}
+        return _sweep(now or timezone.now())
+
+
+def _sweep(now: datetime) -> dict[str, int]:
+    counts = {"dead_lettered": _dead_letter_hopeless(now)}
+    counts.update(_recover_runs(now))
+    counts.update(_recover_sends(now))
+    if any(counts.values()):
+        log.warning("sweeper_acted", **counts)
+    return counts
+
+
+def _dead_letter_hopeless(now: datetime) -> int:
     give_up_before = now - timedelta(seconds=settings.SWEEP_DEAD_LETTER_AFTER_S)
-
     hopeless = list(
         Message.objects.filter(
             direction=Message.Direction.INBOUND,
@@ -41,8 +77,19 @@ def pipeline_sweep(*, now=None) -> dict[str, int]:
             error=f"not answered within {settings.SWEEP_DEAD_LETTER_AFTER_S} s",
             error_code="unanswered",
         )
+    return len(hopeless)
 
-    reclaimed = run_reclaim_expired(now=now)
+
+def _recover_runs(now: datetime) -> dict[str, int]:
+    expired = run_leases_expired(now=now)
+    alive = runs_alive(sorted(expired.values()))
+    if alive is None:
+        # Redis cannot say which runs are alive: reclaiming now could run live ones twice; wait.
+        renewed, reclaimed = [], []
+    else:
+        renewed = runs_renew(tokens_by_conversation={c: t for c, t in expired.items() if t in alive})
+        reclaimed = run_reclaim_expired(now=now)
+    redrive_before = now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S)
     stranded = set(
         Message.objects.filter(
             direction=Message.Direction.INBOUND,
@@ -53,23 +100,89 @@ def pipeline_sweep(*, now=None) -> dict[str, int]:
     )
     for conversation_id in sorted(set(reclaimed) | stranded):
         run_enqueue(conversation_id=conversation_id)
-
-    # Capped by WhatsApp's marketing frequency limit and due again: back to pending, re-sent just below.
-    capped_sends_release(now=now)
-    unsent = list(
-        Message.objects.filter(
-            direction=Message.Direction.OUTBOUND, status=Message.Status.PENDING, created_at__lt=redrive_before
-        ).values_list("pk", flat=True)
-    )
-    for message_id in unsent:
-        reply_send_enqueue(message_id=message_id)
-
-    counts = {
-        "dead_lettered": len(hopeless),
+    return {
+        "leases_renewed": len(renewed),
         "leases_reclaimed": len(reclaimed),
         "runs_redriven": len(set(reclaimed) | stranded),
-        "sends_redriven": len(unsent),
     }
-    if any(counts.values()):
-        log.warning("sweeper_acted", **counts)
-    return counts
+
+
+def _recover_sends(now: datetime) -> dict[str, int]:
+    # Capped by WhatsApp's marketing frequency limit and due again: back to pending, re-sent below.
+    capped_sends_release(now=now)
+    outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND)
+    give_up_before = now - timedelta(seconds=settings.SWEEP_DEAD_LETTER_AFTER_S)
+    given_up = [
+        message_id
+        for message_id in outbound.filter(status=Message.Status.PENDING, created_at__lt=give_up_before).values_list(
+            "pk", flat=True
+        )
+        if reply_give_up(
+            message_id=message_id, reason=f"not sent within {settings.SWEEP_DEAD_LETTER_AFTER_S} s (transient errors)"
+        )
+    ]
+
+    # Never tried: the send task was lost (Redis restarted, the enqueue was refused, a worker died).
+    never_tried = outbound.filter(
+        status=Message.Status.PENDING,
+        send_attempts=0,
+        updated_at__lt=now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S),
+    )
+    # Tried and put back on a transient error, untouched for longer than any scheduled retry waits:
+    # its retries are spent, or the retry was lost with its worker or with Redis.
+    stopped = outbound.filter(
+        status=Message.Status.PENDING,
+        send_attempts__gt=0,
+        updated_at__lt=now - timedelta(seconds=settings.SEND_BACKOFF_MAX_S + settings.SEND_CLAIM_TIMEOUT_S),
+    )
+    unsent = sorted(set(never_tried.values_list("pk", flat=True)) | set(stopped.values_list("pk", flat=True)))
+
+    # A claim older than any live send holds one: the worker died before, during or after the call.
+    lost_claims = outbound.filter(
+        status=Message.Status.SENDING,
+        send_ambiguous_since__isnull=True,
+        updated_at__lt=now - timedelta(seconds=settings.SEND_CLAIM_TIMEOUT_S),
+    ).values_list("pk", flat=True)
+    ambiguous = [
+        message_id
+        for message_id in lost_claims
+        if reply_mark_ambiguous(message_id=message_id, cause="worker_lost", reason="the send's worker died")
+    ]
+    unconfirmed = outbound.filter(
+        status=Message.Status.SENDING,
+        send_ambiguous_since__lt=now - timedelta(seconds=settings.SEND_CONFIRM_WINDOW_S),
+    ).values_list("pk", flat=True)
+    resent = [
+        message_id
+        for message_id in unconfirmed
+        if reply_resend_unconfirmed(message_id=message_id, confirm_window_s=settings.SEND_CONFIRM_WINDOW_S)
+    ]
+    for message_id in sorted(set(unsent) | set(resent)):
+        reply_send_enqueue(message_id=message_id)
+    return {
+        "sends_redriven": len(unsent),
+        "sends_given_up": len(given_up),
+        "sends_ambiguous": len(ambiguous),
+        "sends_resent": len(resent),
+    }
+
+
+@contextmanager
+def _one_sweep_at_a_time() -> Iterator[bool]:
+    """Hold a session-level PostgreSQL advisory lock for the sweep; False when another sweep holds it.
+
+    The lock dies with its session, so a sweep killed with its worker never blocks the next one.
+    SQLite (the embedded mode: one process) needs no lock.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_SWEEP_LOCK_ID])
+        locked = bool(cursor.fetchone()[0])
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_SWEEP_LOCK_ID])

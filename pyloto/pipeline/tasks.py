@@ -1,10 +1,14 @@
 """Celery tasks of the pipeline (thin: unpack ids and JSON, call a service)."""
 
-import random
+# Imported for their worker signal handlers: run heartbeats, and dropping unusable DB connections.
 from typing import Any
 
+import structlog
 from celery import Task, shared_task
+from django.conf import settings
 
+import pyloto.pipeline.db_connections
+import pyloto.pipeline.heartbeat  # noqa: F401
 from conversations.services.delivery import message_acknowledge, reply_deliver
 from conversations.services.replies import reply_finalize
 from llm.services import llm_calls_record
@@ -13,10 +17,11 @@ from pyloto.observability.correlation import current_correlation_id
 from pyloto.pipeline.run import run_launch
 from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.queues import Queue
+from pyloto.resilience.backoff import backoff_seconds
 from pyloto.resilience.pacing import SendPaced
 from pyloto.whatsapp.errors import WhatsAppTransientError
 
-SEND_MAX_RETRIES = 5
+log = structlog.get_logger(__name__)
 
 
 @shared_task(
@@ -95,24 +100,33 @@ def recover_run(
     bind=True,
     route_queue=Queue.DELIVERY,
     acks_late=True,
-    max_retries=SEND_MAX_RETRIES,
+    max_retries=settings.SEND_MAX_RETRIES,
     soft_time_limit=60,
     time_limit=90,
 )
 def send_reply(self: Task, message_id: int) -> str:
-    """Send a finalized reply; transient errors retry with exponential backoff and jitter."""
+    """Send a finalized reply; transient errors retry for minutes, with jitter and Retry-After.
+
+    With the defaults (12 retries, waits capped at 60 s) a send keeps trying for about 3.5 to 7
+    minutes; then the reply stays pending and the sweeper sends it again, up to its dead-letter budget.
+    """
     try:
-        return reply_deliver(message_id=message_id, final_attempt=self.request.retries >= self.max_retries)
+        return reply_deliver(message_id=message_id)
     except SendPaced as paced:
         # Waiting its turn is not a failure: a fresh task at the slot's time, with every retry left.
         send_reply.apply_async((message_id,), countdown=paced.wait_s)
         return "paced"
     except WhatsAppTransientError as exc:
-        backoff = min(2.0**self.request.retries, 30.0) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
-        raise self.retry(exc=exc, countdown=max(backoff, exc.retry_after or 0.0)) from exc
+        if self.request.retries >= self.max_retries:
+            log.warning("send_retries_spent", message_id=message_id, retries=self.request.retries, error=str(exc))
+            return "deferred"
+        countdown = backoff_seconds(
+            self.request.retries, cap_s=settings.SEND_BACKOFF_MAX_S, retry_after_s=exc.retry_after
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc
 
 
-@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=120, time_limit=150)
+@shared_task(route_queue=Queue.MAINTENANCE, acks_late=True, soft_time_limit=120, time_limit=150)
 def sweep_pipeline() -> dict[str, int]:
     """Beat: re-drive stranded messages and replies, reclaim expired leases, dead-letter the hopeless."""
     return pipeline_sweep()

@@ -24,6 +24,9 @@ Semantics:
 - once `reset_timeout` has passed, the next `breaker_allows_call` moves it to half-open and admits
   one trial call per reset timeout across all workers; its success closes the circuit, its failure
   reopens it;
+- `breaker_allows_call` takes that trial permit, so it is asked exactly once per provider call, by
+  the code that makes the call. Code that only decides whether to try the LLM path at all (the
+  pipeline, before it launches the canvas) asks `breaker_rejects_calls`, which changes nothing;
 - an outcome recorded while the circuit is open and the timeout has not passed is ignored: it
   comes from a call that started before the circuit opened;
 - if Redis is unreachable the breaker falls back to closed (pybreaker's fallback): calls go on.
@@ -173,6 +176,18 @@ def breaker_allows_call(breaker: pybreaker.CircuitBreaker) -> bool:
     if isinstance(storage, SharedRedisStorage):
         return storage.take_trial_permit(breaker.reset_timeout)
     return True
+
+
+def breaker_rejects_calls(breaker: pybreaker.CircuitBreaker) -> bool:
+    """Whether the circuit is open and its reset timeout has not passed (reading it changes nothing).
+
+    For callers that choose a path before any provider call: they must not take the half-open trial
+    permit, or the call they launch would be refused and no trial would ever be made.
+    """
+    if breaker.state.name != pybreaker.STATE_OPEN:
+        return False
+    opened_at = breaker._state_storage.opened_at
+    return opened_at is not None and datetime.now(UTC) < opened_at + timedelta(seconds=breaker.reset_timeout)
 
 
 def breaker_record_success(breaker: pybreaker.CircuitBreaker) -> None:

@@ -51,6 +51,10 @@ def recipient_hash(recipient: dict[str, str]) -> str:
     return hashlib.sha256(address.encode()).hexdigest()[:12]
 
 
+# Meta accepts up to 512 characters of biz_opaque_callback_data.
+CALLBACK_DATA_MAX = 512
+
+
 class WhatsAppClient:
     """Thin typed client of the Cloud API messages endpoint; raises classified transient/permanent errors."""
 
@@ -96,9 +100,17 @@ class WhatsAppClient:
             ),
         )
 
-    def send(self, *, recipient: dict[str, str], message: OutboundMessage | TemplateMessage) -> str:
-        """Send one message; returns the new message's wamid."""
+    def send(
+        self, *, recipient: dict[str, str], message: OutboundMessage | TemplateMessage, callback_data: str | None = None
+    ) -> str:
+        """Send one message; returns the new message's wamid.
+
+        `callback_data` goes out as `biz_opaque_callback_data`: Meta does not process it, only echoes it
+        in the message's status webhooks, so a send whose answer we never read can still be identified.
+        """
         payload = message.to_graph_payload(validate_recipient(recipient))
+        if callback_data:
+            payload["biz_opaque_callback_data"] = callback_data[:CALLBACK_DATA_MAX]
         fields = {"message_kind": message.kind, "recipient_hash": recipient_hash(recipient)}
         body = self._post(payload, event="whatsapp_send", fields=fields)
         try:

@@ -141,6 +141,8 @@ class WebhookStatus(_Lenient):
     recipient_id: str | None = None
     recipient_user_id: str | None = None
     errors: list[dict[str, Any]] = []
+    # Echoed by Meta from the send's payload: our reply's idempotency key.
+    biz_opaque_callback_data: str | None = None
 
 
 class WebhookMessage(_Lenient):
@@ -202,6 +204,7 @@ class StatusUpdate:
     timestamp: datetime | None
     errors: list[dict[str, Any]]
     raw: dict[str, Any]
+    callback_data: str | None = None
     recipient: Sender = Sender(wa_id=None, user_id=None, profile_name="")
     pricing: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
@@ -486,6 +489,7 @@ def _parse_status(element: dict[str, Any], source: dict[str, Any]) -> StatusUpda
         recipient=_person(element, prefix="recipient_"),
         pricing=pricing if isinstance(pricing, dict) else {},
         source=source,
+        callback_data=status.biz_opaque_callback_data,
     )
 
 

@@ -1,5 +1,6 @@
 """Delivery: the send claim, the 24-hour window, ambiguous timeouts, and the post-send constraint audit."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from prometheus_client import REGISTRY
 
 from conversations.models import DeadLetter, Message
 from conversations.services.delivery import reply_deliver
+from pyloto.whatsapp.errors import WhatsAppTransientError
 from tests.factories import ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +26,7 @@ def outbound(text: str, **conversation_fields) -> Message:
         text=text,
         raw={"kind": "text", "body": text, "preview_url": False},
         run_key="run-x",
+        idempotency_key=f"run:{uuid.uuid4().hex}",
     )
 
 
@@ -31,19 +34,23 @@ def sample(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
+def sample_labelled(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_a_sent_reply_gets_its_wamid_and_a_second_send_is_skipped(fake_graph):
     message = outbound("Olá! Como posso ajudar?")
-    assert reply_deliver(message_id=message.pk, final_attempt=False) == "sent"
+    assert reply_deliver(message_id=message.pk) == "sent"
     message.refresh_from_db()
     assert message.status == "sent" and message.wamid.startswith("wamid.") and message.send_attempts == 1
-    assert reply_deliver(message_id=message.pk, final_attempt=False) == "skipped"
+    assert reply_deliver(message_id=message.pk) == "skipped"
     assert len(fake_graph.sent_messages()) == 1
 
 
 def test_no_free_form_send_outside_the_24_hour_window(fake_graph):
     message = outbound("Olá!", last_inbound_at=timezone.now() - timedelta(hours=25))
     inbound = MessageFactory(conversation=message.conversation, status="answered", run_key="run-x")
-    assert reply_deliver(message_id=message.pk, final_attempt=False) == "outside_window"
+    assert reply_deliver(message_id=message.pk) == "outside_window"
     message.refresh_from_db()
     inbound.refresh_from_db()
     assert message.status == "failed" and "24 horas" in message.status_reason
@@ -53,24 +60,47 @@ def test_no_free_form_send_outside_the_24_hour_window(fake_graph):
     assert message.staff_alerts.get().kind == "not_sent"
 
 
-def test_a_timeout_after_the_request_went_out_is_not_resent(fake_graph, settings):
+def test_a_timeout_after_the_request_went_out_is_ambiguous_not_resent_at_once(fake_graph, settings):
     settings.WHATSAPP_TIMEOUT_S = 0.2
     fake_graph.configure(latency_ms=1000)
     message = outbound("Olá!")
-    assert reply_deliver(message_id=message.pk, final_attempt=False) == "ambiguous"
+    before = sample_labelled("pyloto_ambiguous_sends_total", event="detected_timeout")
+    assert reply_deliver(message_id=message.pk) == "ambiguous"
     message.refresh_from_db()
-    assert message.status == "failed" and message.status_reason.startswith("ambiguous")
-    assert DeadLetter.objects.get().stage == "send"
+    # Meta may have it: the reply stays claimed, marked ambiguous since the attempt, for the sweeper's policy.
+    assert message.status == "sending" and message.status_reason.startswith("ambiguous (timeout)")
+    assert message.send_ambiguous_since is not None and message.send_ambiguous_since <= message.updated_at
+    assert sample_labelled("pyloto_ambiguous_sends_total", event="detected_timeout") == before + 1
+    assert reply_deliver(message_id=message.pk) == "skipped"
+    assert DeadLetter.objects.count() == 0
+
+
+def test_every_send_carries_its_idempotency_key_for_the_status_webhooks(fake_graph):
+    message = outbound("Olá!")
+    reply_deliver(message_id=message.pk)
+    assert fake_graph.sent_messages()[0]["biz_opaque_callback_data"] == message.idempotency_key
+
+
+def test_a_transient_refusal_puts_the_claim_back_with_its_reason(fake_graph):
+    fake_graph.configure(script=[{"code": 130429, "status": 429, "retry_after": 7}])
+    message = outbound("Olá!")
+    with pytest.raises(WhatsAppTransientError) as raised:
+        reply_deliver(message_id=message.pk)
+    assert raised.value.retry_after == 7
+    message.refresh_from_db()
+    assert message.status == "pending" and message.status_reason.startswith("transient")
+    assert message.send_attempts == 1
+    assert reply_deliver(message_id=message.pk) == "sent"
 
 
 def test_the_post_send_audit_counts_a_violation_that_reached_the_customer(fake_graph):
     before = sample("pyloto_constraint_violations_sent_total")
     clean = outbound("Nosso horário é das 8h às 18h.")
-    reply_deliver(message_id=clean.pk, final_attempt=False)
+    reply_deliver(message_id=clean.pk)
     assert sample("pyloto_constraint_violations_sent_total") == before
     # A reply that slipped past finalize (e.g. written before a stricter release went live).
     slipped = outbound("Seu contrato está fechado, parabéns!")
-    assert reply_deliver(message_id=slipped.pk, final_attempt=False) == "sent"
+    assert reply_deliver(message_id=slipped.pk) == "sent"
     assert sample("pyloto_constraint_violations_sent_total") == before + 1
 
 

@@ -88,7 +88,7 @@ def test_a_staff_reply_after_the_window_closed_goes_out_as_the_mapped_template(a
     message = staff_reply_send(
         conversation_id=conversation.pk, user=agent, text="Seu boleto saiu.\nQualquer dúvida, chame."
     )
-    assert reply_deliver(message_id=message.pk, final_attempt=False) == "sent"
+    assert reply_deliver(message_id=message.pk) == "sent"
     sent = fake_graph.sent_messages()
     assert len(sent) == 1 and sent[0]["type"] == "template"
     assert sent[0]["template"]["name"] == "resposta_atendimento"
@@ -130,7 +130,7 @@ def test_the_window_is_computed_at_send_time_when_it_closes_after_finalize(fake_
     inbound = MessageFactory(conversation=conversation, status="answered", run_key="run-planner")
     # Finalized inside the window; the send runs 90 minutes later, after the window closed.
     with time_machine.travel(timezone.now() + timedelta(minutes=90)):
-        assert reply_deliver(message_id=reply.pk, final_attempt=False) == "outside_window"
+        assert reply_deliver(message_id=reply.pk) == "outside_window"
     reply.refresh_from_db()
     inbound.refresh_from_db()
     assert reply.status == "failed" and inbound.status == "dropped"
@@ -145,7 +145,7 @@ def test_a_handoff_notice_whose_window_closed_goes_out_as_its_template(fake_grap
     )
     notice = bot_reply(conversation, purpose="handoff_notice", text="Vou te transferir para uma pessoa.")
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
-        assert reply_deliver(message_id=notice.pk, final_attempt=False) == "sent"
+        assert reply_deliver(message_id=notice.pk) == "sent"
     sent = fake_graph.sent_messages()
     assert sent[0]["type"] == "template" and sent[0]["template"]["name"] == "aviso_transferencia"
 
@@ -154,7 +154,7 @@ def test_inside_the_window_a_staff_reply_goes_free_form_even_with_a_template_map
     staff_template()
     conversation = ConversationFactory(state=State.HUMAN_ACTIVE)
     message = staff_reply_send(conversation_id=conversation.pk, user=agent, text="Oi!")
-    assert reply_deliver(message_id=message.pk, final_attempt=False) == "sent"
+    assert reply_deliver(message_id=message.pk) == "sent"
     assert fake_graph.sent_messages()[0]["type"] == "text"
 
 
@@ -162,7 +162,7 @@ def test_a_131047_failed_status_after_an_accepted_send_fails_the_reply_and_tells
     fake_graph.configure(async_failures=[131047], app_secret=settings.WHATSAPP_APP_SECRET)
     conversation = ConversationFactory(state=State.HUMAN_ACTIVE)
     message = staff_reply_send(conversation_id=conversation.pk, user=agent, text="Seguem os detalhes.")
-    assert reply_deliver(message_id=message.pk, final_attempt=False) == "sent"
+    assert reply_deliver(message_id=message.pk) == "sent"
     post_fake_webhooks(fake_graph, 1)
     message.refresh_from_db()
     assert message.status == "failed" and "131047" in message.status_reason
@@ -187,7 +187,7 @@ def test_other_async_failures_fail_by_their_policy(agent, fake_graph, code, dead
     fake_graph.configure(async_failures=[code], app_secret=settings.WHATSAPP_APP_SECRET)
     conversation = ConversationFactory(state=State.HUMAN_ACTIVE)
     message = staff_reply_send(conversation_id=conversation.pk, user=agent, text="Olá")
-    reply_deliver(message_id=message.pk, final_attempt=False)
+    reply_deliver(message_id=message.pk)
     post_fake_webhooks(fake_graph, 1)
     message.refresh_from_db()
     assert message.status == "failed" and str(code) in message.status_reason
@@ -199,7 +199,7 @@ def test_the_marketing_frequency_cap_is_capped_not_failed_and_sent_again_hours_l
     fake_graph.configure(async_failures=[131049], app_secret=settings.WHATSAPP_APP_SECRET)
     conversation = ConversationFactory(state=State.HUMAN_ACTIVE)
     message = staff_reply_send(conversation_id=conversation.pk, user=agent, text="Olá")
-    reply_deliver(message_id=message.pk, final_attempt=False)
+    reply_deliver(message_id=message.pk)
     post_fake_webhooks(fake_graph, 1)
     message.refresh_from_db()
     assert message.status == "capped" and not DeadLetter.objects.filter(message=message).exists()

@@ -84,14 +84,14 @@ def test_the_expiry_task_runs_the_sweep():
     assert Conversation.objects.get(pk=conversation.pk).state == State.EXPIRED
 
 
-def test_the_beat_schedule_runs_the_registered_expiry_task_every_five_minutes_on_the_pipeline_queue():
+def test_the_beat_schedule_runs_the_registered_expiry_task_every_five_minutes_on_the_maintenance_queue():
     entry = settings.CELERY_BEAT_SCHEDULE["expire-idle-conversations"]
     assert entry["task"] in celery_app.tasks
     registered = celery_app.tasks[entry["task"]]
     assert registered.name == expire_idle_conversations.name
     assert entry["schedule"] == 300.0
-    assert entry["options"]["queue"] == Queue.PIPELINE
-    assert route_by_declared_queue(entry["task"], (), {}, {}, task=registered) == {"queue": "pipeline"}
+    assert entry["options"]["queue"] == Queue.MAINTENANCE
+    assert route_by_declared_queue(entry["task"], (), {}, {}, task=registered) == {"queue": "maintenance"}
 
 
 def test_the_service_window_is_24_hours_from_the_customers_last_message():

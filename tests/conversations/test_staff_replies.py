@@ -42,7 +42,7 @@ def test_a_taken_conversation_gets_the_staff_reply_queued_once_and_sent_unguarde
     assert message.provider == "staff" and message.status == "pending" and message.text == "Seu contrato está assinado!"
     assert queued_sends() == 1
     # People may say what the bot may not: sent as written, not counted as a constraint violation.
-    assert reply_deliver(message_id=message.pk, final_attempt=False) == "sent"
+    assert reply_deliver(message_id=message.pk) == "sent"
     assert fake_graph.sent_messages()[0]["text"]["body"] == "Seu contrato está assinado!"
 
 

@@ -145,6 +145,9 @@ class FakeGraphConfig:
     # Answers for the next Graph POSTs, one entry each: None (answer normally), a Graph error code, or
     # {"code": int, "status": int, "subcode": int, "message": str, "retry_after": float}.
     script: list[Any] = field(default_factory=list)
+    # Which POSTs the script and the error rate apply to: "message" (sends), "read" (read receipts), or
+    # None for every POST — a Graph outage of sends alone, say, while read receipts pass.
+    inject_into: str | None = None
     seed: int | None = None
     # The recording is a ring buffer, so a long load test cannot exhaust memory.
     max_records: int = 100_000
@@ -607,7 +610,7 @@ def _answer(
         raise _Rejected(100, "messaging_product must be 'whatsapp'")
     is_read = "status" in body
     record["kind"] = "read" if is_read else "message"
-    injected = state.next_injected()
+    injected = state.next_injected() if config.inject_into in (None, record["kind"]) else None
     if injected is not None:
         record["injected"] = True
         state.stats["injected"] += 1
@@ -645,9 +648,13 @@ def status_webhook_body(
     phone_number_id: str,
     error_code: int | None = None,
     category: str = "service",
+    callback_data: str | None = None,
 ) -> dict[str, Any]:
     """A Meta-shaped `messages` webhook carrying one status of an outbound message."""
     element: dict[str, Any] = {"id": wamid, "status": status, "timestamp": str(int(time.time()))}
+    if callback_data:
+        # Meta echoes the send's biz_opaque_callback_data in every status of that message.
+        element["biz_opaque_callback_data"] = callback_data
     if "wa_id" in contact:
         element["recipient_id"] = contact["wa_id"]
     else:
@@ -682,7 +689,13 @@ def _schedule_statuses(
     if failure is None and not config.emit_statuses:
         return
     category = _pricing_category(body, config.templates)
-    common = {"wamid": wamid, "contact": contact, "phone_number_id": phone_number_id, "category": category}
+    common = {
+        "wamid": wamid,
+        "contact": contact,
+        "phone_number_id": phone_number_id,
+        "category": category,
+        "callback_data": body.get("biz_opaque_callback_data"),
+    }
     bodies = [status_webhook_body(status="sent", **common)] if config.emit_statuses else []
     if failure is not None:
         bodies.append(status_webhook_body(status="failed", error_code=failure, **common))
@@ -691,6 +704,9 @@ def _schedule_statuses(
     task = asyncio.get_running_loop().create_task(_deliver_statuses(state, bodies))
     state.webhook_tasks.add(task)
     task.add_done_callback(state.webhook_tasks.discard)
+
+
+STATUS_WEBHOOK_ATTEMPTS = 6
 
 
 async def _deliver_statuses(state: _State, bodies: list[dict[str, Any]]) -> None:
@@ -704,16 +720,21 @@ async def _deliver_statuses(state: _State, bodies: list[dict[str, Any]]) -> None
         state.stats["webhooks_emitted"] += 1
         if not state.config.webhook_url:
             continue
-        try:
-            async with httpx.AsyncClient(timeout=10.0) as client:
-                response = await client.post(
-                    state.config.webhook_url,
-                    content=raw,
-                    headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
-                )
-            entry["posted"] = response.status_code
-        except httpx.HTTPError as exc:
-            entry["posted"] = f"error: {type(exc).__name__}"
+        # Like Meta, a webhook that did not get a 200 is posted again, with backoff (Meta keeps trying for days).
+        for attempt in range(STATUS_WEBHOOK_ATTEMPTS):
+            try:
+                async with httpx.AsyncClient(timeout=10.0) as client:
+                    response = await client.post(
+                        state.config.webhook_url,
+                        content=raw,
+                        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+                    )
+                entry["posted"] = response.status_code
+            except httpx.HTTPError as exc:
+                entry["posted"] = f"error: {type(exc).__name__}"
+            if entry["posted"] == 200:
+                break
+            await asyncio.sleep(2.0**attempt)
 
 
 async def _get_templates(request: web.Request) -> web.Response:

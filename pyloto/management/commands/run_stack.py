@@ -1,4 +1,4 @@
-"""`make run`: migrate, load the demo content and start every process of the Procfile.
+"""`make run`: migrate, load the demo content and start every process of the Procfile, restarting any that dies.
 
 With Redis reachable the real stack runs (gunicorn, one Celery worker per queue, beat, Flower);
 without it, the embedded default: gunicorn alone with tasks executed in-process. The database is
@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from pyloto.local_stack import StackStartError, drop_tasks_of_another_database, free_port, wait_until_answering
+from pyloto.supervisor import Supervisor, procfile_commands
 
 FULL_STACK = ["web", "worker_pipeline", "worker_llm", "worker_delivery", "beat", "flower"]
 # The local settings' default token: while it is in use, no real WhatsApp account is configured.
@@ -36,8 +37,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--check", action="store_true", help="Prepare and print the plan, start nothing.")
+        parser.add_argument(
+            "--pid-file", default="", help="Keep a JSON file of each process's current pid (for fault tests)."
+        )
 
-    def handle(self, *args, check: bool = False, **options):
+    def handle(self, *args, check: bool = False, pid_file: str = "", **options):
         base_dir = Path(settings.BASE_DIR)
         env = os.environ.copy()
         embedded = not redis_answers(settings.REDIS_URL)
@@ -103,18 +107,16 @@ class Command(BaseCommand):
         self.stdout.write(f"Serving on http://127.0.0.1:{env['WEB_PORT']} — processes: {', '.join(processes)}")
         if check:
             return
-        honcho = Path(sys.executable).with_name("honcho")
+        commands = procfile_commands(base_dir / "Procfile")
+        supervisor = Supervisor(
+            {name: commands[name] for name in processes},
+            env=env,
+            cwd=base_dir,
+            out=sys.stdout,
+            pid_file=Path(pid_file) if pid_file else None,
+        )
         try:
-            # No `.env` for honcho: it would override the real environment with it (the settings already
-            # read `.env`, real variables first, into `env`), so `DATABASE_URL=… make run` would be ignored.
-            subprocess.run(
-                [str(honcho), "-f", "Procfile", "-e", os.devnull, "start", *processes],
-                env=env,
-                cwd=base_dir,
-                check=False,
-            )
-        except KeyboardInterrupt:
-            self.stdout.write("Stopped.")
+            supervisor.run()  # until Ctrl-C or SIGTERM; a process that dies is restarted, and said so
         finally:
             if graph_fake is not None:
                 graph_fake.terminate()

@@ -1,0 +1,116 @@
+"""Run heartbeats: a live run keeps its lease, a dead one is reclaimed within one lease.
+
+A run's work moves between processes (the pipeline worker launches it, the LLM worker calls the
+provider, the pipeline worker finalizes it) and the LLM tasks never touch the database, so the lease
+row cannot be renewed by whoever holds the run. Instead every process beats for the runs whose tasks
+it is executing: a Redis key per run, refreshed every quarter lease by a thread and at each task
+start, expiring one lease after the last beat. The sweeper renews the database lease of a run whose
+heartbeat is alive and reclaims one whose heartbeat stopped: a killed worker's runs are answered
+again within a lease plus a sweep, and a slow but live run is never run twice.
+
+A Redis restart wipes the keys (no persistence): live runs beat again within a quarter lease; runs
+whose tasks died with Redis are reclaimed, which is what they need.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import redis
+import structlog
+from celery.signals import task_postrun, task_prerun
+from django.conf import settings
+
+from pyloto.resilience.store import resilience_redis
+
+log = structlog.get_logger(__name__)
+
+KEY_PREFIX = "pyloto:run-alive:"
+
+
+def run_heartbeat(*run_keys: str) -> None:
+    """Say these runs are alive for one more lease (best effort: Redis being down must not fail a run)."""
+    if not run_keys or settings.EMBEDDED:
+        return
+    ttl_ms = int(settings.RUN_LEASE_SECONDS * 1000)
+    try:
+        pipe = resilience_redis().pipeline(transaction=False)
+        for run_key in run_keys:
+            pipe.set(KEY_PREFIX + run_key, 1, px=ttl_ms)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("run_heartbeat_failed", runs=len(run_keys), error=str(exc))
+
+
+def runs_alive(run_keys: list[str]) -> set[str] | None:
+    """The runs among these whose heartbeat is alive; None when Redis cannot say (then reclaim nothing)."""
+    if not run_keys:
+        return set()
+    try:
+        pipe = resilience_redis().pipeline(transaction=False)
+        for run_key in run_keys:
+            pipe.exists(KEY_PREFIX + run_key)
+        found = pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("run_heartbeat_unreadable", runs=len(run_keys), error=str(exc))
+        return None
+    return {run_key for run_key, exists in zip(run_keys, found, strict=True) if exists}
+
+
+class _Beater:
+    """This process's runs in progress (task id → run key) and the thread that beats for them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[str, str] = {}
+        self._pid: int | None = None
+        self._wake = threading.Event()
+
+    def start(self, task_id: str, run_key: str) -> None:
+        with self._lock:
+            self._active[task_id] = run_key
+            if self._pid != os.getpid():  # first task in this (possibly forked) process
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop, name="run-heartbeat", daemon=True).start()
+        run_heartbeat(run_key)
+
+    def stop(self, task_id: str) -> None:
+        with self._lock:
+            self._active.pop(task_id, None)
+
+    def _loop(self) -> None:
+        interval = max(settings.RUN_LEASE_SECONDS / 4, 0.5)
+        while not self._wake.wait(interval):
+            with self._lock:
+                run_keys = sorted(set(self._active.values()))
+            run_heartbeat(*run_keys)
+
+
+_beater = _Beater()
+
+
+def run_key_of(args: tuple | list, kwargs: dict[str, Any]) -> str | None:
+    """The run a pipeline task works for: finalize/recover name it, the LLM tasks carry it in the payload."""
+    if isinstance(kwargs.get("run_key"), str):
+        return kwargs["run_key"]
+    first = args[0] if args else None
+    if isinstance(first, dict):
+        payload = first.get("payload", first)
+        if isinstance(payload, dict) and isinstance(payload.get("run_key"), str):
+            return payload["run_key"]
+    return None
+
+
+@task_prerun.connect(weak=False)
+def _beat_while_running(task_id: str | None = None, args: Any = (), kwargs: Any = None, **_: Any) -> None:
+    run_key = run_key_of(args or (), kwargs or {})
+    if run_key and task_id:
+        _beater.start(task_id, run_key)
+
+
+@task_postrun.connect(weak=False)
+def _stop_beating(task_id: str | None = None, **_: Any) -> None:
+    if task_id:
+        _beater.stop(task_id)

@@ -1,0 +1,174 @@
+"""The sweeper's recovery rules: leases kept alive by heartbeats, sends stopped or lost, ambiguous sends."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+from prometheus_client import REGISTRY
+
+from conversations.models import Conversation, DeadLetter, Message
+from conversations.services.ingestion import webhook_ingest
+from conversations.services.runs import run_begin
+from pyloto.observability.metrics import ambiguous_replies_count
+from pyloto.pipeline import sweeper
+from pyloto.pipeline.heartbeat import run_heartbeat, run_key_of, runs_alive
+from pyloto.whatsapp import simulator
+from tests.factories import ConversationFactory, MessageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """What the sweeper enqueues (the broker itself is covered by the end-to-end tests)."""
+    sent: dict[str, list[int]] = {"runs": [], "sends": []}
+    monkeypatch.setattr(sweeper, "run_enqueue", lambda *, conversation_id: sent["runs"].append(conversation_id))
+    monkeypatch.setattr(sweeper, "reply_send_enqueue", lambda *, message_id: sent["sends"].append(message_id))
+    return sent
+
+
+def reply(status: str, *, age_s: float, attempts: int = 0, ambiguous_age_s: float | None = None) -> Message:
+    now = timezone.now()
+    message = MessageFactory(
+        outbound=True,
+        status=status,
+        send_attempts=attempts,
+        idempotency_key=f"run:{uuid.uuid4().hex}",
+        run_key=uuid.uuid4().hex,
+        raw={"kind": "text", "body": "Olá!", "preview_url": False},
+    )
+    Message.objects.filter(pk=message.pk).update(
+        created_at=now - timedelta(seconds=age_s),
+        updated_at=now - timedelta(seconds=age_s),
+        send_ambiguous_since=None if ambiguous_age_s is None else now - timedelta(seconds=ambiguous_age_s),
+    )
+    message.refresh_from_db()
+    return message
+
+
+def events(event: str) -> float:
+    return REGISTRY.get_sample_value("pyloto_ambiguous_sends_total", {"event": event}) or 0.0
+
+
+def test_a_live_run_keeps_its_lease_past_expiry_and_a_dead_one_is_reclaimed(enqueued, settings):
+    live_conversation, dead_conversation = ConversationFactory(), ConversationFactory()
+    MessageFactory(conversation=live_conversation)
+    MessageFactory(conversation=dead_conversation)
+    live = run_begin(conversation_id=live_conversation.pk, lease_seconds=1)
+    dead = run_begin(conversation_id=dead_conversation.pk, lease_seconds=1)
+    run_heartbeat(live.token)  # a worker is executing one of its tasks
+
+    counts = sweeper.pipeline_sweep(now=timezone.now() + timedelta(seconds=5))
+
+    assert counts["leases_renewed"] == 1 and counts["leases_reclaimed"] == 1
+    assert Conversation.objects.get(pk=live_conversation.pk).run_token == live.token
+    assert Conversation.objects.get(pk=live_conversation.pk).run_lease_expires_at > timezone.now()
+    assert Conversation.objects.get(pk=dead_conversation.pk).run_token is None
+    assert enqueued["runs"] == [dead_conversation.pk]
+    assert runs_alive([live.token, dead.token]) == {live.token}
+
+
+def test_the_heartbeat_finds_the_run_of_every_pipeline_task():
+    payload = {"run_key": "r1", "messages": []}
+    assert run_key_of((payload,), {}) == "r1"  # decide_state
+    assert run_key_of(({"payload": payload, "decision": {}},), {}) == "r1"  # the chord's header tasks
+    assert run_key_of(([{"part": "reply"}],), {"run_key": "r1", "conversation_id": 1}) == "r1"  # finalize
+    assert run_key_of((42,), {}) is None  # run_conversation: it beats itself once it holds the lease
+
+
+def test_a_reply_whose_send_task_was_lost_is_sent_again(enqueued, settings):
+    settings.SWEEP_REDRIVE_AFTER_S = 15
+    lost = reply("pending", age_s=20)
+    just_queued = reply("pending", age_s=2)
+
+    sweeper.pipeline_sweep()
+
+    assert enqueued["sends"] == [lost.pk]
+    assert just_queued.pk not in enqueued["sends"]
+
+
+def test_a_send_stopped_on_transient_errors_is_re_driven_once_no_retry_can_still_be_waiting(enqueued, settings):
+    settings.SEND_BACKOFF_MAX_S = 60
+    waiting_for_its_retry = reply("pending", age_s=50, attempts=3)
+    stopped = reply("pending", age_s=60 + settings.SEND_CLAIM_TIMEOUT_S + 1, attempts=12)
+
+    sweeper.pipeline_sweep()
+
+    assert enqueued["sends"] == [stopped.pk]
+    assert waiting_for_its_retry.pk not in enqueued["sends"]
+
+
+def test_a_reply_unsent_past_the_dead_letter_budget_fails_and_is_dead_lettered(enqueued, settings):
+    hopeless = reply("pending", age_s=settings.SWEEP_DEAD_LETTER_AFTER_S + 1, attempts=12)
+
+    assert sweeper.pipeline_sweep()["sends_given_up"] == 1
+
+    hopeless.refresh_from_db()
+    assert hopeless.status == "failed"
+    assert DeadLetter.objects.get(message=hopeless).error_code == "unsent"
+    assert hopeless.pk not in enqueued["sends"]
+
+
+def test_a_claim_held_past_any_live_send_is_ambiguous_and_resent_as_no_status_confirmed_it(enqueued, settings):
+    settings.SEND_CONFIRM_WINDOW_S = 30
+    in_flight = reply("sending", age_s=1, attempts=1)
+    lost = reply("sending", age_s=settings.SEND_CLAIM_TIMEOUT_S + 1, attempts=1)
+    detected, resent = events("detected_worker_lost"), events("resent")
+
+    counts = sweeper.pipeline_sweep()
+
+    # The window counts from the attempt: Meta would have posted `sent` long before the claim timed out.
+    assert counts["sends_ambiguous"] == 1 and counts["sends_resent"] == 1
+    assert events("detected_worker_lost") == detected + 1 and events("resent") == resent + 1
+    lost.refresh_from_db()
+    assert lost.status == "pending" and lost.status_reason.startswith("resent")
+    assert enqueued["sends"] == [lost.pk]
+    in_flight.refresh_from_db()
+    assert in_flight.status == "sending" and in_flight.send_ambiguous_since is None
+
+
+def test_an_ambiguous_timeout_waits_for_its_status_webhook_then_is_resent(enqueued, settings):
+    settings.SEND_CONFIRM_WINDOW_S = 30
+    unsure = reply("sending", age_s=5, attempts=1, ambiguous_age_s=5)
+
+    sweeper.pipeline_sweep()
+
+    assert enqueued["sends"] == []
+    assert ambiguous_replies_count() == 1  # the gauge staff and the alert watch
+    sweeper.pipeline_sweep(now=timezone.now() + timedelta(seconds=30))
+    unsure.refresh_from_db()
+    assert unsure.status == "pending" and enqueued["sends"] == [unsure.pk]
+    assert ambiguous_replies_count() == 0
+
+
+def test_an_ambiguous_send_confirmed_by_a_status_webhook_is_never_resent(enqueued, settings):
+    settings.SEND_CONFIRM_WINDOW_S = 30
+    unsure = reply("sending", age_s=40, attempts=1, ambiguous_age_s=5)
+    confirmed = events("confirmed")
+    status = simulator.status_element(wamid="wamid.FROM-META", status="sent")
+    status["biz_opaque_callback_data"] = unsure.idempotency_key
+
+    webhook_ingest(payload=simulator.webhook_body(statuses=[status]), correlation_id="c-1")
+
+    unsure.refresh_from_db()
+    assert unsure.status == "sent" and unsure.wamid == "wamid.FROM-META"
+    assert unsure.send_ambiguous_since is None and unsure.sent_at is not None
+    assert events("confirmed") == confirmed + 1
+    sweeper.pipeline_sweep(now=timezone.now() + timedelta(minutes=5))
+    assert enqueued["sends"] == []
+
+
+def test_two_sweeps_never_overlap(enqueued):
+    # Another worker's sweep, on its own database session.
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [sweeper._SWEEP_LOCK_ID])
+        assert sweeper.pipeline_sweep() == {"skipped": 1}
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [sweeper._SWEEP_LOCK_ID])
+        assert "skipped" not in sweeper.pipeline_sweep()
+    finally:
+        other.close()
