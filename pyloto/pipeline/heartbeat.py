@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -89,6 +91,17 @@ class _Beater:
 
 
 _beater = _Beater()
+
+
+@contextmanager
+def beating(run_key: str) -> Iterator[None]:
+    """Beat for `run_key` while the block runs (work done for a run outside its tasks' own beats)."""
+    token = f"block:{threading.get_ident()}:{run_key}"
+    _beater.start(token, run_key)
+    try:
+        yield
+    finally:
+        _beater.stop(token)
 
 
 def run_key_of(args: tuple | list, kwargs: dict[str, Any]) -> str | None:

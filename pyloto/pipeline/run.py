@@ -23,11 +23,11 @@ from conversations.selectors import (
 )
 from conversations.services import replies
 from conversations.services.media import voice_notes_transcribe
-from conversations.services.runs import run_begin, run_end
+from conversations.services.runs import RunLease, run_begin, run_end
 from conversations.states import allowed_bot_targets
 from institutional.selectors import current_release, prompt_variant_for_contact
 from llm.client import llm_configured
-from pyloto.pipeline.heartbeat import run_heartbeat
+from pyloto.pipeline.heartbeat import beating, run_heartbeat
 from pyloto.resilience.breaker import breaker_rejects_calls, llm_breaker
 from pyloto.resilience.rate_limit import contact_rate_check
 
@@ -61,6 +61,12 @@ def run_launch(*, conversation_id: int) -> str:
     if not lease.message_ids:
         run_end(lease=lease)
         return "nothing_to_answer"
+    # The run is alive while this prepares it (a voice note's transcription can outlast a lease).
+    with beating(lease.token):
+        return _answer(lease, conversation_id)
+
+
+def _answer(lease: RunLease, conversation_id: int) -> str:
     conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
     inbound = list(Message.objects.filter(pk__in=lease.message_ids).order_by("created_at", "pk"))
     structlog.contextvars.bind_contextvars(conversation_id=conversation_id, run_key=lease.token)

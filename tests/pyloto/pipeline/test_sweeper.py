@@ -13,7 +13,7 @@ from conversations.services.ingestion import webhook_ingest
 from conversations.services.runs import run_begin
 from pyloto.observability.metrics import ambiguous_replies_count
 from pyloto.pipeline import sweeper
-from pyloto.pipeline.heartbeat import run_heartbeat, run_key_of, runs_alive
+from pyloto.pipeline.heartbeat import beating, run_heartbeat, run_key_of, runs_alive
 from pyloto.whatsapp import simulator
 from tests.factories import ConversationFactory, MessageFactory
 
@@ -172,3 +172,15 @@ def test_two_sweeps_never_overlap(enqueued):
         assert "skipped" not in sweeper.pipeline_sweep()
     finally:
         other.close()
+
+
+def test_a_run_being_prepared_beats_so_a_long_transcription_does_not_lose_its_lease(enqueued):
+    conversation = ConversationFactory()
+    MessageFactory(conversation=conversation)
+    lease = run_begin(conversation_id=conversation.pk, lease_seconds=1)
+
+    with beating(lease.token):
+        counts = sweeper.pipeline_sweep(now=timezone.now() + timedelta(seconds=5))
+
+    assert counts["leases_renewed"] == 1 and counts["leases_reclaimed"] == 0
+    assert Conversation.objects.get(pk=conversation.pk).run_token == lease.token
