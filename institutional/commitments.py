@@ -56,7 +56,7 @@ _ACT_STEMS: dict[str, str] = {
         SIGN: "assin firm sign",
         CONFIRM: "confirm",
         APPROVE: "aprov aprob approv autoriz authoriz aceit accept acept",
-        ACTIVATE: "ativ activ habilit liber enabl inscrev inscrib enrol subscrib suscrib matricul cadastr",
+        ACTIVATE: "ativ activ habilit liber enabl inscrev inscrib enrol subscrib suscrib matricul",
         RESERVE: "reserv book lock congel bloque",
         GUARANTEE: "garant guarant asegur assegur ensur promet promis",
         WAIVE: "isent dispens abon perdo waiv exim exoner condon",
@@ -79,6 +79,7 @@ _ACT_WORDS: dict[str, str] = {
 }
 _ACT_WORDS.update({squeeze(w): CLOSE for w in "done deal hecho trato".split()})
 _ACT_WORDS.update({squeeze(w): GRANT for w in "deixo deixamos dejo dejamos".split()})
+_ACT_WORDS.update({squeeze(w): ACTIVATE for w in "cadastrei cadastramos cadastrado cadastrada".split()})
 _ACT_WORDS.update(
     {
         squeeze(w): RESERVE
@@ -142,7 +143,7 @@ for _kind, _words in {
     "order": "pedido pedidos order orders orden ordenes compra compras purchase",
     "plan": "plano planos plan plans planes",
     "subscription": "assinatura assinaturas subscription subscriptions suscripcion suscripciones membership "
-    "matricula matriculas adesao inscricao enrollment enrolment registration inscripcion",
+    "matricula matriculas adesao inscricao enrollment enrolment registration inscripcion cadastro",
     "service": "servico servicos service services servicio servicios implantacao implantacion setup "
     "instalacao acesso access acceso onboarding",
     "price": "preco precos valor valores price prices precio precios custo custos cost tarifa tarifas rate "
@@ -165,7 +166,7 @@ _INNOCENT_NOUNS = _squeezed(
     "portas office offices store stores shop weekend weekends sunday sundays saturday saturdays monday "
     "friday holiday holidays night nights hours lunes martes miercoles jueves viernes festivo festivos "
     "noche tienda oficina local chamado chamados ticket tickets protocolo caso case conversa conversation "
-    "conversacion atendimento atencion solicitacao request janela window cadastro nome name nombre "
+    "conversacion atendimento atencion solicitacao request janela window nome name nombre "
     "email telefone phone dados data horario agenda reuniao meeting reunion ligacao call llamada "
     "sistema system app aplicativo site pagina page"
 )
@@ -184,9 +185,16 @@ _NEGATION = _squeezed(
 # "no" negates in English and Spanish; in Portuguese it is "in the" ("no contrato").
 _NEGATION_EN_ES = _squeezed("no")
 _CONDITION = _squeezed(
-    "se caso quando assim apos depois uma vez once after when whenever if until unless before antes ate "
-    "cuando si despues hasta tras mientras enquanto"
+    "se caso quando apos depois once after when whenever if until unless before antes ate cuando si despues "
+    "hasta tras mientras enquanto"
 )
+# Conditions of two words: "assim que", "uma vez assinado", "una vez firmado", "desde que".
+_CONDITION_PAIRS = frozenset(
+    (squeeze(a), squeeze(b)) for a, b in (("assim", "que"), ("uma", "vez"), ("una", "vez"), ("desde", "que"))
+)
+_DETERMINERS = _squeezed("o a os as seu sua seus suas the your el la los las su tu um uma un una te lhe le")
+# "o seu caso", "in this case": "caso" after these is a noun, not "if".
+_BEFORE_NOUN = _squeezed("o seu sua no neste nese nesse do this that your the el su cada")
 # Words that make the following participle a requirement, not a fact: "precisa ser assinado", "to be signed".
 _PASSIVE_REQUIREMENT = _squeezed("ser be being sido")
 _THIRD_PARTY = _squeezed(
@@ -325,8 +333,11 @@ def _trigger_words() -> frozenset[str]:
     words.update(word for word, kind in _OBJECTS.items() if kind in ("discount", "fee"))
     words.update(head for head, _tails in _CREDENTIAL_PHRASES)
     words.update(squeeze(word) for word in NUMBER_NAMES if word not in _ARTICLE_NUMBERS)
-    words.update(_BILLING, _CLOSING_INTERJECTIONS, _CUSTOMER_STATUS, _CHARGE, _DONE, _READY)
-    words.update(phrase[-1] for phrase in (*_ON_ME, *_FREE_PHRASES, *_PAYMENT_LINK, *_DATE_PHRASES))
+    # Distinctive words of the other rules (common ones like "pronto" or "mês" would make every chunk worth
+    # reading; a reply under 400 characters is always read in full anyway).
+    words.update(_CLOSING_INTERJECTIONS, _CHARGE)
+    words.update(squeeze(word) for word in "custo custos cost costo pagar paying house".split())
+    words.update(squeeze(word) for word in "link enlace fim final end fin proxima next vigor".split())
     return frozenset(words)
 
 
@@ -340,6 +351,17 @@ def _is_trigger(word: str) -> bool:
 
 
 _ARTICLE_NUMBERS = frozenset({"um", "uma", "un", "una", "uno", "one"})
+_TRIGGER_PAIRS = (
+    (
+        _squeezed("boleto boletos fatura faturas invoice invoices factura facturas cobranca cobro"),
+        _squeezed(
+            "gerar gero geramos emitir emito emitimos enviar envio enviamos mandar mando mandamos send issue generate"
+        ),
+    ),
+    (_squeezed("cliente clientes customer client member membro assinante subscriber"), _squeezed("voce you usted tu")),
+    (_squeezed("conta cuenta"), _squeezed("minha nossa nuestra mi")),
+    (_squeezed("us me"), _squeezed("on")),
+)
 # "um mês", "one week": an article read as a number only before a unit.
 _ARTICLE_AMOUNT = re.compile(
     r"\b(?:um|uma|un|una|uno|one|a|an)\s+(?:dias?|semanas?|mes|meses|horas?|days?|weeks?|months?|hours?|anos?"
@@ -355,13 +377,17 @@ def _worth_reading(chunk: str) -> bool:
     if _DIGIT_OR_LEET.search(chunk) or _GLUED.search(chunk) or _ARTICLE_AMOUNT.search(chunk):
         return True
     singles = 0
-    for word in _LETTER_RUNS.findall(chunk):
+    letters = _LETTER_RUNS.findall(chunk)
+    for word in letters:
         if _is_trigger(word):
             return True
         singles = singles + 1 if len(word) == 1 else 0
         if singles >= 3:
             return True
-    return False
+    # Common words that matter only together: billing and a sending verb, a customer status and "you",
+    # "conta" after "nossa" ("por nossa conta").
+    present = frozenset(squeeze(word) for word in letters)
+    return any(not first.isdisjoint(present) and not second.isdisjoint(present) for first, second in _TRIGGER_PAIRS)
 
 
 _CHUNK_END = Token("punct", "\n", "\n")
@@ -374,13 +400,19 @@ def tokens_of(text: str, folded: str | None = None) -> tuple[Token, ...]:
     """
     folded = fold(text) if folded is None else folded
     if len(folded) < 400:
-        return tuple(repair(raw_tokens(folded), known_word))
+        return tuple(repair(raw_tokens(folded), known_word, _known_digit_word))
     tokens: list[Token] = []
     for chunk in _CHUNK.split(folded):
         if chunk and _worth_reading(chunk):
-            tokens.extend(repair(raw_tokens(chunk), known_word))
+            tokens.extend(repair(raw_tokens(chunk), known_word, _known_digit_word))
             tokens.append(_CHUNK_END)
     return tuple(tokens)
+
+
+def _known_digit_word(word: str) -> bool:
+    """A number read as a word only when that word commits: an act, "set", "done" (never "isso" for 150)."""
+    role = classify(word)
+    return (role is not None and role[0] == "act") or word in _DONE or word in _CLOSING_INTERJECTIONS
 
 
 class TokenMemo(dict[str, tuple[Token, ...]]):
@@ -550,7 +582,10 @@ def _first_person(sentence: _Sentence, index: int, word: str, act_stem_len: int)
             before = left[: len(left) - offset - 1]
             return bool(before) and before[-1] in ("i", "we")
         if previous in ("te", "lhe", "le", "you", "ti"):
-            # "te garanto", "te dou", "I can give you": the customer as the one receiving.
+            # "te garanto", "te dou", "I can give you": the customer as the one receiving; with a first-person
+            # word earlier in the sentence ("vou abrir uma exceção e te dar"), the speaker is the giver.
+            if offset == 0 and not (_FIRST_PERSON_MARKERS | _FIRST_PERSON).isdisjoint(sentence.words[:index]):
+                return True
             continue
         if previous in _SECOND_PERSON:
             return False
@@ -669,6 +704,7 @@ def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = F
 
 
 _MODALS_EN = _squeezed("can will could would shall ll to")
+_PERIODS = _squeezed("mes meses month months semana semanas week weeks mensalidade mensalidades ano year")
 
 
 # Someone receiving: the customer addressed ("para você", "te", "for you") or the speaker paying ("on me").
@@ -728,12 +764,14 @@ def _offer_to_customer(sentence: _Sentence, index: int, own_negation: int | None
 
 # Said of the customer's own deal ("tudo certo com a sua contratação", "your plan is all set"): done.
 _DONE = _squeezed("certo certinho feito resolvido pronto ok set done listo hecho garantido garantida")
+_DONE_PARTICIPLES = _squeezed("feita feitos feitas hecha through")
 # Billing the customer is selling: "vou gerar o boleto", "I'll send the invoice".
 _BILLING = _squeezed("boleto boletos fatura faturas invoice invoices factura facturas cobranca cobro")
 _ISSUE = _squeezed(
     "gerar gero geramos emitir emito emitimos enviar envio enviamos mandar mando mandamos send sending issue "
     "generate genero generamos emito mando"
 )
+_ISSUE_FIRST = _squeezed("envio enviamos mando mandamos gero geramos emito emitimos")
 # A sentence that is only "Fechou!", "Deal!", "Trato hecho!": closing slang.
 _CLOSING_INTERJECTIONS = _squeezed("fechou fechado fechadisimo deal trato fechamos closed done topado topamos feito")
 # "Você agora é cliente", "you're now a customer": the sale made, said as the customer's new status.
@@ -754,6 +792,16 @@ _ACCESS_NOW = _squeezed("ja agora hoje partir now today already ya ahora hoy des
 _PHRASE_WORDS = frozenset(
     word for phrase in (*_ON_ME, *_FREE_PHRASES, *_PAYMENT_LINK, *_DATE_PHRASES) for word in phrase if len(word) >= 3
 )
+
+
+def _issued_by_speaker(words: list[str], index: int) -> bool:
+    """The sending verb at `index` is the speaker's: "envio o contrato", "vou gerar o boleto", "I'll send".
+
+    "O envio do orçamento" is a noun: a first-person form counts only when it takes its object.
+    """
+    if not (_FIRST_PERSON_MARKERS | _FIRST_PERSON).isdisjoint(words[max(0, index - 3) : index]):
+        return True
+    return words[index] in _ISSUE_FIRST and words[index + 1 : index + 2] != [] and words[index + 1] in _DETERMINERS
 
 
 def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
@@ -821,12 +869,32 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
         role = classify(word)
         if role is None or role[0] != "object" or role[1] not in _DEAL_OBJECTS or negated:
             continue
-        owned = not _POSSESSIVE_CUSTOMER.isdisjoint(words[max(0, index - 3) : index])
-        if owned and not _DONE.isdisjoint(words) and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON):
+        owned = not _POSSESSIVE_CUSTOMER.isdisjoint(words[max(0, index - 3) : index]) or not _ALREADY.isdisjoint(
+            words[index + 1 : index + 4]
+        )
+        if (
+            owned
+            and not (_DONE | _DONE_PARTICIPLES).isdisjoint(words)
+            and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON)
+        ):
             yield Finding(CLOSURE, "the customer's deal called done", sentence.evidence(index - 5, index + 3))
             return
     for index, word in enumerate(words):
-        issued = word in _BILLING and not _ISSUE.isdisjoint(words[max(0, index - 4) : index])
+        if word in _ISSUE and not negated and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON):
+            speaker = _issued_by_speaker(words, index)
+            sent = [classify(w) for w in words[index + 1 : index + 5]]
+            if speaker and any(f is not None and f[0] == "object" and f[1] in ("contract", "proposal") for f in sent):
+                yield Finding(
+                    CLOSURE,
+                    "the speaker sends the contract or proposal itself",
+                    sentence.evidence(index - 3, index + 4),
+                )
+                return
+    for index, word in enumerate(words):
+        issued = word in _BILLING and any(
+            words[position] in _ISSUE and _issued_by_speaker(words, position)
+            for position in range(max(0, index - 4), index)
+        )
         if issued and not negated and _THIRD_PARTY.isdisjoint(set(words[:index]) - _SECOND_PERSON):
             yield Finding(
                 CLOSURE,
@@ -844,8 +912,19 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
 
 
 def _condition_before(sentence: _Sentence, index: int) -> bool:
-    left = sentence.words[sentence.segment_start[index] : index]
-    return any(word in _CONDITION for word in left[-7:])
+    left = sentence.words[sentence.segment_start[index] : index][-7:]
+    for position, word in enumerate(left):
+        previous = left[position - 1] if position else ""
+        if (previous, word) in _CONDITION_PAIRS:
+            return True
+        if word not in _CONDITION:
+            continue
+        if word == "se" and previous in _CONSIDER:
+            continue  # reflexive: "considera-se contratado"
+        if word == "caso" and previous in _BEFORE_NOUN:
+            continue  # a noun: "no seu caso"
+        return True
+    return False
 
 
 def _first_person_finding(sentence: _Sentence, index: int, act: str, kind: str, innocent: bool) -> Finding | None:
@@ -860,6 +939,10 @@ def _first_person_finding(sentence: _Sentence, index: int, act: str, kind: str, 
     sets_price = act in (GUARANTEE, APPROVE, RESERVE) or words[index] in _MAKE_PRICE
     if kind in ("price", "deadline") and (sets_price or any(w in _SPECIAL for w in words)):
         return Finding(PRICE, f"first-person {act} on a {kind}", evidence)
+    if words[index] in _MAKE_PRICE and any(word.startswith("#") for word in words[index + 1 : index + 6]):
+        return Finding(PRICE, "first-person price set by the speaker (a bare number)", evidence)
+    if act == GRANT and not _PERIODS.isdisjoint(words[index + 1 : index + 5]):
+        return Finding(PRICE, "first-person grant of a period of service (a free month)", evidence)
     if act == GUARANTEE:
         if kind or _has_time_or_amount(words):
             return Finding(_family(kind) if kind else PRICE, "first-person guarantee or promise", evidence)
@@ -957,6 +1040,14 @@ def _state_finding(
 
 
 def _congratulation(sentence: _Sentence, index: int) -> Iterable[Finding]:
+    before = [classify(word) for word in sentence.words[max(0, index - 8) : index]]
+    if any(found is not None and found[0] == "object" and found[1] in _DEAL_OBJECTS for found in before):
+        yield Finding(
+            CLOSURE,
+            "welcome or congratulations after a purchase (closure implied)",
+            sentence.evidence(index - 6, index + 1),
+        )
+        return
     for word in sentence.words[index + 1 : index + 6]:
         found = classify(word)
         if found is not None and found[0] == "object" and found[1] in _DEAL_OBJECTS:
@@ -1016,7 +1107,7 @@ _REQUEST_STEMS = tuple(
     squeeze(stem)
     for stem in (
         "inform envi mand pass digit confirm fornec diga diz dize compartilh escrev preencha "
-        "send give tell type enter provide share write text fill "
+        "send give tell type enter provide share write text fill reply respond answer respond responde "
         "envie envia mande manda pase pasa digite dig proporcion compart escrib indiq ingres "
         "preciso precisamos necessito necesito necesitamos need require requer solicit "
         "qual what cual dim dame decir digame"

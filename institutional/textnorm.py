@@ -163,20 +163,23 @@ def raw_tokens(folded: str) -> list[Token]:
     return tokens
 
 
-def repair(tokens: list[Token], known: Callable[[str], bool]) -> list[Token]:
+def repair(
+    tokens: list[Token], known: Callable[[str], bool], known_digits: Callable[[str], bool] | None = None
+) -> list[Token]:
     """Undo letter-level evasion with the detector's vocabulary as the judge.
 
     - leetspeak: a word mixing letters and digits becomes its leet reading when that reading is known;
     - pieces glued by dots/hyphens/underscores, or short pieces spaced apart ("fe cha do", "c o n t r a t o"),
       become one word when the joined word is known (and runs of four or more single letters always do).
     An unknown word stays as written, so innocent text is never rewritten into a different word.
+    `known_digits` (stricter, default `known`) judges a number read as a word: "537" is "set", "150" stays 150.
     """
     words: list[Token] = []
     for token in tokens:
         if token.kind == "number" and token.text.isdigit() and len(token.text) >= 3 and not _after_money(words):
             # A word written all in digits ("all 537" for "all set"): only when its reading is a known word.
             candidate = squeeze(token.text.translate(LEET))
-            if known(candidate):
+            if len(candidate) >= 3 and (known_digits or known)(candidate):
                 token = Token("word", candidate, token.raw)
         if token.kind == "word" and not token.text.isalpha():
             for table in (LEET, LEET_L):
