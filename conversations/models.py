@@ -269,6 +269,7 @@ class SendPurpose(models.TextChoices):
     HANDOFF_NOTICE = "handoff_notice", _("Aviso de transferência para a equipe")
     FOLLOW_UP = "follow_up", _("Retomada de contato")
     NOTICE = "notice", _("Aviso do sistema")
+    OPT_OUT_CONFIRMATION = "opt_out_confirm", _("Confirmação de descadastro")
 
 
 # Purposes an approved template may carry outside the 24-hour window (a bot turn never goes out as one).

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from conversations.models import Conversation, Message, TransitionDecision
 from conversations.selectors import conversations_waiting_for_human
 from conversations.states import BOT_SILENT, State
+from institutional.hours import BusinessHoursStatus, business_hours_status
 
 # How many conversations the "mine" and "recent" sections list.
 SECTION_LIMIT = 30
@@ -43,6 +44,8 @@ class QueueSections:
     waiting: list[Conversation]
     mine: list[Conversation]
     recent: list[Conversation]
+    # Is the team in? Out of hours the waiting customers were told the next opening; staff see it too.
+    hours: BusinessHoursStatus | None = None
 
 
 def inbox_queue(*, user: Any, now: datetime | None = None) -> QueueSections:
@@ -64,7 +67,7 @@ def inbox_queue(*, user: Any, now: datetime | None = None) -> QueueSections:
             .order_by("-last_activity_at", "-pk")
         )[:SECTION_LIMIT]
     )
-    return QueueSections(waiting=waiting, mine=mine, recent=recent)
+    return QueueSections(waiting=waiting, mine=mine, recent=recent, hours=business_hours_status(at=now))
 
 
 @dataclass(frozen=True)

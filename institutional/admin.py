@@ -20,12 +20,16 @@ from django.utils.translation import gettext_lazy as _
 
 from institutional import selectors, services
 from institutional.guard import check_reply, normalize_text, normalize_words
+from institutional.hours import business_hours_status
 from institutional.models import (
+    BusinessHours,
+    ClosedDay,
     CompanyProfile,
     Constraint,
     Faq,
     FaqTranslation,
     GuardViolation,
+    OpeningPeriod,
     Policy,
     PolicyJudgement,
     ProfileTranslation,
@@ -505,4 +509,43 @@ class PolicyJudgementAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class OpeningPeriodInline(admin.TabularInline):
+    model = OpeningPeriod
+    extra = 0
+
+
+class ClosedDayInline(admin.TabularInline):
+    model = ClosedDay
+    extra = 0
+
+
+@admin.register(BusinessHours)
+class BusinessHoursAdmin(admin.ModelAdmin):
+    """The team's weekly hours, time zone, holidays (national + the chosen state's) and extra closed days."""
+
+    inlines = [OpeningPeriodInline, ClosedDayInline]
+    fields = ["time_zone", "state", "observe_national_holidays", "status_now"]
+    readonly_fields = ["status_now"]
+
+    @admin.display(description=_("agora"))
+    def status_now(self, hours: BusinessHours) -> str:
+        if not hours.pk:
+            return "—"
+        status = business_hours_status()
+        if not status.configured:
+            return str(_("Sem períodos cadastrados: a equipe conta como sempre disponível."))
+        if status.is_open:
+            return str(_("Aberto."))
+        return str(
+            _("Fechado (%(why)s). Próxima abertura: %(when)s.")
+            % {"why": status.holiday or status.closed_reason, "when": status.next_opening_text() or "—"}
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not BusinessHours.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

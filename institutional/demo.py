@@ -1,5 +1,6 @@
 """Demo content in Brazilian Portuguese for Pyloto, loaded by `manage.py seed_demo`."""
 
+from datetime import time
 from typing import Any
 
 from institutional.snapshot import CompanyProfileData, FaqEntry, PolicyEntry, ReleaseSnapshot
@@ -376,3 +377,8 @@ def demo_snapshot(number: int = 1) -> ReleaseSnapshot:
         constraints=base.constraints,
         templates=base.templates,
     ).with_hash()
+
+
+# What PROFILE["service_hours"] says, as the business hours the product knows (institutional/hours.py).
+BUSINESS_TIME_ZONE = "America/Sao_Paulo"
+BUSINESS_PERIODS: list[tuple[int, time, time]] = [(weekday, time(8, 0), time(18, 0)) for weekday in range(5)]

@@ -533,3 +533,131 @@ class PolicyJudgement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verdict} ({'agrees' if self.agreed else 'disagrees'})"
+
+
+BRAZILIAN_STATES = [
+    ("AC", "Acre"),
+    ("AL", "Alagoas"),
+    ("AM", "Amazonas"),
+    ("AP", "Amapá"),
+    ("BA", "Bahia"),
+    ("CE", "Ceará"),
+    ("DF", "Distrito Federal"),
+    ("ES", "Espírito Santo"),
+    ("GO", "Goiás"),
+    ("MA", "Maranhão"),
+    ("MG", "Minas Gerais"),
+    ("MS", "Mato Grosso do Sul"),
+    ("MT", "Mato Grosso"),
+    ("PA", "Pará"),
+    ("PB", "Paraíba"),
+    ("PE", "Pernambuco"),
+    ("PI", "Piauí"),
+    ("PR", "Paraná"),
+    ("RJ", "Rio de Janeiro"),
+    ("RN", "Rio Grande do Norte"),
+    ("RO", "Rondônia"),
+    ("RR", "Roraima"),
+    ("RS", "Rio Grande do Sul"),
+    ("SC", "Santa Catarina"),
+    ("SE", "Sergipe"),
+    ("SP", "São Paulo"),
+    ("TO", "Tocantins"),
+]
+
+
+def _valid_time_zone(value: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(_("Fuso horário desconhecido: use um nome como America/Sao_Paulo.")) from exc
+
+
+class BusinessHours(models.Model):
+    """When the team answers: time zone and state for the holidays; one row, weekly hours and closed days hang off it.
+
+    Live, not part of a release: a holiday or a closed day must take effect without publishing content.
+    With no opening period at all the team counts as always in (nothing configured yet).
+    """
+
+    SINGLETON_ID = 1
+
+    time_zone = models.CharField(
+        _("fuso horário"), max_length=64, default="America/Sao_Paulo", validators=[_valid_time_zone]
+    )
+    state = models.CharField(
+        _("estado (feriados estaduais)"),
+        max_length=2,
+        choices=BRAZILIAN_STATES,
+        blank=True,
+        default="",
+        help_text=_("Os feriados nacionais valem sempre; escolha o estado para somar os feriados estaduais."),
+    )
+    observe_national_holidays = models.BooleanField(
+        _("fechado nos feriados"), default=True, help_text=_("Desmarque se a equipe atende nos feriados.")
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("horário de atendimento")
+        verbose_name_plural = _("horário de atendimento")
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="businesshours_singleton")]
+
+    def __str__(self) -> str:
+        return str(_("Horário de atendimento"))
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = self.SINGLETON_ID
+        super().save(*args, **kwargs)
+
+
+class OpeningPeriod(models.Model):
+    """One stretch of a weekday when the team answers (two rows make a lunch break)."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("segunda-feira")
+        TUESDAY = 1, _("terça-feira")
+        WEDNESDAY = 2, _("quarta-feira")
+        THURSDAY = 3, _("quinta-feira")
+        FRIDAY = 4, _("sexta-feira")
+        SATURDAY = 5, _("sábado")
+        SUNDAY = 6, _("domingo")
+
+    hours = models.ForeignKey(BusinessHours, on_delete=models.CASCADE, related_name="periods")
+    weekday = models.PositiveSmallIntegerField(_("dia da semana"), choices=Weekday.choices)
+    opens_at = models.TimeField(_("abre às"))
+    closes_at = models.TimeField(_("fecha às"))
+
+    class Meta:
+        verbose_name = _("período de atendimento")
+        verbose_name_plural = _("períodos de atendimento")
+        ordering = ["weekday", "opens_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(closes_at__gt=models.F("opens_at")), name="period_closes_after_opening")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens_at:%H:%M}–{self.closes_at:%H:%M}"
+
+    def clean(self) -> None:
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValidationError(_("O fechamento deve ser depois da abertura (no mesmo dia)."))
+
+
+class ClosedDay(models.Model):
+    """A day the team does not answer besides the holidays (a recess, a municipal holiday, an inventory)."""
+
+    hours = models.ForeignKey(BusinessHours, on_delete=models.CASCADE, related_name="closed_days")
+    date = models.DateField(_("data"))
+    reason = models.CharField(_("motivo"), max_length=120, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("dia fechado")
+        verbose_name_plural = _("dias fechados")
+        ordering = ["date"]
+        constraints = [models.UniqueConstraint(fields=["hours", "date"], name="closed_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.date:%d/%m/%Y} {self.reason}".strip()

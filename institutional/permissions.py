@@ -10,6 +10,9 @@ _CONTENT_MODELS = (
     "prompttemplate",
     "faqtranslation",
     "profiletranslation",
+    "businesshours",
+    "openingperiod",
+    "closedday",
 )
 
 # Edit drafts (no delete: switch an item off instead), publish, roll back, read releases and violations.

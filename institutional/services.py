@@ -17,10 +17,12 @@ from institutional.builtin import BUILTIN_CONSTRAINTS, DEFAULT_TEMPLATES
 from institutional.guard import GuardResult
 from institutional.loader import release_announce
 from institutional.models import (
+    BusinessHours,
     CompanyProfile,
     Constraint,
     Faq,
     FaqTranslation,
+    OpeningPeriod,
     Policy,
     PolicyJudgement,
     ProfileTranslation,
@@ -299,6 +301,26 @@ def prompt_variant_promote(*, variant_id: int, user: UserLike = None) -> list[st
 
 # --- Demo content --------------------------------------------------------------------------------
 @transaction.atomic
+def business_hours_seed(*, reset: bool = False) -> BusinessHours:
+    """The demo's hours (what its content says: weekdays 8h–18h, Brasília time, closed on national holidays).
+
+    Left alone once the product team set hours of their own, unless `reset`.
+    """
+    with transaction.atomic():
+        hours, _created = BusinessHours.objects.get_or_create(
+            pk=BusinessHours.SINGLETON_ID, defaults={"time_zone": demo.BUSINESS_TIME_ZONE}
+        )
+        if reset or not hours.periods.exists():
+            hours.time_zone = demo.BUSINESS_TIME_ZONE
+            hours.save()
+            hours.periods.all().delete()
+            OpeningPeriod.objects.bulk_create(
+                OpeningPeriod(hours=hours, weekday=weekday, opens_at=opens, closes_at=closes)
+                for weekday, opens, closes in demo.BUSINESS_PERIODS
+            )
+    return hours
+
+
 def demo_content_seed(*, user: UserLike = None, reset: bool = False) -> Release | None:
     """Create the demo drafts that are missing (all of them again with `reset`) and publish if they differ.
 
@@ -335,6 +357,7 @@ def demo_content_seed(*, user: UserLike = None, reset: bool = False) -> Release 
         _seed_row(Constraint, {"slug": rule.slug}, fields, reset=reset)
     for name, template in DEFAULT_TEMPLATES.items():
         _seed_row(PromptTemplate, {"name": name}, {"version": template.version, "text": template.text}, reset=reset)
+    business_hours_seed(reset=reset)
     try:
         release = release_publish(user=user, note="Conteúdo de demonstração (seed_demo).")
     except NothingToPublishError:

@@ -35,6 +35,7 @@ from conversations.models import Conversation, DeadLetter, DeliveryStatus, Messa
 from conversations.services.alerts import staff_alert_raise
 from conversations.services.dead_letters import dead_letter_record
 from conversations.services.planner import SendPlan, send_plan
+from conversations.states import is_bot_silent
 from institutional.guard import check_reply
 from institutional.selectors import current_release
 from pyloto.errors import PermanentError
@@ -53,17 +54,29 @@ def message_acknowledge(*, message_id: int) -> bool:
 
     Marking the newest message read marks the earlier ones read too, so one call per burst suffices.
     """
-    message = Message.objects.filter(pk=message_id, direction=Message.Direction.INBOUND).only("wamid").first()
+    message = (
+        Message.objects.filter(pk=message_id, direction=Message.Direction.INBOUND)
+        .select_related("conversation__contact")
+        .first()
+    )
     if message is None or not message.wamid:
         log.warning("acknowledge_skipped", message_id=message_id, reason="no inbound message with a wamid")
         return False
+    # "Typing…" promises an answer: never shown when the bot will stay silent (a person owns the
+    # conversation, the customer opted out, or the message was closed without a reply).
+    conversation = message.conversation
+    bot_will_answer = (
+        not is_bot_silent(conversation.state)
+        and conversation.contact.opted_out_at is None
+        and message.status not in (Message.Status.DROPPED, Message.Status.HANDED_OFF)
+    )
     try:
-        WhatsAppClient.from_settings().mark_read(message_id=message.wamid, typing_indicator=True)
+        WhatsAppClient.from_settings().mark_read(message_id=message.wamid, typing_indicator=bot_will_answer)
     except PermanentError as exc:
         # A read receipt is courtesy: never dead-letter the conversation for it.
         log.warning("acknowledge_refused", message_id=message_id, code=exc.code, error=str(exc))
         return False
-    log.info("acknowledged", message_id=message_id)
+    log.info("acknowledged", message_id=message_id, typing_indicator=bot_will_answer)
     return True
 
 

@@ -1,6 +1,7 @@
 """The send planner: the one place that decides how an outbound message goes out, at the moment it is sent.
 
-Inside the customer's 24-hour window a message goes out free-form, as it was written. Outside it,
+Nothing goes to a contact who opted out, except the one confirmation of the opt-out. Inside the
+customer's 24-hour window a message goes out free-form, as it was written. Outside it,
 WhatsApp accepts only approved templates: a staff reply, a follow-up or a handoff notice goes out as
 the approved template mapped to its purpose, its parameters filled from the message; anything else
 (a bot turn, or a purpose with no usable template) is not sent, with a reason staff can act on.
@@ -67,6 +68,12 @@ def send_plan(
 ) -> SendPlan:
     """Decide how `message` (as written) reaches the conversation's customer now."""
     now = now or timezone.now()
+    if conversation.contact.opted_out_at is not None and purpose != SendPurpose.OPT_OUT_CONFIRMATION:
+        # LGPD and Meta's policy: after the one confirmation, nothing more goes to a contact who opted out.
+        return _refuse(
+            "opted_out",
+            _("O cliente pediu para não receber mensagens (descadastro): nada foi enviado."),
+        )
     if conversation_in_service_window(conversation, now):
         return SendPlan(action=FREE_FORM, message=message)
     try:

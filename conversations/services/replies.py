@@ -23,6 +23,7 @@ from conversations.services.state import Actor, conversation_apply_decision
 from conversations.states import Perm, State, allowed_bot_targets, is_bot_silent
 from institutional.builtin import replacement_text
 from institutional.guard import GuardAction, GuardResult, check_reply, judged
+from institutional.hours import business_hours_status
 from institutional.selectors import current_release
 from institutional.services import guard_violation_record, policy_judgement_record
 from institutional.snapshot import ReleaseSnapshot, facts_text
@@ -32,8 +33,15 @@ from llm.offline import offline_answer
 from llm.services import llm_calls_record
 from pyloto.observability import metrics
 from pyloto.observability.correlation import current_correlation_id
-from pyloto.pipeline.compose import compose_message, message_body, message_labels
-from pyloto.whatsapp.payloads import TEXT_BODY_MAX, OutboundMessage, TextMessage
+from pyloto.pipeline.compose import clip, compose_message, message_body, message_labels
+from pyloto.whatsapp.payloads import (
+    INTERACTIVE_BODY_MAX,
+    TEXT_BODY_MAX,
+    ButtonsMessage,
+    ListMessage,
+    OutboundMessage,
+    TextMessage,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -163,8 +171,11 @@ def reply_finalize(
         if conversation.state == State.HANDOFF_REQUESTED:
             # Outside the window the planner may send a handoff notice as its mapped template.
             purpose = SendPurpose.HANDOFF_NOTICE
+            # Out of hours the customer is told when a person will answer (the next opening).
+            language = detect_language(" ".join(m.text for m in inbound), default=_language(release))
+            message = with_note(message, business_hours_status().customer_note(language))
         else:
-            purpose = SendPurpose.NOTICE if provider == "system" else SendPurpose.REPLY
+            purpose = _PURPOSE_BY_PROVIDER.get(provider, SendPurpose.REPLY)
         outbound = Message.objects.create(
             conversation=conversation,
             direction=Message.Direction.OUTBOUND,
@@ -238,6 +249,21 @@ def safe_replacement(*, release: ReleaseSnapshot, verdict: GuardResult, language
             return TextMessage(body=text)
         log.error("safe_text_blocked", reason="a replacement text breaks the release's own constraints")
     return None
+
+
+# Fixed texts that are not a bot turn; the opt-out confirmation is the one message an opted-out contact gets.
+_PURPOSE_BY_PROVIDER = {"system": SendPurpose.NOTICE, "optout": SendPurpose.OPT_OUT_CONFIRMATION}
+
+
+def with_note(message: OutboundMessage, note: str) -> OutboundMessage:
+    """`message` with `note` as a last paragraph of its body, within WhatsApp's limits (unchanged if it cannot fit)."""
+    if not note or not isinstance(message, TextMessage | ButtonsMessage | ListMessage):
+        return message
+    limit = TEXT_BODY_MAX if isinstance(message, TextMessage) else INTERACTIVE_BODY_MAX
+    body = message.body.rstrip()
+    if len(body) + 2 + len(note) > limit:
+        body = clip(body, limit - 2 - len(note))
+    return type(message).model_validate({**message.model_dump(), "body": f"{body}\n\n{note}"})
 
 
 def run_close_without_reply(*, run_key: str, conversation_id: int, status: str, reason: str) -> int:

@@ -25,6 +25,7 @@ from conversations.services import replies
 from conversations.services.media import voice_notes_transcribe
 from conversations.services.runs import RunLease, run_begin, run_end
 from conversations.states import allowed_bot_targets
+from institutional.hours import business_hours_status
 from institutional.selectors import current_release, prompt_variant_for_contact
 from llm.client import llm_configured
 from pyloto.pipeline.heartbeat import beating, run_heartbeat
@@ -292,7 +293,8 @@ def _payload(
         "conversation_id": conversation.pk,
         "correlation_id": inbound[-1].correlation_id,
         "release_number": release.number,
-        "context": release.prompt_context(),
+        # Whether a person can answer now (and when next), so the decision and the reply can say so.
+        "context": f"{release.prompt_context()}\n{business_hours_status().prompt_line()}",
         "templates": _templates(release, variant),
         "variant": variant.name if variant else "",
         "current_state": conversation.state,
