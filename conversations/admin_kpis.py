@@ -50,6 +50,10 @@ def _format(value: float | int | Decimal | None, unit: str) -> str:
         return f"{float(value):.2f} s"
     if unit == "usd":
         return f"US$ {float(value):.4f}"
+    if unit == "brl":
+        return f"R$ {float(value):.4f}".replace(".", ",")
+    if unit == "decimal":
+        return f"{float(value):.2f}".replace(".", ",")
     return f"{int(value):,}".replace(",", " ")
 
 
@@ -154,6 +158,40 @@ def figure_rows(reports: list[KPIReport]) -> list[tuple[str, list[Row]]]:
                 _figure("Tokens in", reports, lambda r: r.llm.tokens_in),
                 _figure("Tokens out", reports, lambda r: r.llm.tokens_out),
                 _figure("Estimated cost", reports, lambda r: r.llm.estimated_cost_usd, "usd"),
+            ],
+        ),
+        (
+            "Custo do WhatsApp (estimado) e mensagens por turno",
+            [
+                _figure(
+                    "Mensagens cobradas",
+                    reports,
+                    lambda r: r.whatsapp.billable_messages,
+                    help="Mensagens que um status do WhatsApp informou como cobradas (objeto pricing).",
+                ),
+                *_breakdown(reports, lambda r: r.whatsapp.by_category, "categoria {}"),
+                _figure("Custo do WhatsApp (R$)", reports, lambda r: r.whatsapp.cost_by_currency.get("BRL"), "brl"),
+                _figure("Custo do WhatsApp (US$)", reports, lambda r: r.whatsapp.cost_by_currency.get("USD"), "usd"),
+                _figure("Conversas com mensagens cobradas", reports, lambda r: r.whatsapp.conversations),
+                _figure(
+                    "Custo do WhatsApp por conversa (R$)",
+                    reports,
+                    lambda r: r.whatsapp.cost_per_conversation("BRL"),
+                    "brl",
+                ),
+                _figure(
+                    "Custo do LLM por conversa (US$)",
+                    reports,
+                    lambda r: r.whatsapp.llm_cost_usd_per_conversation,
+                    "usd",
+                ),
+                _figure(
+                    "Mensagens do assistente por turno",
+                    reports,
+                    lambda r: r.whatsapp.messages_per_turn,
+                    "decimal",
+                    help="Cada mensagem é cobrada: o assistente envia uma mensagem por turno (1,00).",
+                ),
             ],
         ),
     ]

@@ -270,6 +270,36 @@ class LLMKPISerializer(serializers.Serializer):
     estimated_cost_usd = serializers.DecimalField(max_digits=20, decimal_places=8, coerce_to_string=False)
 
 
+class WhatsAppCostKPISerializer(serializers.Serializer):
+    billable_messages = serializers.IntegerField(help_text="Messages a status reported billable (pricing object).")
+    by_category = serializers.DictField(child=serializers.IntegerField())
+    cost_by_currency = serializers.DictField(
+        child=serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=False)
+    )
+    cost_by_category = serializers.DictField(
+        child=serializers.DictField(
+            child=serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=False)
+        )
+    )
+    cost_by_day = serializers.DictField(
+        child=serializers.DictField(
+            child=serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=False)
+        )
+    )
+    conversations = serializers.IntegerField(help_text="Conversations with a billable message.")
+    cost_per_conversation = serializers.SerializerMethodField()
+    llm_cost_usd_per_conversation = serializers.DecimalField(
+        max_digits=20, decimal_places=8, coerce_to_string=False, allow_null=True
+    )
+    turns = serializers.IntegerField(help_text="Runs that produced a message.")
+    bot_messages = serializers.IntegerField()
+    messages_per_turn = serializers.FloatField(allow_null=True)
+
+    @extend_schema_field(serializers.DictField(child=serializers.FloatField()))
+    def get_cost_per_conversation(self, figures) -> dict[str, float]:
+        return {currency: float(figures.cost_per_conversation(currency) or 0) for currency in figures.cost_by_currency}
+
+
 class ReplyKPISerializer(serializers.Serializer):
     total = serializers.IntegerField()
     by_provider = serializers.DictField(child=serializers.IntegerField())
@@ -324,6 +354,7 @@ class KPIReportSerializer(serializers.Serializer):
     response_time = ResponseTimeKPISerializer()
     llm = LLMKPISerializer()
     replies = ReplyKPISerializer()
+    whatsapp = WhatsAppCostKPISerializer()
     targets = serializers.SerializerMethodField()
     series = serializers.SerializerMethodField()
 

@@ -131,6 +131,35 @@ class LLMFigures:
 
 
 @dataclass(frozen=True)
+class WhatsAppCostFigures:
+    """Estimated WhatsApp charges for the period's billable messages (status `pricing`, price table `WHATSAPP_PRICES`).
+
+    Costs are per billing currency (BRL for Brazilian numbers, USD elsewhere by default); a message counts
+    once however many statuses reported it billable. `turns` and `bot_messages` give messages per turn.
+    """
+
+    billable_messages: int
+    by_category: dict[str, int]
+    cost_by_currency: dict[str, Decimal]
+    cost_by_category: dict[str, dict[str, Decimal]]
+    cost_by_day: dict[str, dict[str, Decimal]]
+    conversations: int
+    llm_cost_usd_per_conversation: Decimal | None
+    turns: int
+    bot_messages: int
+
+    def cost_per_conversation(self, currency: str) -> Decimal | None:
+        if not self.conversations:
+            return None
+        return self.cost_by_currency.get(currency, Decimal(0)) / self.conversations
+
+    @property
+    def messages_per_turn(self) -> float | None:
+        """Bot messages per answered turn (runs): 1.0 is the invariant — every extra message is billed."""
+        return self.bot_messages / self.turns if self.turns else None
+
+
+@dataclass(frozen=True)
 class ReplyFigures:
     """Outbound messages created in the period, by who wrote them, and how many failed to send."""
 
@@ -158,6 +187,7 @@ class KPIReport:
     response_time: ResponseTimeFigures
     llm: LLMFigures
     replies: ReplyFigures
+    whatsapp: WhatsAppCostFigures
 
 
 def kpis_for_period(*, since: datetime, until: datetime, now: datetime | None = None) -> KPIReport:
@@ -178,8 +208,9 @@ def kpis_for_period(*, since: datetime, until: datetime, now: datetime | None = 
         fsm=transition_success_kpi(since=since, until=until),
         constraints=_constraints(since=since, until=until),
         response_time=_response_time(since=since, until=until),
-        llm=_llm(since=since, until=until),
+        llm=(llm := _llm(since=since, until=until)),
         replies=_replies(since=since, until=until),
+        whatsapp=_whatsapp(since=since, until=until, llm_cost_usd=llm.estimated_cost_usd),
     )
 
 
@@ -341,6 +372,71 @@ def _llm(*, since: datetime, until: datetime) -> LLMFigures:
         tokens_in=sum(row["tokens_in"] or 0 for row in rows),
         tokens_out=sum(row["tokens_out"] or 0 for row in rows),
         estimated_cost_usd=sum((Decimal(row["cost"] or 0) for row in rows), Decimal(0)),
+    )
+
+
+def _price_table() -> list[tuple[str, dict[str, Any]]]:
+    """(dialling prefix, row) longest prefix first, then ("", the default row)."""
+    table = settings.WHATSAPP_PRICES
+    rows = [(str(row.get("prefix", "")), row) for key, row in table.items() if key != "default" and row.get("prefix")]
+    rows.sort(key=lambda item: -len(item[0]))
+    return [*rows, ("", table.get("default", {"currency": "USD"}))]
+
+
+def message_price(*, wa_id: str, category: str) -> tuple[str, Decimal]:
+    """(currency, estimated price) of one billable message to `wa_id` in Meta's pricing `category`."""
+    for prefix, row in _price_table():
+        if wa_id.startswith(prefix):
+            return str(row.get("currency", "USD")), Decimal(str(row.get(category.lower(), row.get("service", 0))))
+    return "USD", Decimal(0)
+
+
+def _whatsapp(*, since: datetime, until: datetime, llm_cost_usd: Decimal) -> WhatsAppCostFigures:
+    from django.db.models.functions import Substr, TruncDate
+
+    from conversations.models import DeliveryStatus
+
+    billable = DeliveryStatus.objects.filter(
+        pricing_billable=True, message__isnull=False, received_at__gte=since, received_at__lt=until
+    )
+    # One row per (day, prefix, category): the messages are counted in SQL, priced here per group.
+    rows = list(
+        billable.annotate(day=TruncDate("received_at"), prefix=Substr("message__conversation__contact__wa_id", 1, 3))
+        .values("day", "prefix", "pricing_category")
+        .annotate(messages=Count("message_id", distinct=True))
+    )
+    by_category: dict[str, int] = {}
+    by_currency: dict[str, Decimal] = {}
+    by_category_cost: dict[str, dict[str, Decimal]] = {}
+    by_day: dict[str, dict[str, Decimal]] = {}
+    for row in rows:
+        category = row["pricing_category"] or "service"
+        currency, price = message_price(wa_id=row["prefix"] or "", category=category)
+        cost = price * row["messages"]
+        by_category[category] = by_category.get(category, 0) + row["messages"]
+        by_currency[currency] = by_currency.get(currency, Decimal(0)) + cost
+        per_category = by_category_cost.setdefault(category, {})
+        per_category[currency] = per_category.get(currency, Decimal(0)) + cost
+        per_day = by_day.setdefault(row["day"].isoformat(), {})
+        per_day[currency] = per_day.get(currency, Decimal(0)) + cost
+    conversations = billable.values("message__conversation_id").distinct().count()
+    outbound = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND, created_at__gte=since, created_at__lt=until
+    ).exclude(run_key="")
+    counts = outbound.aggregate(turns=Count("run_key", distinct=True), messages=Count("pk"))
+    llm_conversations = (
+        LLMCall.objects.filter(started_at__gte=since, started_at__lt=until).values("conversation_id").distinct().count()
+    )
+    return WhatsAppCostFigures(
+        billable_messages=sum(by_category.values()),
+        by_category=by_category,
+        cost_by_currency=by_currency,
+        cost_by_category=by_category_cost,
+        cost_by_day=dict(sorted(by_day.items())),
+        conversations=conversations,
+        llm_cost_usd_per_conversation=llm_cost_usd / llm_conversations if llm_conversations else None,
+        turns=counts["turns"],
+        bot_messages=counts["messages"],
     )
 
 

@@ -235,6 +235,29 @@ WHATSAPP_PAIR_INTERVAL_S = env.float("WHATSAPP_PAIR_INTERVAL_S", default=6.0)
 WHATSAPP_PAIR_BURST = env.int("WHATSAPP_PAIR_BURST", default=5)
 # A send waits in its task for a slot up to this long; a later slot re-queues the send for then.
 WHATSAPP_PACING_MAX_WAIT_S = env.float("WHATSAPP_PACING_MAX_WAIT_S", default=5.0)
+# Estimated WhatsApp price per billable message, by the customer's country (dialling prefix) and Meta's
+# pricing category, in that country's billing currency; a JSON object overrides the whole table. Since
+# October 2026 service replies are charged too. "default" prices every other country (USD).
+WHATSAPP_PRICES = env.json(
+    "WHATSAPP_PRICES",
+    default={
+        "BR": {
+            "prefix": "55",
+            "currency": "BRL",
+            "service": 0.04,
+            "utility": 0.04,
+            "authentication": 0.04,
+            "marketing": 0.35,
+        },
+        "default": {
+            "currency": "USD",
+            "service": 0.008,
+            "utility": 0.008,
+            "authentication": 0.008,
+            "marketing": 0.06,
+        },
+    },
+)
 # A message held by WhatsApp's marketing frequency cap (131049) is sent again this many hours later (+ up to 25 %).
 WHATSAPP_FREQUENCY_CAP_RETRY_HOURS = env.float("WHATSAPP_FREQUENCY_CAP_RETRY_HOURS", default=6.0)
 # A send retries transient Graph errors (429, 5xx, network) this many times, waiting 0.5–1 s, 1–2 s…

@@ -281,7 +281,8 @@ def test_a_period_must_end_after_it_starts(now):
 
 
 def test_the_report_is_a_bounded_number_of_queries_whatever_the_data(dataset, now, django_assert_max_num_queries):
-    with django_assert_max_num_queries(10):
+    # Four of them are the WhatsApp cost figures (priced groups, conversations, turns, LLM conversations).
+    with django_assert_max_num_queries(14):
         kpis_for_period(**_last_day(now))
 
 
@@ -493,3 +494,56 @@ def test_every_dashboard_query_is_valid_promql(tmp_path, promtool):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(expressions)} rules found" in result.stdout
+
+
+def test_whatsapp_cost_per_message_conversation_day_and_category_beside_llm_cost(settings):
+    from decimal import Decimal
+
+    from conversations.kpis import message_price
+    from conversations.models import DeliveryStatus
+    from tests.factories import ContactFactory
+
+    settings.WHATSAPP_PRICES = {
+        "BR": {"prefix": "55", "currency": "BRL", "service": 0.05, "marketing": 0.40},
+        "default": {"currency": "USD", "service": 0.01, "marketing": 0.06},
+    }
+    assert message_price(wa_id="5511999990000", category="marketing") == ("BRL", Decimal("0.4"))
+    assert message_price(wa_id="14155550000", category="service") == ("USD", Decimal("0.01"))
+    brazil = ConversationFactory(contact=ContactFactory(wa_id="5511988880000"))
+    abroad = ConversationFactory(contact=ContactFactory(wa_id="14155550000"))
+    sent = []
+    for conversation, category in [
+        (brazil, "service"),
+        (brazil, "service"),
+        (brazil, "marketing"),
+        (abroad, "service"),
+    ]:
+        message = MessageFactory(
+            conversation=conversation, direction="out", status="delivered", run_key=f"r{len(sent)}"
+        )
+        sent.append(message)
+        for status in ("sent", "delivered"):  # two statuses, one message: billed once
+            DeliveryStatus.objects.create(
+                wamid=message.wamid,
+                status=status,
+                message=message,
+                pricing={"billable": True, "category": category, "pricing_model": "PMP"},
+                pricing_category=category,
+                pricing_billable=True,
+                pricing_model="PMP",
+            )
+    unbilled = MessageFactory(conversation=brazil, direction="out", status="delivered", run_key="free")
+    DeliveryStatus.objects.create(
+        wamid=unbilled.wamid, status="delivered", message=unbilled, pricing_category="service", pricing_billable=False
+    )
+    now = timezone.now()
+    figures = kpis_for_period(since=now - timedelta(hours=1), until=now + timedelta(minutes=1)).whatsapp
+    assert figures.billable_messages == 4
+    assert figures.by_category == {"service": 3, "marketing": 1}
+    assert figures.cost_by_currency == {"BRL": Decimal("0.50"), "USD": Decimal("0.01")}
+    assert figures.cost_by_category["marketing"] == {"BRL": Decimal("0.40")}
+    assert figures.conversations == 2
+    assert figures.cost_per_conversation("BRL") == Decimal("0.25")
+    assert list(figures.cost_by_day.values()) == [{"BRL": Decimal("0.50"), "USD": Decimal("0.01")}]
+    # One message per turn: five bot messages, five runs.
+    assert figures.turns == 5 and figures.messages_per_turn == 1.0
