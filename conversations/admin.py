@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
 from conversations.admin_kpis import KPIAdminMixin
+from conversations.admin_privacy import PrivacyActionsMixin
 from conversations.models import (
     Contact,
     ContactAuditEntry,
@@ -296,13 +297,14 @@ class OptedOutFilter(admin.SimpleListFilter):
 
 
 @admin.register(Contact)
-class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "wa_id_masked", "user_id_masked", "profile_name", "opted_out_at", "created_at"]
+class ContactAdmin(PrivacyActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "wa_id_masked", "user_id_masked", "profile_name", "opted_out_at", "erased_at", "created_at"]
     list_filter = [OptedOutFilter]
+    actions = ["export_data", "erase_data"]
     search_fields = ["=wa_id", "=user_id", "profile_name"]
     ordering = ["-created_at"]
     exclude = ["wa_id", "user_id", "parent_user_id"]
-    readonly_fields = ["wa_id_masked", "user_id_masked", "opted_out_at", "opt_out_source"]
+    readonly_fields = ["wa_id_masked", "user_id_masked", "opted_out_at", "opt_out_source", "erased_at"]
     inlines = [ContactAuditInline]
 
     @admin.display(description="wa_id")

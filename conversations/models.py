@@ -33,6 +33,8 @@ class Contact(models.Model):
     # planner reads `opted_out_at`; `opt_out_source` says what set it (keyword, user_preferences, 131050).
     opted_out_at = models.DateTimeField(null=True, blank=True, db_index=True)
     opt_out_source = models.CharField(max_length=64, blank=True, default="")
+    # LGPD erasure: when this contact's data was anonymised (services/privacy.py); the row stays for counts.
+    erased_at = models.DateTimeField(_("dados apagados em"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -41,6 +43,10 @@ class Contact(models.Model):
             models.CheckConstraint(
                 condition=Q(wa_id__isnull=False) | Q(user_id__isnull=False), name="contact_has_an_id"
             ),
+        ]
+        permissions = [
+            ("export_contact_data", _("Pode exportar os dados de um contato (LGPD)")),
+            ("erase_contact_data", _("Pode apagar os dados de um contato (LGPD)")),
         ]
 
     def __str__(self) -> str:
@@ -589,15 +595,27 @@ class QuarantinedElement(models.Model):
 
 
 class ContactAuditEntry(models.Model):
-    """Every change to who a contact is or whether we may write to them: merges, id changes, opt-out/in."""
+    """Every change to who a contact is or whether we may write to them: merges, id changes, opt-out/in,
+    and every LGPD export or erasure of their data (who, why)."""
 
     class Kind(models.TextChoices):
         MERGED = "merged", _("Contatos unificados")
         IDS_CHANGED = "ids_changed", _("Identificadores alterados")
         OPTED_OUT = "opted_out", _("Descadastrou-se (opt-out)")
         OPTED_IN = "opted_in", _("Voltou a aceitar mensagens (opt-in)")
+        EXPORTED = "exported", _("Dados exportados (LGPD)")
+        ERASED = "erased", _("Dados apagados (LGPD)")
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="audit_entries")
+    # Who asked, for the LGPD actions (the name at the time is also in `source`, and `detail` says why).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("feito por"),
+    )
     kind = models.CharField(_("tipo"), max_length=16, choices=Kind.choices, db_index=True)
     source = models.CharField(_("origem"), max_length=64, help_text=_("O que causou a mudança."))
     detail = models.TextField(_("detalhes"), blank=True, default="")

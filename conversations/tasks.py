@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from conversations.services.privacy import retention_purge
 from conversations.services.sessions import conversation_expire_idle
 from conversations.services.templates import templates_sync
 from pyloto.errors import TransientError
@@ -38,3 +39,17 @@ def expire_idle_conversations() -> int:
 def sync_message_templates() -> dict:
     """Read the business account's templates from the Graph API (on a template status webhook, or by hand)."""
     return templates_sync().__dict__
+
+
+@shared_task(
+    name="conversations.tasks.purge_expired_data",
+    route_queue=Queue.PIPELINE,
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def purge_expired_data() -> int:
+    """Blank raw payloads and texts older than DATA_RETENTION_DAYS (beat, daily); the next run resumes."""
+    result = retention_purge()
+    return result.messages if result else 0

@@ -204,6 +204,15 @@ SWEEP_REDRIVE_AFTER_S = env.int("SWEEP_REDRIVE_AFTER_S", default=15)
 # …and dead-letters it after this long, so every message reaches a terminal state.
 SWEEP_DEAD_LETTER_AFTER_S = env.int("SWEEP_DEAD_LETTER_AFTER_S", default=900)
 
+# LGPD retention: raw payloads and message texts older than this many days are blanked daily (counts,
+# statuses and times stay). 0 turns the purge off.
+DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=365)
+CELERY_BEAT_SCHEDULE["purge-expired-data"] = {
+    "task": "conversations.tasks.purge_expired_data",
+    "schedule": 86400.0,
+    "options": {"queue": Queue.PIPELINE.value},
+}
+
 # --- Conversations -----------------------------------------------------------------------------
 # A conversation idle this long expires (beat sweep, and lazily on the next message).
 SESSION_TTL_HOURS = env.int("SESSION_TTL_HOURS", default=24)
