@@ -694,6 +694,29 @@ class TransitionDecision(models.Model):
         return self.proposed_state if self.outcome == self.Outcome.APPLIED else self.source_state
 
 
+class HandoffSummary(models.Model):
+    """What staff read before answering a handed-over customer, written by the LLM at handoff time.
+
+    Without an LLM (or when its call fails) the inbox builds the same three parts from the timeline.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoff_summaries")
+    decision = models.OneToOneField(
+        TransitionDecision, on_delete=models.CASCADE, related_name="handoff_summary", verbose_name=_("transferência")
+    )
+    customer_wants = models.TextField(_("o que o cliente quer"))
+    bot_said = models.TextField(_("o que o assistente já disse"))
+    why = models.TextField(_("por que passou para uma pessoa"))
+    created_at = models.DateTimeField(_("criado em"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("resumo da transferência")
+        verbose_name_plural = _("resumos das transferências")
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} #{self.decision_id}"
+
+
 class DeadLetter(models.Model):
     """A run or a send that could not complete, with its error; an operator replays or resolves it."""
 

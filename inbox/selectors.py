@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message, TransitionDecision
+from conversations.models import HandoffSummary as HandoffSummaryModel
 from conversations.selectors import conversations_waiting_for_human
 from conversations.states import BOT_SILENT, State
 from institutional.hours import BusinessHoursStatus, business_hours_status
@@ -210,6 +211,8 @@ class HandoffSummary:
     bot_said: list[str]
     why: str
     requested_at: datetime | None
+    # "llm" (written at handoff time) or "timeline" (built here from the messages).
+    source: str = "timeline"
 
 
 def _quote(text: str) -> str:
@@ -218,7 +221,10 @@ def _quote(text: str) -> str:
 
 
 def handoff_summary(*, conversation: Conversation) -> HandoffSummary | None:
-    """The summary, deterministically from the timeline up to the handoff; None when there was no handoff."""
+    """The summary of the latest handoff: the LLM's, written at handoff time, or else built from the timeline.
+
+    None when the conversation was never handed over.
+    """
     handoff = (
         TransitionDecision.objects.filter(
             conversation=conversation,
@@ -230,6 +236,15 @@ def handoff_summary(*, conversation: Conversation) -> HandoffSummary | None:
     )
     if handoff is None:
         return None
+    written = HandoffSummaryModel.objects.filter(decision=handoff).first()
+    if written is not None:
+        return HandoffSummary(
+            customer_wants=[written.customer_wants],
+            bot_said=[written.bot_said],
+            why=written.why,
+            requested_at=handoff.created_at,
+            source="llm",
+        )
     # Up to the next state change (a person taking it): the bot's handoff reply, written in the same
     # transaction just after the decision, and what the customer added while waiting both belong here.
     next_change = (

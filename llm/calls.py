@@ -13,7 +13,7 @@ import structlog
 from llm import prompts
 from llm.client import structured_completion
 from llm.errors import LLMNotConfigured
-from llm.schemas import MessageTypeChoice, ReplyDraft, StateDecision
+from llm.schemas import HandoffSummaryDraft, MessageTypeChoice, ReplyDraft, StateDecision
 from pyloto.errors import PylotoError, TransientError
 from pyloto.resilience.breaker import breaker_allows_call, breaker_record_failure, breaker_record_success, llm_breaker
 
@@ -119,3 +119,42 @@ def write_reply_call(payload: dict[str, Any], *, next_state: str) -> dict[str, A
 def choose_message_type_call(payload: dict[str, Any], *, next_state: str) -> dict[str, Any]:
     messages = prompts.build_choose_message_type(payload, next_state=next_state)
     return _call(task="choose_message_type", payload=payload, messages=messages, schema=MessageTypeChoice)
+
+
+def summarize_handoff_call(payload: dict[str, Any]) -> dict[str, Any]:
+    """The handoff summary: an output (or None) and the call's accounting, like the three pipeline calls.
+
+    Not a reply: a failure here only means staff read the summary built from the timeline instead.
+    """
+    task = "summarize_handoff"
+    version = prompts.HANDOFF_SUMMARY_VERSION
+    breaker = llm_breaker()
+    if not breaker_allows_call(breaker):
+        return _failure(task, version, outcome="circuit_open", error="circuit breaker open", variant={})
+    try:
+        result = structured_completion(
+            task=task, messages=prompts.handoff_summary_messages(payload), schema=HandoffSummaryDraft
+        )
+    except TransientError as exc:
+        breaker_record_failure(breaker, exc)
+        raise
+    except LLMNotConfigured as exc:
+        return _failure(task, version, outcome="fallback", error=str(exc), variant={})
+    except PylotoError as exc:
+        outcome = "invalid_output" if exc.code == "invalid_output" else "permanent_error"
+        return _failure(task, version, outcome=outcome, error=str(exc), details=exc.details, variant={})
+    breaker_record_success(breaker)
+    call = {**result.to_json(), "task": task, "prompt_version": version, "outcome": "ok", "provider": "openai"}
+    return {"output": result.output.model_dump(mode="json"), "call": call}
+
+
+def summary_transient_failure(exc: TransientError) -> dict[str, Any]:
+    """The summary's result once retries of a transient failure are exhausted."""
+    return _failure(
+        "summarize_handoff",
+        prompts.HANDOFF_SUMMARY_VERSION,
+        outcome="transient_error",
+        error=str(exc),
+        details=exc.details,
+        variant={},
+    )

@@ -61,3 +61,20 @@ def build_write_reply(payload: dict[str, Any], *, next_state: str) -> list[dict[
 
 def build_choose_message_type(payload: dict[str, Any], *, next_state: str) -> list[dict[str, str]]:
     return _render(payload, "choose_message_type", next_state=next_state)
+
+
+HANDOFF_SUMMARY_VERSION = "hs1+" + BUILDER_VERSION
+HANDOFF_SUMMARY_SYSTEM = (
+    "Você resume, para a equipe de atendimento de uma empresa, uma conversa de WhatsApp que o assistente "
+    "virtual passou para uma pessoa. Escreva em português do Brasil, de forma curta e factual, sem inventar "
+    "nada que não esteja na conversa: o que o cliente quer, o que o assistente já respondeu e por que a "
+    "conversa foi passada para uma pessoa."
+)
+
+
+def handoff_summary_messages(payload: dict[str, Any]) -> list[dict[str, str]]:
+    """The summary prompt from the timeline the pipeline read (`messages` as in a run payload, `reason`)."""
+    conversation = _messages_text(payload["messages"])
+    reason = payload.get("reason") or "(sem motivo registrado)"
+    user = f"Conversa:\n{conversation}\n\nMotivo registrado da transferência: {reason}\n\n{JSON_INSTRUCTION}"
+    return [{"role": "system", "content": HANDOFF_SUMMARY_SYSTEM}, {"role": "user", "content": user}]

@@ -74,3 +74,11 @@ class PolicyVerdict(_Strict):
     )
     constraint: str = Field(description="The identifier of the constraint it breaks; empty when it breaks none.")
     reason: str = Field(description="One short sentence: why.")
+
+
+class HandoffSummaryDraft(_Strict):
+    """The handoff summary staff read before answering (not a task of the reply pipeline)."""
+
+    customer_wants: str = Field(description="What the customer wants, in one or two sentences, in Portuguese.")
+    bot_said: str = Field(description="What the assistant already told them, in one or two sentences.")
+    why: str = Field(description="Why the conversation was handed to a person, in one sentence.")

@@ -77,3 +77,15 @@ def choose_message_type(self: Task, step: dict[str, Any]) -> dict[str, Any]:
         self, "choose_message_type", payload, lambda: calls.choose_message_type_call(payload, next_state=next_state)
     )
     return {"part": "choice", "result": result}
+
+
+@shared_task(**LLM_TASK_OPTIONS)
+def summarize_handoff(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
+    """The handoff summary for staff; its result (with the ids) goes to `store_handoff_summary`."""
+    try:
+        result = calls.summarize_handoff_call(payload)
+    except TransientError as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=_backoff_seconds(self.request.retries)) from exc
+        result = calls.summary_transient_failure(exc)
+    return {"conversation_id": payload["conversation_id"], "decision_id": payload["decision_id"], **result}

@@ -26,6 +26,7 @@ from conversations.models import (
     Conversation,
     DeadLetter,
     DeliveryStatus,
+    HandoffSummary,
     Message,
     StaffAlert,
     TransitionDecision,
@@ -149,6 +150,11 @@ def contact_data(*, contact: Contact) -> dict[str, Any]:
             .order_by("created_at")
             .values("conversation_id", "constraint_slug", "action", "excerpt", "created_at")
         ),
+        "handoff_summaries": list(
+            HandoffSummary.objects.filter(conversation_id__in=conversation_ids)
+            .order_by("created_at")
+            .values("conversation_id", "customer_wants", "bot_said", "why", "created_at")
+        ),
         "staff_alerts": list(
             StaffAlert.objects.filter(conversation_id__in=conversation_ids)
             .order_by("created_at")
@@ -218,6 +224,7 @@ def contact_erase(*, contact_id: int, user: Any = None, actor_label: str = "", r
     TransitionDecision.objects.filter(conversation_id__in=conversation_ids).update(reason="")
     GuardViolation.objects.filter(conversation_id__in=conversation_ids).update(excerpt="", matched="")
     StaffAlert.objects.filter(conversation_id__in=conversation_ids).update(text="")
+    HandoffSummary.objects.filter(conversation_id__in=conversation_ids).update(customer_wants="", bot_said="", why="")
     DeadLetter.objects.filter(conversation_id__in=conversation_ids).update(error="(erased)")
     # The identifier is replaced by a placeholder no message can ever carry: the next message from the
     # same person starts a new contact, with nothing linking it to this one.
@@ -280,6 +287,12 @@ def retention_purge(*, days: int | None = None, now: datetime | None = None) -> 
     unhandled = _blank_in_batches(UnhandledEvent.objects.filter(received_at__lt=cutoff).exclude(raw={}), raw={})
     excerpts = _blank_in_batches(
         GuardViolation.objects.filter(created_at__lt=cutoff).exclude(excerpt="", matched=""), excerpt="", matched=""
+    )
+    _blank_in_batches(
+        HandoffSummary.objects.filter(created_at__lt=cutoff).exclude(customer_wants="", bot_said="", why=""),
+        customer_wants="",
+        bot_said="",
+        why="",
     )
     result = RetentionResult(
         cutoff=cutoff,

@@ -192,7 +192,8 @@ def reply_finalize(
         inbound_status = Message.Status.HANDED_OFF if is_bot_silent(conversation.state) else Message.Status.ANSWERED
         _close_inbound(inbound, status=inbound_status, run_key=run_key)
         run_end(lease=run_key, conversation_id=conversation.pk)
-        transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))
+        handed_over = conversation.state == State.HANDOFF_REQUESTED and expected_state != State.HANDOFF_REQUESTED
+        transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id, handed_over=handed_over))
     log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=conversation.state)
     return outbound
 
@@ -301,11 +302,13 @@ def _close_inbound(inbound: list[Message], *, status: str, run_key: str, reason:
     metrics.MESSAGES.labels(outcome=status).inc(len(inbound))
 
 
-def _after_commit(outbound_id: int | None, conversation_id: int) -> None:
-    from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue_if_pending
+def _after_commit(outbound_id: int | None, conversation_id: int, *, handed_over: bool = False) -> None:
+    from pyloto.pipeline.dispatch import handoff_summary_enqueue, reply_send_enqueue, run_enqueue_if_pending
 
     if outbound_id is not None:
         reply_send_enqueue(message_id=outbound_id)
+    if handed_over:
+        handoff_summary_enqueue(conversation_id=conversation_id)
     run_enqueue_if_pending(conversation_id=conversation_id)
 
 

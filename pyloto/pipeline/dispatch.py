@@ -8,7 +8,9 @@ so nothing is lost.
 import structlog
 from django.conf import settings
 
+from conversations.services.handoff import handoff_summary_payload
 from conversations.services.runs import run_has_new_inbound
+from llm.client import llm_configured
 
 log = structlog.get_logger(__name__)
 
@@ -63,3 +65,21 @@ def run_enqueue_if_pending(*, conversation_id: int) -> bool:
     if not run_has_new_inbound(conversation_id=conversation_id):
         return False
     return run_enqueue(conversation_id=conversation_id)
+
+
+def handoff_summary_enqueue(*, conversation_id: int) -> bool:
+    """After a run handed the conversation over: ask the LLM for the staff's summary (when one is configured)."""
+    if not llm_configured():
+        return False
+    payload = handoff_summary_payload(conversation_id=conversation_id)
+    if payload is None:
+        return False
+    from llm.tasks import summarize_handoff
+    from pyloto.pipeline.tasks import store_handoff_summary
+
+    try:
+        (summarize_handoff.s(payload) | store_handoff_summary.s()).delay()
+    except Exception:
+        log.exception("enqueue_failed", task="summarize_handoff", conversation_id=conversation_id)
+        return False
+    return True

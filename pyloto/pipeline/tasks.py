@@ -10,6 +10,7 @@ from django.conf import settings
 import pyloto.pipeline.db_connections
 import pyloto.pipeline.heartbeat  # noqa: F401
 from conversations.services.delivery import message_acknowledge, reply_deliver
+from conversations.services.handoff import handoff_summary_store
 from conversations.services.replies import reply_finalize
 from llm.services import llm_calls_record
 from pyloto.errors import TransientError
@@ -130,3 +131,9 @@ def send_reply(self: Task, message_id: int) -> str:
 def sweep_pipeline() -> dict[str, int]:
     """Beat: re-drive stranded messages and replies, reclaim expired leases, dead-letter the hopeless."""
     return pipeline_sweep()
+
+
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=30, time_limit=45)
+def store_handoff_summary(result: dict[str, Any]) -> None:
+    """Keep the LLM's handoff summary (and record its call)."""
+    handoff_summary_store(conversation_id=result["conversation_id"], decision_id=result["decision_id"], result=result)
