@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0006_webhook_robustness_identity_media'),
+        ('conversations', '0007_conversation_state_protected'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
