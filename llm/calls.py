@@ -130,7 +130,7 @@ def summarize_handoff_call(payload: dict[str, Any]) -> dict[str, Any]:
     version = prompts.HANDOFF_SUMMARY_VERSION
     breaker = llm_breaker()
     if not breaker_allows_call(breaker):
-        return _failure(task, version, outcome="circuit_open", error="circuit breaker open", variant={})
+        return failure_result(task, version, outcome="circuit_open", error="circuit breaker open", variant={})
     try:
         result = structured_completion(
             task=task, messages=prompts.handoff_summary_messages(payload), schema=HandoffSummaryDraft
@@ -139,10 +139,10 @@ def summarize_handoff_call(payload: dict[str, Any]) -> dict[str, Any]:
         breaker_record_failure(breaker, exc)
         raise
     except LLMNotConfigured as exc:
-        return _failure(task, version, outcome="fallback", error=str(exc), variant={})
+        return failure_result(task, version, outcome="fallback", error=str(exc), variant={})
     except PylotoError as exc:
         outcome = "invalid_output" if exc.code == "invalid_output" else "permanent_error"
-        return _failure(task, version, outcome=outcome, error=str(exc), details=exc.details, variant={})
+        return failure_result(task, version, outcome=outcome, error=str(exc), details=exc.details, variant={})
     breaker_record_success(breaker)
     call = {**result.to_json(), "task": task, "prompt_version": version, "outcome": "ok", "provider": "openai"}
     return {"output": result.output.model_dump(mode="json"), "call": call}
@@ -150,7 +150,7 @@ def summarize_handoff_call(payload: dict[str, Any]) -> dict[str, Any]:
 
 def summary_transient_failure(exc: TransientError) -> dict[str, Any]:
     """The summary's result once retries of a transient failure are exhausted."""
-    return _failure(
+    return failure_result(
         "summarize_handoff",
         prompts.HANDOFF_SUMMARY_VERSION,
         outcome="transient_error",
