@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_conversation_state_protected'),
+        ('conversations', '0008_send_ambiguous_since'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
