@@ -86,6 +86,8 @@ def summarize_handoff(self: Task, payload: dict[str, Any]) -> dict[str, Any]:
         result = calls.summarize_handoff_call(payload)
     except TransientError as exc:
         if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=_backoff_seconds(self.request.retries)) from exc
+            raise self.retry(
+                exc=exc, countdown=backoff_seconds(self.request.retries, cap_s=LLM_RETRY_BACKOFF_MAX_S)
+            ) from exc
         result = calls.summary_transient_failure(exc)
     return {"conversation_id": payload["conversation_id"], "decision_id": payload["decision_id"], **result}
