@@ -42,7 +42,7 @@ from conversations.services.planner import send_plan
 from conversations.services.replies import StaffReplyRefused, staff_reply_send
 from conversations.services.state import conversation_staff_transition
 from conversations.services.templates import templates_sync, templates_sync_configured
-from conversations.states import Perm, State
+from conversations.states import Perm, State, transition_label
 from pyloto.errors import PylotoError
 from pyloto.observability.masking import mask_identifier
 from pyloto.whatsapp.payloads import TextMessage
@@ -66,16 +66,16 @@ class ReadOnlyAdminMixin:
 
 
 class WaitingForHumanFilter(admin.SimpleListFilter):
-    title = "waiting for a human"
+    title = _("aguardando uma pessoa")
     parameter_name = "waiting"
     _AGES = {"any": timedelta(0), "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24)}
 
     def lookups(self, request, model_admin):
         return [
-            ("any", "Waiting (any age)"),
-            ("15m", "Waiting over 15 minutes"),
-            ("1h", "Waiting over 1 hour"),
-            ("24h", "Waiting over 24 hours"),
+            ("any", _("Aguardando (qualquer tempo)")),
+            ("15m", _("Aguardando há mais de 15 minutos")),
+            ("1h", _("Aguardando há mais de 1 hora")),
+            ("24h", _("Aguardando há mais de 24 horas")),
         ]
 
     def queryset(self, request, queryset):
@@ -92,7 +92,8 @@ class TransitionNoteForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         max_length=2000,
-        help_text="Why: kept in the conversation's audit trail.",
+        label=_("Motivo"),
+        help_text=_("Fica na trilha de auditoria da conversa."),
     )
 
 
@@ -140,22 +141,22 @@ class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Timeline", {"fields": ["timeline"], "classes": ["wide"]}),
+        (_("Linha do tempo"), {"fields": ["timeline"], "classes": ["wide"]}),
     ]
 
-    @admin.display(description="contact")
+    @admin.display(description=_("contato"))
     def contact_masked(self, conversation: Conversation) -> str:
         contact = conversation.contact
-        name = contact.profile_name or f"Contact #{contact.pk}"
+        name = contact.profile_name or _("Contato nº %(id)s") % {"id": contact.pk}
         return f"{name} ({mask_identifier(contact.wa_id or contact.user_id)})"
 
-    @admin.display(description="waiting for")
+    @admin.display(description=_("aguardando há"))
     def waiting_for(self, conversation: Conversation) -> str:
         if conversation.state != State.HANDOFF_REQUESTED or conversation.handoff_requested_at is None:
             return "—"
         return timesince(conversation.handoff_requested_at)
 
-    @admin.display(description="timeline")
+    @admin.display(description=_("linha do tempo"))
     def timeline(self, conversation: Conversation) -> str:
         return render_to_string(
             "conversations/admin/timeline.html",
@@ -220,9 +221,9 @@ class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
         try:
             staff_reply_send(conversation_id=object_id, user=request.user, text=request.POST.get("text", ""))
         except StaffReplyRefused as refusal:
-            self.message_user(request, f"Not sent: {refusal}", level=messages.ERROR)
+            self.message_user(request, _("Não enviada: %(reason)s") % {"reason": refusal}, level=messages.ERROR)
         else:
-            self.message_user(request, "Sent to the customer.", level=messages.SUCCESS)
+            self.message_user(request, _("Enviada ao cliente."), level=messages.SUCCESS)
         return HttpResponseRedirect(back)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -260,10 +261,20 @@ class ConversationAdmin(KPIAdminMixin, FSMAdminMixin, admin.ModelAdmin):
         outcome = conversation_staff_transition(
             conversation_id=obj.pk, user=request.user, transition=transition_name, note=note
         )
+        label = transition_label(transition_name)
         if outcome.refused:
-            self.message_user(request, f"'{transition_name}' refused: {outcome.detail}", level=messages.ERROR)
+            self.message_user(
+                request,
+                _("“%(action)s” não foi feito: %(reason)s") % {"action": label, "reason": outcome.detail},
+                level=messages.ERROR,
+            )
             return False
-        self.message_user(request, f"'{transition_name}': {outcome.source_state} → {outcome.state}", messages.SUCCESS)
+        self.message_user(
+            request,
+            _("“%(action)s” feito: a conversa passou de “%(source)s” para “%(target)s”.")
+            % {"action": label, "source": State(outcome.source_state).label, "target": State(outcome.state).label},
+            messages.SUCCESS,
+        )
         return True
 
 
@@ -307,11 +318,11 @@ class ContactAdmin(PrivacyActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = ["wa_id_masked", "user_id_masked", "opted_out_at", "opt_out_source", "erased_at"]
     inlines = [ContactAuditInline]
 
-    @admin.display(description="wa_id")
+    @admin.display(description=_("WhatsApp ID"))
     def wa_id_masked(self, contact: Contact) -> str:
         return mask_identifier(contact.wa_id)
 
-    @admin.display(description="user id")
+    @admin.display(description=_("ID de usuário"))
     def user_id_masked(self, contact: Contact) -> str:
         return mask_identifier(contact.user_id)
 
@@ -346,16 +357,16 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     exclude = ["raw"]
     readonly_fields = ["raw_json"]
 
-    @admin.display(description="conversation")
+    @admin.display(description=_("conversa"))
     def conversation_link(self, message: Message) -> str:
         url = reverse("admin:conversations_conversation_change", args=[message.conversation_id])
         return format_html('<a href="{}">#{}</a>', url, message.conversation_id)
 
-    @admin.display(description="text")
+    @admin.display(description=_("texto"))
     def short_text(self, message: Message) -> str:
         return message.text[:80]
 
-    @admin.display(description="raw")
+    @admin.display(description=_("conteúdo bruto"))
     def raw_json(self, message: Message) -> str:
         return _pretty_json(message.raw)
 
@@ -369,7 +380,7 @@ class DeliveryStatusAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     exclude = ["raw"]
     readonly_fields = ["raw_json"]
 
-    @admin.display(description="raw")
+    @admin.display(description=_("conteúdo bruto"))
     def raw_json(self, delivery_status: DeliveryStatus) -> str:
         return _pretty_json(delivery_status.raw)
 
@@ -382,7 +393,7 @@ class UnhandledEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     exclude = ["raw"]
     readonly_fields = ["raw_json"]
 
-    @admin.display(description="raw")
+    @admin.display(description=_("conteúdo bruto"))
     def raw_json(self, event: UnhandledEvent) -> str:
         return _pretty_json(event.raw)
 
@@ -427,21 +438,24 @@ class DeadLetterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ["-created_at"]
     actions = ["replay"]
 
-    @admin.display(description="conversation")
+    @admin.display(description=_("conversa"))
     def conversation_link(self, dead_letter: DeadLetter) -> str:
         url = reverse("admin:conversations_conversation_change", args=[dead_letter.conversation_id])
         return format_html('<a href="{}">#{}</a>', url, dead_letter.conversation_id)
 
-    @admin.display(description="error")
+    @admin.display(description=_("erro"))
     def short_error(self, dead_letter: DeadLetter) -> str:
         return dead_letter.error[:100]
 
-    @admin.action(description="Replay the selected dead letters", permissions=["replay"])
+    @admin.action(description=_("Reprocessar as falhas selecionadas"), permissions=["replay"])
     def replay(self, request: HttpRequest, queryset) -> None:
         outcomes = [dead_letter_replay(dead_letter_id=pk) for pk in queryset.values_list("pk", flat=True)]
         replayed = sum(outcome != "already_resolved" for outcome in outcomes)
         self.message_user(
-            request, f"Replayed {replayed}; {len(outcomes) - replayed} were already resolved.", messages.SUCCESS
+            request,
+            _("%(replayed)d reprocessada(s); %(resolved)d já estava(m) resolvida(s).")
+            % {"replayed": replayed, "resolved": len(outcomes) - replayed},
+            messages.SUCCESS,
         )
 
     def has_replay_permission(self, request: HttpRequest) -> bool:

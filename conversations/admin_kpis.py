@@ -6,14 +6,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from conversations.kpis import CONTRACT_CONSTRAINT_SLUG, KPIReport, kpi_checks, kpis_for_period, loss_horizon
 from conversations.variant_kpis import variant_comparison
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PERIODS: tuple[tuple[str, timedelta], ...] = (
     ("24 h", timedelta(hours=24)),
@@ -33,7 +38,7 @@ class Cell:
 
 @dataclass(frozen=True)
 class Row:
-    label: str
+    label: StrOrPromise
     cells: list[Cell]
     target: str = ""
     help: str = ""
@@ -58,7 +63,7 @@ def _format(value: float | int | Decimal | None, unit: str) -> str:
 
 
 def _figure(
-    label: str,
+    label: StrOrPromise,
     reports: list[KPIReport],
     read: Callable[[KPIReport], float | int | Decimal | None],
     unit: str = "count",
@@ -83,7 +88,9 @@ def target_rows(reports: list[KPIReport]) -> list[Row]:
     return rows
 
 
-def _breakdown(reports: list[KPIReport], counts: Callable[[KPIReport], dict[str, int]], label: str = "{}") -> list[Row]:
+def _breakdown(
+    reports: list[KPIReport], counts: Callable[[KPIReport], dict[str, int]], label: StrOrPromise = "{}"
+) -> list[Row]:
     """One indented row per key seen in any period (0 where a period has none)."""
     keys = sorted({key for report in reports for key in counts(report)})
     return [
@@ -96,44 +103,44 @@ def _breakdown(reports: list[KPIReport], counts: Callable[[KPIReport], dict[str,
     ]
 
 
-def figure_rows(reports: list[KPIReport]) -> list[tuple[str, list[Row]]]:
+def figure_rows(reports: list[KPIReport]) -> list[tuple[StrOrPromise, list[Row]]]:
     """The figures behind the KPIs, grouped in sections, without targets."""
     return [
         (
-            "Inbound messages",
+            _("Mensagens recebidas"),
             [
-                _figure("Received", reports, lambda r: r.inbound.received),
-                _figure("Answered", reports, lambda r: r.inbound.answered),
-                _figure("Handed off to a person", reports, lambda r: r.inbound.handed_off),
-                _figure("Dropped by policy", reports, lambda r: r.inbound.dropped),
+                _figure(_("Recebidas"), reports, lambda r: r.inbound.received),
+                _figure(_("Respondidas"), reports, lambda r: r.inbound.answered),
+                _figure(_("Passadas para uma pessoa"), reports, lambda r: r.inbound.handed_off),
+                _figure(_("Descartadas pela política"), reports, lambda r: r.inbound.dropped),
                 *_breakdown(reports, lambda r: r.inbound.dropped_by_reason),
-                _figure("Dead-lettered", reports, lambda r: r.inbound.dead_lettered),
-                _figure("Still open (being answered)", reports, lambda r: r.inbound.open),
+                _figure(_("Na fila de falhas"), reports, lambda r: r.inbound.dead_lettered),
+                _figure(_("Ainda abertas (sendo respondidas)"), reports, lambda r: r.inbound.open),
             ],
         ),
         (
-            "Conversations and state machine",
+            _("Conversas e máquina de estados"),
             [
-                _figure("Conversations active", reports, lambda r: r.escalation.conversations_active),
+                _figure(_("Conversas ativas"), reports, lambda r: r.escalation.conversations_active),
                 _figure(
-                    "Conversations that reached handoff_requested",
+                    _("Conversas que chegaram a “Aguardando uma pessoa”"),
                     reports,
                     lambda r: r.escalation.conversations_escalated,
                 ),
-                _figure("Bot state decisions", reports, lambda r: r.fsm.total),
-                _figure("refused by the state machine", reports, lambda r: r.fsm.refused, sub=True),
+                _figure(_("Decisões de estado do assistente"), reports, lambda r: r.fsm.total),
+                _figure(_("recusadas pela máquina de estados"), reports, lambda r: r.fsm.refused, sub=True),
             ],
         ),
         (
-            "Constraints (output guard)",
+            _("Restrições (guarda de saída)"),
             [
-                _figure("Violations blocked", reports, lambda r: r.constraints.blocked),
+                _figure(_("Violações bloqueadas"), reports, lambda r: r.constraints.blocked),
                 *_breakdown(reports, lambda r: r.constraints.blocked_by_constraint),
                 _figure(
-                    "Contract-closure attempts blocked",
+                    _("Tentativas de fechar contrato bloqueadas"),
                     reports,
                     lambda r: r.constraints.contract_closure_blocked,
-                    help=f"Violations of the built-in constraint {CONTRACT_CONSTRAINT_SLUG}.",
+                    help=_("Violações da restrição interna %(slug)s.") % {"slug": CONTRACT_CONSTRAINT_SLUG},
                 ),
                 _figure(
                     "Policy judge verdicts",
@@ -146,18 +153,20 @@ def figure_rows(reports: list[KPIReport]) -> list[tuple[str, list[Row]]]:
             ],
         ),
         (
-            "Replies and LLM",
+            _("Respostas e LLM"),
             [
-                _figure("Replies", reports, lambda r: r.replies.total),
-                *_breakdown(reports, lambda r: r.replies.by_provider, "written by {}"),
-                _figure("Fallback share (offline provider)", reports, lambda r: r.replies.fallback_share, "ratio"),
-                _figure("Replies that failed to send", reports, lambda r: r.replies.failed),
-                _figure("Replies measured for response time", reports, lambda r: r.response_time.replies),
-                _figure("LLM calls", reports, lambda r: r.llm.calls),
-                *_breakdown(reports, lambda r: r.llm.by_outcome, "outcome {}"),
-                _figure("Tokens in", reports, lambda r: r.llm.tokens_in),
-                _figure("Tokens out", reports, lambda r: r.llm.tokens_out),
-                _figure("Estimated cost", reports, lambda r: r.llm.estimated_cost_usd, "usd"),
+                _figure(_("Respostas"), reports, lambda r: r.replies.total),
+                *_breakdown(reports, lambda r: r.replies.by_provider, _("escritas por {}")),
+                _figure(
+                    _("Parcela sem LLM (respostas pelo FAQ)"), reports, lambda r: r.replies.fallback_share, "ratio"
+                ),
+                _figure(_("Respostas que falharam no envio"), reports, lambda r: r.replies.failed),
+                _figure(_("Respostas medidas no tempo de resposta"), reports, lambda r: r.response_time.replies),
+                _figure(_("Chamadas ao LLM"), reports, lambda r: r.llm.calls),
+                *_breakdown(reports, lambda r: r.llm.by_outcome, _("resultado {}")),
+                _figure(_("Tokens de entrada"), reports, lambda r: r.llm.tokens_in),
+                _figure(_("Tokens de saída"), reports, lambda r: r.llm.tokens_out),
+                _figure(_("Custo estimado"), reports, lambda r: r.llm.estimated_cost_usd, "usd"),
             ],
         ),
         (
@@ -214,7 +223,7 @@ class KPIAdminMixin:
         reports = [kpis_for_period(since=now - length, until=now, now=now) for _, length in PERIODS]
         context = {
             **self.admin_site.each_context(request),  # type: ignore[attr-defined]
-            "title": "KPIs",
+            "title": _("Indicadores"),
             "opts": self.model._meta,  # type: ignore[attr-defined]
             "periods": [label for label, _ in PERIODS],
             "target_rows": target_rows(reports),

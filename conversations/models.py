@@ -20,25 +20,38 @@ class Contact(models.Model):
 
     # Sized with headroom over Meta's documented maxima: a phone wa_id has at most 15 digits, a BSUID is
     # "CC." + up to 128 alphanumerics (131), a parent BSUID "CC.ENT." + 128 (135).
-    wa_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    wa_id = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, verbose_name=_("WhatsApp ID (telefone)")
+    )
     user_id = models.CharField(
-        max_length=256, null=True, blank=True, unique=True, help_text=_("ID de usuário no escopo da empresa (BSUID).")
+        max_length=256,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text=_("ID de usuário no escopo da empresa (BSUID)."),
+        verbose_name=_("ID de usuário (BSUID)"),
     )
     parent_user_id = models.CharField(  # noqa: DJ001 - NULL means "no parent BSUID"
-        max_length=256, null=True, blank=True, help_text=_("BSUID principal (compartilhado entre portfólios).")
+        max_length=256,
+        null=True,
+        blank=True,
+        help_text=_("BSUID principal (compartilhado entre portfólios)."),
+        verbose_name=_("BSUID principal"),
     )
-    username = models.CharField(max_length=256, blank=True, default="")
-    profile_name = models.CharField(max_length=256, blank=True, default="")
+    username = models.CharField(max_length=256, blank=True, default="", verbose_name=_("nome de usuário"))
+    profile_name = models.CharField(max_length=256, blank=True, default="", verbose_name=_("nome no perfil"))
     # Opt-out (LGPD and Meta policy): while set, the bot sends nothing to this contact. The delivery
     # planner reads `opted_out_at`; `opt_out_source` says what set it (keyword, user_preferences, 131050).
-    opted_out_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    opt_out_source = models.CharField(max_length=64, blank=True, default="")
+    opted_out_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("descadastrado em"))
+    opt_out_source = models.CharField(max_length=64, blank=True, default="", verbose_name=_("origem do descadastro"))
     # LGPD erasure: when this contact's data was anonymised (services/privacy.py); the row stays for counts.
     erased_at = models.DateTimeField(_("dados apagados em"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("criado em"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
+        verbose_name = _("contato")
+        verbose_name_plural = _("contatos")
         constraints = [
             models.CheckConstraint(
                 condition=Q(wa_id__isnull=False) | Q(user_id__isnull=False), name="contact_has_an_id"
@@ -50,7 +63,7 @@ class Contact(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Contact #{self.pk} {self.profile_name}".strip()
+        return f"{_('Contato')} nº {self.pk} {self.profile_name}".strip()
 
     @property
     def recipient(self) -> dict[str, str]:
@@ -68,29 +81,34 @@ class Conversation(models.Model):
 
     # Integer primary key: django-fsm-log's StateLog.object_id is an integer.
     id = models.AutoField(primary_key=True)
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="conversations")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("contato")
+    )
     # protected: no code may assign the state; only a transition (through the state service) moves it.
-    state = FSMField(default=State.NEW, choices=State.choices, db_index=True, protected=True)
-    started_at = models.DateTimeField(auto_now_add=True)
-    last_activity_at = models.DateTimeField(db_index=True)
+    state = FSMField(default=State.NEW, choices=State.choices, db_index=True, protected=True, verbose_name=_("estado"))
+    started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("iniciada em"))
+    last_activity_at = models.DateTimeField(db_index=True, verbose_name=_("última atividade em"))
     # WhatsApp's 24-hour customer-service window opens at the customer's last inbound message.
-    last_inbound_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True, verbose_name=_("última mensagem do cliente em"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("encerrada em"))
     # Handoff: since when the customer waits for a person, and who took the conversation.
-    handoff_requested_at = models.DateTimeField(null=True, blank=True)
+    handoff_requested_at = models.DateTimeField(null=True, blank=True, verbose_name=_("aguardando uma pessoa desde"))
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_conversations",
+        verbose_name=_("com"),
     )
     # The run lease: one pipeline run in flight per conversation (see services/runs.py).
-    run_token = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL means "no run"
-    run_started_at = models.DateTimeField(null=True, blank=True)
-    run_lease_expires_at = models.DateTimeField(null=True, blank=True)
+    run_token = models.CharField(max_length=64, null=True, blank=True, verbose_name=_("execução em curso"))  # noqa: DJ001 - NULL means "no run"
+    run_started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("execução iniciada em"))
+    run_lease_expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("reserva da execução expira em"))
 
     class Meta:
+        verbose_name = _("conversa")
+        verbose_name_plural = _("conversas")
         indexes = [
             models.Index(fields=["contact", "closed_at"], name="conv_contact_open_idx"),
             models.Index(
@@ -101,14 +119,14 @@ class Conversation(models.Model):
             ),
         ]
         permissions = [
-            ("handle_conversation", "Can take, resolve and return a conversation to the bot"),
-            ("commit_price", "Can send a customer a priced proposal"),
-            ("close_contract", "Can close a contract with a customer"),
-            ("expire_conversation", "Can expire an idle conversation"),
+            ("handle_conversation", _("Pode assumir, resolver e devolver uma conversa ao assistente")),
+            ("commit_price", _("Pode enviar a um cliente uma proposta com preço")),
+            ("close_contract", _("Pode fechar um contrato com um cliente")),
+            ("expire_conversation", _("Pode expirar uma conversa parada")),
         ]
 
     def __str__(self) -> str:
-        return f"Conversation #{self.pk} ({self.state})"
+        return f"{_('Conversa')} nº {self.pk} ({self.get_state_display()})"
 
     def refresh_from_db(self, using: str | None = None, fields: Any = None, from_queryset: Any = None) -> None:
         """Reload from the database, the protected state included.
@@ -195,7 +213,10 @@ class Conversation(models.Model):
         source=[*BOT_ACTIVE, State.HANDOFF_REQUESTED],
         target=State.HUMAN_ACTIVE,
         permission=Perm.HANDLE,
-        custom={"label": "Take", "help_text": "Answer this customer yourself; the bot stays silent."},
+        custom={
+            "label": _("Assumir"),
+            "help_text": _("Responda você mesmo a este cliente; o assistente fica em silêncio."),
+        },
     )
     def take(self, by=None, description=None) -> None:
         """A staff member takes the conversation (from the queue, or by stepping into a bot session)."""
@@ -208,7 +229,7 @@ class Conversation(models.Model):
         source=list(BOT_SILENT),
         target=State.TRIAGE,
         permission=Perm.HANDLE,
-        custom={"label": "Return to bot", "help_text": "The bot answers this customer again."},
+        custom={"label": _("Devolver ao assistente"), "help_text": _("O assistente volta a responder este cliente.")},
     )
     def return_to_bot(self, by=None, description=None) -> None:
         self.assigned_to = None
@@ -221,7 +242,7 @@ class Conversation(models.Model):
         source=list(BOT_SILENT),
         target=State.RESOLVED,
         permission=Perm.HANDLE,
-        custom={"label": "Resolve", "help_text": "The customer's need was met; close the session."},
+        custom={"label": _("Resolver"), "help_text": _("O cliente foi atendido; encerra a conversa.")},
     )
     def resolve_handoff(self, by=None, description=None) -> None:
         self._close()
@@ -233,7 +254,7 @@ class Conversation(models.Model):
         source=State.HUMAN_ACTIVE,
         target=State.PROPOSAL_SENT,
         permission=Perm.COMMIT_PRICE,
-        custom={"label": "Proposal sent", "help_text": "You sent this customer a priced proposal."},
+        custom={"label": _("Proposta enviada"), "help_text": _("Você enviou a este cliente uma proposta com preço.")},
     )
     def send_proposal(self, by=None, description=None) -> None:
         """Committing to a price is a person's act: the bot never holds this permission."""
@@ -245,7 +266,7 @@ class Conversation(models.Model):
         source=[State.HUMAN_ACTIVE, State.PROPOSAL_SENT],
         target=State.CONTRACT_CLOSED,
         permission=Perm.CLOSE_CONTRACT,
-        custom={"label": "Close contract", "help_text": "The customer signed; close the session."},
+        custom={"label": _("Fechar contrato"), "help_text": _("O cliente assinou; encerra a conversa.")},
     )
     def close_contract(self, by=None, description=None) -> None:
         """Closing a contract is a person's act: the bot never holds this permission."""
@@ -400,70 +421,96 @@ class Message(models.Model):
     """An inbound or outbound WhatsApp message, with its raw element and its lifecycle status."""
 
     class Direction(models.TextChoices):
-        INBOUND = "in", "Inbound"
-        OUTBOUND = "out", "Outbound"
+        INBOUND = "in", _("Recebida")
+        OUTBOUND = "out", _("Enviada")
 
     class Status(models.TextChoices):
         # Inbound lifecycle: every inbound message ends in a terminal status (answered, handed off,
         # dropped with a reason, or dead-lettered).
-        RECEIVED = "received", "Received"
-        PROCESSING = "processing", "Processing"
-        ANSWERED = "answered", "Answered"
-        HANDED_OFF = "handed_off", "Handed off to a human"
-        DROPPED = "dropped", "Dropped by policy"
-        DEAD_LETTERED = "dead_lettered", "Dead-lettered"
+        RECEIVED = "received", _("Recebida")
+        PROCESSING = "processing", _("Em processamento")
+        ANSWERED = "answered", _("Respondida")
+        HANDED_OFF = "handed_off", _("Passada para uma pessoa")
+        DROPPED = "dropped", _("Descartada pela política")
+        DEAD_LETTERED = "dead_lettered", _("Na fila de falhas")
         # Outbound lifecycle, advanced by the send and by Meta's status callbacks.
-        PENDING = "pending", "Pending send"
+        PENDING = "pending", _("Aguardando envio")
         # Claimed by one send task (pending → sending is a conditional UPDATE): never two sends.
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        DELIVERED = "delivered", "Delivered"
-        READ = "read", "Read"
-        FAILED = "failed", "Failed"
+        SENDING = "sending", _("Enviando")
+        SENT = "sent", _("Enviada")
+        DELIVERED = "delivered", _("Entregue")
+        READ = "read", _("Lida")
+        FAILED = "failed", _("Falhou")
         # WhatsApp's marketing frequency cap (131049): not a failure; sent again hours later.
         CAPPED = "capped", "Capped by WhatsApp's frequency limit"
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    direction = models.CharField(max_length=3, choices=Direction.choices)
-    wamid = models.CharField(max_length=256, null=True, blank=True, unique=True)
-    type = models.CharField(max_length=32)
-    text = models.TextField(blank=True, default="")
-    raw = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
-    status_reason = models.CharField(max_length=255, blank=True, default="")
-    errors = models.JSONField(default=list, blank=True)
-    sent_by_customer_at = models.DateTimeField(null=True, blank=True, help_text="WhatsApp's timestamp.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    correlation_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversa")
+    )
+    direction = models.CharField(max_length=3, choices=Direction.choices, verbose_name=_("direção"))
+    wamid = models.CharField(
+        max_length=256, null=True, blank=True, unique=True, verbose_name=_("ID da mensagem no WhatsApp")
+    )
+    type = models.CharField(max_length=32, verbose_name=_("tipo"))
+    text = models.TextField(blank=True, default="", verbose_name=_("texto"))
+    raw = models.JSONField(default=dict, blank=True, verbose_name=_("conteúdo bruto"))
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True, verbose_name=_("situação"))
+    status_reason = models.CharField(max_length=255, blank=True, default="", verbose_name=_("motivo da situação"))
+    errors = models.JSONField(default=list, blank=True, verbose_name=_("erros"))
+    sent_by_customer_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("O horário informado pelo WhatsApp."),
+        verbose_name=_("enviada pelo cliente em"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("criado em"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
+    correlation_id = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, verbose_name=_("ID de correlação")
+    )
     # Inbound media: Meta's media id; a voice note's transcript, its language and the audio's duration.
-    media_id = models.CharField(max_length=256, blank=True, default="")
-    transcript = models.TextField(blank=True, default="")
-    transcript_language = models.CharField(max_length=32, blank=True, default="")
-    media_duration_s = models.FloatField(null=True, blank=True)
+    media_id = models.CharField(max_length=256, blank=True, default="", verbose_name=_("ID da mídia"))
+    transcript = models.TextField(blank=True, default="", verbose_name=_("transcrição"))
+    transcript_language = models.CharField(
+        max_length=32, blank=True, default="", verbose_name=_("idioma da transcrição")
+    )
+    media_duration_s = models.FloatField(null=True, blank=True, verbose_name=_("duração da mídia (s)"))
     # The message a customer replied to or reacted to (`context.id` / `reaction.message_id`).
-    quoted_wamid = models.CharField(max_length=256, blank=True, default="", db_index=True)
+    quoted_wamid = models.CharField(
+        max_length=256, blank=True, default="", db_index=True, verbose_name=_("mensagem citada")
+    )
     # Outbound only: one reply per run; a retried send finds this row instead of sending twice.
-    idempotency_key = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(
+        max_length=128, null=True, blank=True, unique=True, verbose_name=_("chave de idempotência")
+    )
     # The run that answered an inbound message, or produced an outbound one (its lease token).
-    run_key = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    run_key = models.CharField(max_length=64, blank=True, default="", db_index=True, verbose_name=_("execução"))
     # Who wrote an outbound message: the LLM ("openai"), the offline FAQ provider, or the system.
-    provider = models.CharField(max_length=16, blank=True, default="")
-    send_attempts = models.PositiveSmallIntegerField(default=0)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    provider = models.CharField(max_length=16, blank=True, default="", verbose_name=_("escrita por"))
+    send_attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("tentativas de envio"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("enviada em"))
     # Outbound only: why it exists (the planner's input) and, when it went out as one, the template used.
-    purpose = models.CharField(max_length=16, choices=SendPurpose.choices, blank=True, default="")
+    purpose = models.CharField(
+        max_length=16, choices=SendPurpose.choices, blank=True, default="", verbose_name=_("finalidade")
+    )
     template = models.ForeignKey(
-        MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        MessageTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="messages",
+        verbose_name=_("modelo"),
     )
     # Outbound only: when a capped message is sent again.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("próxima tentativa em"))
     # Outbound only: since when nobody knows whether Meta got this reply (a timeout after the request
     # went out, or a worker that died holding the send claim). A status webhook confirms it, or the
     # sweeper resends it once the confirmation window has passed (docs/pipeline.md, ambiguous sends).
-    send_ambiguous_since = models.DateTimeField(null=True, blank=True)
+    send_ambiguous_since = models.DateTimeField(null=True, blank=True, verbose_name=_("envio incerto desde"))
 
     class Meta:
+        verbose_name = _("mensagem")
+        verbose_name_plural = _("mensagens")
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="msg_conversation_time_idx"),
             models.Index(
@@ -485,8 +532,17 @@ class StaffAlert(models.Model):
         FAILED = "failed", _("Falha na entrega")
         CAPPED = "capped", _("Retida pelo limite de marketing do WhatsApp")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="staff_alerts")
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="staff_alerts")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="staff_alerts", verbose_name=_("conversa")
+    )
+    message = models.ForeignKey(
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="staff_alerts",
+        verbose_name=_("mensagem"),
+    )
     kind = models.CharField(_("tipo"), max_length=16, choices=Kind.choices)
     text = models.TextField(_("o que aconteceu"))
     error_code = models.CharField(_("código"), max_length=32, blank=True, default="")
@@ -505,41 +561,52 @@ class StaffAlert(models.Model):
 class DeliveryStatus(models.Model):
     """Every status callback Meta sends, kept as received (it may arrive before our send returns)."""
 
-    wamid = models.CharField(max_length=256, db_index=True)
-    status = models.CharField(max_length=16)
-    timestamp = models.DateTimeField(null=True, blank=True)
-    errors = models.JSONField(default=list, blank=True)
-    raw = models.JSONField(default=dict)
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="statuses")
-    received_at = models.DateTimeField(auto_now_add=True)
-    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    wamid = models.CharField(max_length=256, db_index=True, verbose_name=_("ID da mensagem no WhatsApp"))
+    status = models.CharField(max_length=16, verbose_name=_("situação"))
+    timestamp = models.DateTimeField(null=True, blank=True, verbose_name=_("momento"))
+    errors = models.JSONField(default=list, blank=True, verbose_name=_("erros"))
+    raw = models.JSONField(default=dict, verbose_name=_("conteúdo bruto"))
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="statuses", verbose_name=_("mensagem")
+    )
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("recebido em"))
+    correlation_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("ID de correlação"))
     # Redeliveries of one callback (same message, status and recipient) add no row.
-    dedup_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    dedup_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, verbose_name=_("chave de deduplicação")
+    )
     # Meta's `pricing` object as sent, and its parts the cost figures read (category, billable, model).
-    pricing = models.JSONField(default=dict, blank=True)
-    pricing_category = models.CharField(max_length=64, blank=True, default="")
-    pricing_billable = models.BooleanField(null=True, blank=True)
-    pricing_model = models.CharField(max_length=64, blank=True, default="")
+    pricing = models.JSONField(default=dict, blank=True, verbose_name=_("preço"))
+    pricing_category = models.CharField(max_length=64, blank=True, default="", verbose_name=_("categoria de preço"))
+    pricing_billable = models.BooleanField(null=True, blank=True, verbose_name=_("cobrável"))
+    pricing_model = models.CharField(max_length=64, blank=True, default="", verbose_name=_("modelo de preço"))
 
     class Meta:
-        verbose_name_plural = "delivery statuses"
+        verbose_name = _("situação de entrega")
+        verbose_name_plural = _("situações de entrega")
 
     def __str__(self) -> str:
-        return f"{self.status} for {self.wamid}"
+        return f"{self.status} · {self.wamid}"
 
 
 class UnhandledEvent(models.Model):
     """A webhook change we do not act on (other fields, shapes we cannot parse): kept, never a 500."""
 
-    field = models.CharField(max_length=64, blank=True, default="")
-    reason = models.CharField(max_length=255)
-    raw = models.JSONField(default=dict)
-    received_at = models.DateTimeField(auto_now_add=True)
-    correlation_id = models.CharField(max_length=64, blank=True, default="")
-    dedup_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    field = models.CharField(max_length=64, blank=True, default="", verbose_name=_("campo"))
+    reason = models.CharField(max_length=255, verbose_name=_("motivo"))
+    raw = models.JSONField(default=dict, verbose_name=_("conteúdo bruto"))
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("recebido em"))
+    correlation_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("ID de correlação"))
+    dedup_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, verbose_name=_("chave de deduplicação")
+    )
+
+    class Meta:
+        verbose_name = _("evento não tratado")
+        verbose_name_plural = _("eventos não tratados")
 
     def __str__(self) -> str:
-        return f"Unhandled {self.field or 'event'}: {self.reason}"
+        return f"{_('Não tratado')} {self.field}: {self.reason}"
 
 
 class WebhookEvent(models.Model):
@@ -552,10 +619,10 @@ class WebhookEvent(models.Model):
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="events", verbose_name=_("contato")
     )
-    raw = models.JSONField(default=dict)
+    raw = models.JSONField(default=dict, verbose_name=_("conteúdo bruto"))
     received_at = models.DateTimeField(_("recebido em"), auto_now_add=True, db_index=True)
-    correlation_id = models.CharField(max_length=64, blank=True, default="")
-    dedup_key = models.CharField(max_length=64, unique=True)
+    correlation_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("ID de correlação"))
+    dedup_key = models.CharField(max_length=64, unique=True, verbose_name=_("chave de deduplicação"))
 
     class Meta:
         verbose_name = _("evento do webhook")
@@ -575,10 +642,10 @@ class QuarantinedElement(models.Model):
 
     field = models.CharField(_("campo"), max_length=64, blank=True, default="")
     element = models.CharField(_("elemento"), max_length=32, help_text=_("message, status ou change"))
-    raw = models.JSONField(default=dict)
+    raw = models.JSONField(default=dict, verbose_name=_("conteúdo bruto"))
     error = models.TextField(_("erro"))
-    dedup_key = models.CharField(max_length=64, unique=True)
-    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    dedup_key = models.CharField(max_length=64, unique=True, verbose_name=_("chave de deduplicação"))
+    correlation_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("ID de correlação"))
     received_at = models.DateTimeField(_("recebido em"), auto_now_add=True, db_index=True)
     replay_count = models.PositiveSmallIntegerField(_("reprocessamentos"), default=0)
     replayed_at = models.DateTimeField(_("reprocessado em"), null=True, blank=True)
@@ -606,7 +673,9 @@ class ContactAuditEntry(models.Model):
         EXPORTED = "exported", _("Dados exportados (LGPD)")
         ERASED = "erased", _("Dados apagados (LGPD)")
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="audit_entries")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="audit_entries", verbose_name=_("contato")
+    )
     # Who asked, for the LGPD actions (the name at the time is also in `source`, and `detail` says why).
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -622,7 +691,7 @@ class ContactAuditEntry(models.Model):
     before = models.JSONField(_("antes"), default=dict, blank=True)
     after = models.JSONField(_("depois"), default=dict, blank=True)
     merged_contact_id = models.BigIntegerField(_("contato absorvido"), null=True, blank=True)
-    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    correlation_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("ID de correlação"))
     created_at = models.DateTimeField(_("quando"), default=timezone.now, db_index=True)
 
     class Meta:
@@ -642,43 +711,72 @@ class TransitionDecision(models.Model):
     """
 
     class ActorKind(models.TextChoices):
-        BOT = "bot", "Bot"
-        STAFF = "staff", "Staff"
-        SYSTEM = "system", "System"
+        BOT = "bot", _("Assistente")
+        STAFF = "staff", _("Equipe")
+        SYSTEM = "system", _("Sistema")
 
     class Outcome(models.TextChoices):
-        APPLIED = "applied", "Applied"
-        UNCHANGED = "unchanged", "Unchanged (already there)"
-        REFUSED = "refused", "Refused"
+        APPLIED = "applied", _("Aplicada")
+        UNCHANGED = "unchanged", _("Sem mudança (já estava lá)")
+        REFUSED = "refused", _("Recusada")
 
     class Refusal(models.TextChoices):
-        UNKNOWN_STATE = "unknown_state", "No such state"
-        NO_TRANSITION = "no_transition", "No transition from the current state"
-        NOT_PERMITTED = "not_permitted", "The actor may not make this transition"
-        STALE = "stale", "Decided on a state that has since changed"
+        UNKNOWN_STATE = "unknown_state", _("Estado inexistente")
+        NO_TRANSITION = "no_transition", _("Nenhuma transição a partir do estado atual")
+        NOT_PERMITTED = "not_permitted", _("Quem pediu não pode fazer esta transição")
+        STALE = "stale", _("Decidida sobre um estado que já mudou")
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="decisions")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor_kind = models.CharField(max_length=8, choices=ActorKind.choices)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="decisions", verbose_name=_("conversa")
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("criado em"))
+    actor_kind = models.CharField(max_length=8, choices=ActorKind.choices, verbose_name=_("quem"))
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("feito por"),
     )
-    source_state = models.CharField(max_length=50)
-    proposed_state = models.CharField(max_length=50, blank=True, default="")
-    transition = models.CharField(max_length=64, blank=True, default="")
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    refusal = models.CharField(max_length=16, choices=Refusal.choices, blank=True, default="")
-    reason = models.TextField(blank=True, default="", help_text="The LLM's stated reason or the staff note.")
-    detail = models.CharField(max_length=255, blank=True, default="", help_text="Why a proposal was refused.")
+    source_state = models.CharField(max_length=50, verbose_name=_("estado de origem"))
+    proposed_state = models.CharField(max_length=50, blank=True, default="", verbose_name=_("estado proposto"))
+    transition = models.CharField(max_length=64, blank=True, default="", verbose_name=_("transição"))
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, verbose_name=_("resultado"))
+    refusal = models.CharField(max_length=16, choices=Refusal.choices, blank=True, default="", verbose_name=_("recusa"))
+    reason = models.TextField(
+        blank=True, default="", help_text=_("O motivo dado pelo LLM ou a nota da equipe."), verbose_name=_("motivo")
+    )
+    detail = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text=_("Por que a proposta foi recusada."),
+        verbose_name=_("detalhe"),
+    )
     message = models.ForeignKey(
-        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="transition_decisions"
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="transition_decisions",
+        verbose_name=_("mensagem"),
     )
-    correlation_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    correlation_id = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, verbose_name=_("ID de correlação")
+    )
     state_log = models.OneToOneField(
-        StateLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="decision"
+        StateLog,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="decision",
+        verbose_name=_("registro da transição"),
     )
 
     class Meta:
+        verbose_name = _("decisão de estado")
+        verbose_name_plural = _("decisões de estado")
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="decision_conversation_idx"),
             models.Index(fields=["actor_kind", "created_at"], name="decision_kpi_idx"),
@@ -700,7 +798,9 @@ class HandoffSummary(models.Model):
     Without an LLM (or when its call fails) the inbox builds the same three parts from the timeline.
     """
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="handoff_summaries")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="handoff_summaries", verbose_name=_("conversa")
+    )
     decision = models.OneToOneField(
         TransitionDecision, on_delete=models.CASCADE, related_name="handoff_summary", verbose_name=_("transferência")
     )
@@ -721,24 +821,35 @@ class DeadLetter(models.Model):
     """A run or a send that could not complete, with its error; an operator replays or resolves it."""
 
     class Stage(models.TextChoices):
-        RUN = "run", "Run (not answered in time)"
-        FINALIZE = "finalize", "Finalize"
-        SEND = "send", "Send"
+        RUN = "run", _("Execução (não respondida a tempo)")
+        FINALIZE = "finalize", _("Finalização")
+        SEND = "send", _("Envio")
 
-    stage = models.CharField(max_length=16, choices=Stage.choices)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="dead_letters")
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="dead_letters")
-    run_key = models.CharField(max_length=64, blank=True, default="")
-    error = models.TextField()
-    error_code = models.CharField(max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    replay_count = models.PositiveSmallIntegerField(default=0)
-    replayed_at = models.DateTimeField(null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, verbose_name=_("etapa"))
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="dead_letters", verbose_name=_("conversa")
+    )
+    message = models.ForeignKey(
+        Message,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="dead_letters",
+        verbose_name=_("mensagem"),
+    )
+    run_key = models.CharField(max_length=64, blank=True, default="", verbose_name=_("execução"))
+    error = models.TextField(verbose_name=_("erro"))
+    error_code = models.CharField(max_length=64, blank=True, default="", verbose_name=_("código do erro"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("criado em"))
+    replay_count = models.PositiveSmallIntegerField(default=0, verbose_name=_("reprocessamentos"))
+    replayed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("reprocessado em"))
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("resolvido em"))
 
     class Meta:
+        verbose_name = _("falha a reprocessar")
+        verbose_name_plural = _("falhas a reprocessar")
         ordering = ["-created_at"]
-        permissions = [("replay_deadletter", "Can replay dead letters")]
+        permissions = [("replay_deadletter", _("Pode reprocessar falhas"))]
 
     def __str__(self) -> str:
-        return f"Dead letter #{self.pk} ({self.stage}): {self.error[:60]}"
+        return f"{_('Falha')} nº {self.pk} ({self.get_stage_display()}): {self.error[:60]}"

@@ -11,10 +11,11 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_fsm_log.models import StateLog
 
 from conversations.models import Conversation, Message, TransitionDecision
-from conversations.states import State, is_bot_silent
+from conversations.states import State, is_bot_silent, transition_label
 
 # WhatsApp's customer-service window: free-form messages only within 24 h of the customer's last message.
 SERVICE_WINDOW = timedelta(hours=24)
@@ -152,8 +153,13 @@ class TimelineEntry:
 
 def _actor_label(kind: str, user) -> str:
     if kind == TransitionDecision.ActorKind.STAFF and user is not None:
-        return f"staff: {user.get_username()}"
-    return kind
+        return str(_("atendente: %(name)s") % {"name": user.get_username()})
+    return str(TransitionDecision.ActorKind(kind).label) if kind in TransitionDecision.ActorKind.values else kind
+
+
+def state_label(value: str) -> str:
+    """A state's human label ("Com uma pessoa"); anything else as it is."""
+    return str(State(value).label) if value in State.values else value
 
 
 def conversation_timeline(*, conversation_id: int, limit: int = 500) -> list[TimelineEntry]:
@@ -161,13 +167,18 @@ def conversation_timeline(*, conversation_id: int, limit: int = 500) -> list[Tim
     entries: list[TimelineEntry] = []
     messages = Message.objects.filter(conversation_id=conversation_id).order_by("-created_at", "-pk")[:limit]
     for message in messages:
-        arrow = "customer" if message.direction == Message.Direction.INBOUND else "assistant"
+        if message.direction == Message.Direction.INBOUND:
+            who = str(_("cliente"))
+        elif message.provider == "staff":
+            who = str(_("atendente"))
+        else:
+            who = str(_("assistente"))
         entries.append(
             TimelineEntry(
                 at=message.created_at,
                 kind="message",
-                title=f"{arrow} · {message.type} · {message.get_status_display()}",
-                who=arrow,
+                title=f"{who} · {message.type} · {message.get_status_display()}",
+                who=who,
                 text=message.text,
                 extra={
                     "id": message.pk,
@@ -194,12 +205,16 @@ def conversation_timeline(*, conversation_id: int, limit: int = 500) -> list[Tim
         if decision.state_log_id:
             logged_ids.add(decision.state_log_id)
         target = decision.proposed_state or decision.transition
+        source, target_label = state_label(decision.source_state), state_label(target)
         if decision.outcome == TransitionDecision.Outcome.APPLIED:
-            title = f"{decision.source_state} → {decision.proposed_state} ({decision.transition})"
+            title = f"{source} → {state_label(decision.proposed_state)} ({transition_label(decision.transition)})"
         elif decision.outcome == TransitionDecision.Outcome.UNCHANGED:
-            title = f"stayed in {decision.source_state}"
+            title = str(_("continuou em “%(state)s”") % {"state": source})
         else:
-            title = f"refused {decision.source_state} → {target}: {decision.get_refusal_display()}"
+            title = str(
+                _("recusada: %(source)s → %(target)s: %(why)s")
+                % {"source": source, "target": target_label, "why": decision.get_refusal_display()}
+            )
         entries.append(
             TimelineEntry(
                 at=decision.created_at,
@@ -229,7 +244,10 @@ def conversation_timeline(*, conversation_id: int, limit: int = 500) -> list[Tim
             TimelineEntry(
                 at=state_log.timestamp,
                 kind="transition",
-                title=f"{state_log.source_state} → {state_log.state} ({state_log.transition})",
+                title=(
+                    f"{state_label(state_log.source_state)} → {state_label(state_log.state)} "
+                    f"({transition_label(state_log.transition)})"
+                ),
                 who=state_log.by.get_username() if state_log.by else "",
                 why=state_log.description or "",
             )

@@ -90,6 +90,27 @@ def _transition_table() -> tuple[tuple[str, str, str, str], ...]:
     return tuple(sorted(rows, key=lambda row: (order[row[0]], order[row[1]], row[2])))
 
 
+# How a person reads the bot's and the system's transitions (the staff ones carry their label on the model).
+_AUTOMATIC_LABELS = {
+    "start_triage": _("Start triage"),
+    "answer": _("Answer"),
+    "qualify": _("Qualify"),
+    "request_handoff": _("Hand over to a person"),
+    "resolve": _("Resolve"),
+    "expire": _("Expire"),
+}
+
+
+def transition_label(name: str) -> str:
+    """A transition's human label (the admin button's), e.g. "take" → "Assumir"; the name when unknown."""
+    from conversations.models import Conversation
+
+    for transition in Conversation._meta.get_field("state").get_all_transitions(Conversation):
+        if transition.name == name and transition.custom.get("label"):
+            return str(transition.custom["label"])
+    return str(_AUTOMATIC_LABELS.get(name, name))
+
+
 def transition_table() -> list[tuple[str, str, str, str]]:
     """Every declared transition as (source, target, method name, permission or "")."""
     return list(_transition_table())

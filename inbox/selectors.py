@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message, TransitionDecision
 from conversations.models import HandoffSummary as HandoffSummaryModel
-from conversations.selectors import conversations_waiting_for_human
+from conversations.selectors import conversations_waiting_for_human, state_label
 from conversations.states import BOT_SILENT, State
 from institutional.hours import BusinessHoursStatus, business_hours_status
 
@@ -144,12 +144,16 @@ def _outbound_parts(message: Message) -> tuple[str, list[str], str]:
 
 def _chat_message(message: Message) -> ChatMessage:
     if message.direction == Message.Direction.INBOUND:
+        kind_label = _inbound_kind(message)
+        if message.transcript:
+            kind_label = _("Voice note, transcribed")
         return ChatMessage(
             id=message.pk,
             author="customer",
             at=message.created_at,
-            text=message.text,
-            kind_label=_inbound_kind(message),
+            # A voice note reads as its transcript (the customer's words), not as an empty bubble.
+            text=message.transcript or message.text,
+            kind_label=kind_label,
         )
     kind_label, options, media_link = _outbound_parts(message)
     return ChatMessage(
@@ -166,8 +170,8 @@ def _chat_message(message: Message) -> ChatMessage:
 
 
 def _notice(decision: TransitionDecision) -> ChatNotice:
-    source = _state_label(decision.source_state)
-    target = _state_label(decision.proposed_state)
+    source = state_label(decision.source_state)
+    target = state_label(decision.proposed_state)
     if decision.actor_kind == TransitionDecision.ActorKind.STAFF and decision.actor is not None:
         who = decision.actor.get_full_name() or decision.actor.get_username()
     elif decision.actor_kind == TransitionDecision.ActorKind.BOT:
@@ -181,10 +185,6 @@ def _notice(decision: TransitionDecision) -> ChatNotice:
         % {"who": who, "source": source, "target": target},
         why=decision.reason,
     )
-
-
-def _state_label(value: str) -> str:
-    return str(State(value).label) if value in State.values else value
 
 
 def conversation_chat(*, conversation_id: int, limit: int = CHAT_LIMIT) -> list[ChatMessage | ChatNotice]:

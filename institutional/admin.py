@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import string
 from typing import Any
 
@@ -13,9 +12,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from institutional import selectors, services
@@ -248,8 +247,11 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.display(description="conteúdo")
     def formatted_snapshot(self, obj: Release) -> str:
-        return format_html(
-            "<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(obj.snapshot, indent=2, ensure_ascii=False)
+        """The release as readable sections (profile, FAQ, policies, constraints, prompts), not its JSON."""
+        content = obj.snapshot or {}
+        return render_to_string(
+            "admin/institutional/_release_content.html",
+            {"content": content, "templates": sorted((content.get("templates") or {}).items())},
         )
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:

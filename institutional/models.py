@@ -54,7 +54,7 @@ class CompanyProfile(models.Model):
     default_language = models.CharField(
         "idioma padrão", max_length=16, default="pt-BR", help_text="Idioma usado quando o do cliente não é claro."
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
         verbose_name = "perfil da empresa"
@@ -86,7 +86,7 @@ class Faq(models.Model):
         help_text="Maior primeiro. Se o contexto passar do limite de tamanho, as de menor prioridade saem antes.",
     )
     is_active = models.BooleanField("ativa", default=True, help_text="Desmarque para tirar do próximo release.")
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
         verbose_name = "pergunta frequente"
@@ -160,7 +160,7 @@ class Policy(models.Model):
         "prioridade", default=50, help_text="Maior primeiro; as de menor prioridade saem antes se faltar espaço."
     )
     is_active = models.BooleanField("ativa", default=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
         verbose_name = "política"
@@ -247,7 +247,7 @@ class Constraint(models.Model):
         editable=False,
         help_text="Regra de fábrica: dá para acrescentar frases, mas as frases de fábrica sempre valem.",
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
         verbose_name = "restrição"
@@ -292,7 +292,7 @@ class PromptTemplate(models.Model):
         "versão", max_length=32, help_text="Mude a cada edição (ex.: 2026-05-a); aparece nos registros das chamadas."
     )
     text = models.TextField("texto", help_text=_template_help())
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
         verbose_name = "modelo de prompt"
@@ -344,7 +344,7 @@ class PromptVariant(models.Model):
         _("3. escolher o tipo de mensagem"), blank=True, help_text=_("Vazio: o prompt base.")
     )
     is_active = models.BooleanField(_("ativa"), default=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
         verbose_name = _("variante de prompt")
@@ -393,10 +393,15 @@ class Release(models.Model):
 
     number = models.PositiveIntegerField("número", unique=True)
     snapshot = models.JSONField("conteúdo")
-    content_hash = models.CharField(max_length=64, db_index=True)
+    content_hash = models.CharField(max_length=64, db_index=True, verbose_name=_("hash do conteúdo"))
     note = models.TextField("nota")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("publicado por (usuário)"),
     )
     # Kept in text so the release still says who published it after the user is removed.
     created_by_name = models.CharField("publicado por", max_length=150, blank=True, default="")
@@ -427,10 +432,12 @@ class ReleasePointer(models.Model):
 
     SINGLETON_ID = 1
 
-    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="+")
-    updated_at = models.DateTimeField(auto_now=True)
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="+", verbose_name=_("release"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
+        verbose_name = _("release em uso")
+        verbose_name_plural = _("release em uso")
         constraints = [models.CheckConstraint(condition=Q(id=1), name="releasepointer_singleton")]
 
     def __str__(self) -> str:
@@ -444,15 +451,24 @@ class ReleaseActivation(models.Model):
         PUBLISH = "publish", "publicação"
         ROLLBACK = "rollback", "rollback"
 
-    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="activations")
-    previous = models.ForeignKey(Release, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    note = models.TextField(blank=True, default="")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    release = models.ForeignKey(
+        Release, on_delete=models.PROTECT, related_name="activations", verbose_name=_("release")
     )
-    user_name = models.CharField(max_length=150, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    previous = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("anterior")
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("tipo"))
+    note = models.TextField(blank=True, default="", verbose_name=_("nota"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("usuário"),
+    )
+    user_name = models.CharField(max_length=150, blank=True, default="", verbose_name=_("nome do usuário"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("criado em"))
 
     class Meta:
         verbose_name = "ativação de release"
@@ -480,17 +496,33 @@ class GuardViolation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="guard_violations",
+        verbose_name=_("conversa"),
     )
-    release_number = models.IntegerField(null=True, blank=True)
-    constraint_slug = models.CharField(max_length=80, db_index=True)
-    severity = models.CharField(max_length=16)
-    action = models.CharField(max_length=16)
+    release_number = models.IntegerField(null=True, blank=True, verbose_name=_("número do release"))
+    constraint_slug = models.CharField(max_length=80, db_index=True, verbose_name=_("restrição"))
+    severity = models.CharField(max_length=16, verbose_name=_("gravidade"))
+    action = models.CharField(max_length=16, verbose_name=_("ação"))
     layer = models.CharField(_("camada"), max_length=16, choices=Layer.choices, default=Layer.PHRASE, db_index=True)
-    rule = models.CharField(max_length=300, blank=True, default="", help_text="The phrase or pattern that fired.")
-    matched = models.CharField(max_length=200, blank=True, default="", help_text="Masked.")
-    excerpt = models.TextField(blank=True, default="", help_text="The blocked reply, masked and truncated.")
-    correlation_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    rule = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text=_("A frase ou expressão que disparou."),
+        verbose_name=_("regra"),
+    )
+    matched = models.CharField(
+        max_length=200, blank=True, default="", help_text=_("Mascarado."), verbose_name=_("trecho detectado")
+    )
+    excerpt = models.TextField(
+        blank=True,
+        default="",
+        help_text=_("A resposta bloqueada, mascarada e truncada."),
+        verbose_name=_("trecho da resposta"),
+    )
+    correlation_id = models.CharField(
+        max_length=64, blank=True, default="", db_index=True, verbose_name=_("ID de correlação")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("criado em"))
 
     class Meta:
         verbose_name = "violação bloqueada"
@@ -516,6 +548,7 @@ class PolicyJudgement(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="policy_judgements",
+        verbose_name=_("conversa"),
     )
     mode = models.CharField(_("modo"), max_length=16)
     guard_allowed = models.BooleanField(_("o guarda permitiu"))
@@ -523,7 +556,7 @@ class PolicyJudgement(models.Model):
     agreed = models.BooleanField(_("concordam"), db_index=True)
     constraint_slug = models.CharField(_("restrição apontada"), max_length=80, blank=True, default="")
     reason = models.CharField(_("motivo"), max_length=300, blank=True, default="")
-    correlation_id = models.CharField(max_length=64, blank=True, default="")
+    correlation_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("ID de correlação"))
     created_at = models.DateTimeField(_("em"), auto_now_add=True, db_index=True)
 
     class Meta:

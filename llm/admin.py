@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from llm.models import LLMCall
 
@@ -28,7 +29,7 @@ class LLMCallAdmin(admin.ModelAdmin):
     list_select_related = ("conversation",)
     ordering = ("-started_at",)
 
-    @admin.display(description="Conversation", ordering="conversation")
+    @admin.display(description=_("conversa"), ordering="conversation")
     def conversation_link(self, obj: LLMCall) -> str:
         if obj.conversation_id is None:
             return "-"

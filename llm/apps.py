@@ -1,8 +1,9 @@
 """App config for the LLM layer."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LlmConfig(AppConfig):
     name = "llm"
-    verbose_name = "LLM"
+    verbose_name = _("LLM (modelo de linguagem)")

@@ -1,11 +1,12 @@
 """App config for the shared platform package: hooks up observability in web and worker processes."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PylotoConfig(AppConfig):
     name = "pyloto"
-    verbose_name = "Pyloto platform"
+    verbose_name = _("Plataforma Pyloto")
 
     def ready(self) -> None:
         # ready() runs in every process that sets Django up — gunicorn workers, Celery workers (the

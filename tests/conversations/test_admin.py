@@ -41,7 +41,7 @@ def test_the_change_page_shows_the_timeline_and_only_the_allowed_transitions(cli
     assert response.status_code == 200
     html = response.content.decode()
     assert "Quero falar com atendente" in html
-    assert "triage → handoff_requested (request_handoff)" in html
+    assert "Triagem → Aguardando uma pessoa (Passar para uma pessoa)" in html
     assert "customer asked for a person" in html
     # Waiting for a human: take, return or resolve; no bot transitions, no price or contract.
     assert _buttons(html) == {"take", "return_to_bot", "resolve_handoff"}
@@ -71,6 +71,9 @@ def test_pressing_take_runs_the_service_and_records_the_staff_member(client, sup
     assert conversation.state == State.HUMAN_ACTIVE and conversation.assigned_to == support_agent
     decision = TransitionDecision.objects.get(conversation=conversation)
     assert (decision.actor_kind, decision.actor, decision.transition) == ("staff", support_agent, "take")
+    # The notice reads as a sentence, with the button's label and the states' names.
+    notice = client.get(response["Location"]).content.decode()
+    assert "“Assumir” feito: a conversa passou de “Aguardando uma pessoa” para “Com uma pessoa”." in notice
 
 
 def test_resolving_asks_for_a_note_and_keeps_it_in_the_audit(client, support_agent):
@@ -140,3 +143,15 @@ def test_lists_mask_phone_numbers(client):
         assert client.get(reverse(f"admin:conversations_{name}_changelist")).status_code == 200
     detail = client.get(reverse("admin:conversations_message_change", args=[message.pk])).content.decode()
     assert message.wamid in detail  # the raw JSON, read-only
+
+
+def test_the_admin_pages_read_in_portuguese(client, support_agent):
+    conversation = ConversationFactory(state=State.HANDOFF_REQUESTED, handoff_requested_at=timezone.now())
+    client.force_login(support_agent)
+    listing = client.get(reverse("admin:conversations_conversation_changelist")).content.decode()
+    assert "Selecione conversa para modificar" in listing
+    assert ">Início</a>" in listing and ">Home<" not in listing
+    assert "Aguardando uma pessoa" in listing
+    page = client.get(_change_url(conversation)).content.decode()
+    assert "Linha do tempo" in page and ">Início</a>" in page
+    assert ">Assumir<" in page and ">Devolver ao assistente<" in page

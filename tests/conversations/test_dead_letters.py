@@ -112,7 +112,7 @@ def test_the_admin_replay_action_needs_the_permission(client, failed_send):
     operator = UserFactory(staff=True, permissions=["conversations.view_deadletter", "conversations.replay_deadletter"])
     client.force_login(operator)
     response = client.post(url, {"action": "replay", "_selected_action": [dead.pk]}, follow=True)
-    assert "Replayed 1" in response.content.decode()
+    assert "1 reprocessada(s)" in response.content.decode()
     dead.refresh_from_db()
     assert dead.resolved_at is not None
     assert Message.objects.get(direction="out").status == "pending"

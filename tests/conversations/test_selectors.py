@@ -71,10 +71,11 @@ def test_the_timeline_interleaves_messages_and_decisions_by_time_with_who_and_wh
 
     assert [entry.kind for entry in timeline] == ["message", "decision", "decision"]
     assert timeline[0].text == "quanto custa?"
-    assert timeline[1].title == "triage → qualifying (qualify)"
-    assert (timeline[1].who, timeline[1].why) == ("bot", "price question")
+    # Read as a person reads it: state and transition labels, in Portuguese.
+    assert timeline[1].title == "Triagem → Qualificando um interessado (Qualificar)"
+    assert (timeline[1].who, timeline[1].why) == ("Assistente", "price question")
     assert timeline[1].extra["message_id"] == question.pk and timeline[1].extra["correlation_id"] == "cid-7"
-    assert timeline[2].title.startswith("refused qualifying → contract_closed")
+    assert timeline[2].title.startswith("recusada: Qualificando um interessado → Contrato fechado por uma pessoa")
     assert [entry.at for entry in timeline] == sorted(entry.at for entry in timeline)
 
 

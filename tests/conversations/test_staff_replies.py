@@ -88,7 +88,7 @@ def test_the_admin_page_shows_the_reply_box_only_when_taken_and_sends(client, ag
     response = client.post(
         reverse("admin:conversations_reply", args=[taken.pk]), {"text": "Oi, aqui é a Ana."}, follow=True
     )
-    assert "Sent to the customer." in response.content.decode()
+    assert "Enviada ao cliente." in response.content.decode()
     assert Message.objects.get(direction="out").text == "Oi, aqui é a Ana."
     refused = client.post(reverse("admin:conversations_reply", args=[waiting.pk]), {"text": "Oi"}, follow=True)
     assert "Assuma a conversa antes de responder." in refused.content.decode()

@@ -217,3 +217,10 @@ def test_an_opted_out_customer_cannot_be_written_to_and_the_page_says_so(agent, 
     assert 'data-code="opted_out"' in page
     response = client.post(reverse("inbox:reply", args=[conversation.pk]), {"text": "Oi?"})
     assert response.status_code == 400 and not Message.objects.filter(provider="staff").exists()
+
+
+def test_a_voice_note_reads_as_its_transcript(agent, client_as):
+    conversation = waiting_conversation()
+    MessageFactory(conversation=conversation, type="audio", text="", transcript="Queria remarcar a reunião de amanhã")
+    page = client_as(agent).get(reverse("inbox:conversation", args=[conversation.pk])).content.decode()
+    assert "Queria remarcar a reunião de amanhã" in page and "Mensagem de voz, transcrita" in page
