@@ -631,7 +631,7 @@ class BusinessHours(models.Model):
     observe_national_holidays = models.BooleanField(
         _("fechado nos feriados"), default=True, help_text=_("Desmarque se a equipe atende nos feriados.")
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
 
     class Meta:
         verbose_name = _("horário de atendimento")

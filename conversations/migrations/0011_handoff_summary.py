@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0009_lgpd_export_erase'),
+        ('conversations', '0010_lgpd_export_erase'),
     ]
 
     operations = [

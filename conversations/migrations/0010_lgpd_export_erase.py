@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0008_send_ambiguous_since'),
+        ('conversations', '0009_send_purpose_opt_out'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
