@@ -272,8 +272,41 @@ def _charts(report: KPIReport, series: KPISeries) -> list[dict[str, Any]]:
                 color="#b54708",
             ),
         },
+        _whatsapp_chart(report),
     ]
     return charts
+
+
+def _whatsapp_chart(report: KPIReport) -> dict[str, Any]:
+    """WhatsApp's estimated charges per day (from the statuses' pricing), in each billing currency."""
+    figures = report.whatsapp
+    days = sorted(figures.cost_by_day)
+    currencies = sorted(figures.cost_by_currency)
+    series = [
+        Series(
+            currency,
+            [
+                Point(
+                    day,
+                    day[8:10] + "/" + day[5:7],
+                    float(figures.cost_by_day[day].get(currency, 0)),
+                    f"{currency} {figures.cost_by_day[day].get(currency, 0):.4f}",
+                )
+                for day in days
+            ],
+        )
+        for currency in currencies
+    ]
+    headline = ", ".join(f"{currency} {amount:.2f}" for currency, amount in figures.cost_by_currency.items()) or "—"
+    return {
+        "id": "whatsapp-cost",
+        "title": _("WhatsApp cost per day"),
+        "headline": _("%(headline)s for %(count)d billable messages")
+        % {"headline": headline, "count": figures.billable_messages},
+        "svg": bar_chart("chart-whatsapp", _("WhatsApp cost per day"), series, axis_text=_("estimated")),
+        "empty": not days,
+        "legend": currencies,
+    }
 
 
 PERIOD_LABELS = {
