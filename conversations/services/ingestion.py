@@ -285,19 +285,25 @@ def _store_echo(echo: EchoMessage, correlation_id: str, result: IngestResult) ->
     now = timezone.now()
     contact = contact_upsert(sender=echo.customer, correlation_id=correlation_id)
     conversation = conversation_get_or_start(contact=contact, at=now)
-    Message.objects.create(
-        conversation=conversation,
-        direction=Message.Direction.OUTBOUND,
-        wamid=echo.wamid,
-        type=echo.type[:32],
-        text=echo.text,
-        raw=echo.raw,
-        status=Message.Status.SENT,
-        sent_at=echo.sent_at or now,
-        correlation_id=correlation_id,
-        provider="business_app",
-        idempotency_key=f"echo:{uuid.uuid5(uuid.NAMESPACE_URL, echo.wamid).hex}",
+    created = _created_once(
+        lambda: Message.objects.filter(wamid=echo.wamid).exists(),
+        lambda: Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            wamid=echo.wamid,
+            type=echo.type[:32],
+            text=echo.text,
+            raw=echo.raw,
+            status=Message.Status.SENT,
+            sent_at=echo.sent_at or now,
+            correlation_id=correlation_id,
+            provider="business_app",
+            idempotency_key=f"echo:{uuid.uuid5(uuid.NAMESPACE_URL, echo.wamid).hex}",
+        ),
     )
+    if not created:
+        result.duplicates += 1
+        return
     Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=now)
     conversation_take_by_business_app(conversation_id=conversation.pk, correlation_id=correlation_id)
     result.events += 1
@@ -317,20 +323,26 @@ def _store_status(status: StatusUpdate, correlation_id: str, result: IngestResul
         message = reply_confirm_by_status(callback_data=status.callback_data, wamid=status.wamid)
     pricing = status.pricing
     billable = pricing.get("billable")
-    DeliveryStatus.objects.create(
-        wamid=status.wamid,
-        status=status.status[:16],
-        timestamp=status.timestamp,
-        errors=status.errors,
-        raw=status.raw,
-        message=message,
-        correlation_id=correlation_id,
-        dedup_key=key,
-        pricing=pricing,
-        pricing_category=str(pricing.get("category") or "")[:64],
-        pricing_billable=billable if isinstance(billable, bool) else None,
-        pricing_model=str(pricing.get("pricing_model") or pricing.get("type") or "")[:64],
+    stored = _created_once(
+        lambda: DeliveryStatus.objects.filter(dedup_key=key).exists(),
+        lambda: DeliveryStatus.objects.create(
+            wamid=status.wamid,
+            status=status.status[:16],
+            timestamp=status.timestamp,
+            errors=status.errors,
+            raw=status.raw,
+            message=message,
+            correlation_id=correlation_id,
+            dedup_key=key,
+            pricing=pricing,
+            pricing_category=str(pricing.get("category") or "")[:64],
+            pricing_billable=billable if isinstance(billable, bool) else None,
+            pricing_model=str(pricing.get("pricing_model") or pricing.get("type") or "")[:64],
+        ),
     )
+    if not stored:
+        result.duplicates += 1
+        return
     result.statuses += 1
     if any(_error_code(e) == OPT_OUT_ERROR_CODE for e in status.errors):
         contact = message.conversation.contact if message is not None else contact_find(sender=status.recipient)
@@ -372,16 +384,23 @@ def _store_event(event: OpsEvent, correlation_id: str, result: IngestResult) -> 
     if WebhookEvent.objects.filter(dedup_key=key).exists():
         result.duplicates += 1
         return
-    WebhookEvent.objects.create(
-        field=event.field[:64],
-        kind=event.kind[:64],
-        summary=event.summary[:255],
-        contact=contact_find(sender=event.person) if event.person else None,
-        raw=_jsonable(event.raw),
-        correlation_id=correlation_id,
-        dedup_key=key,
+    contact = contact_find(sender=event.person) if event.person else None
+    stored = _created_once(
+        lambda: WebhookEvent.objects.filter(dedup_key=key).exists(),
+        lambda: WebhookEvent.objects.create(
+            field=event.field[:64],
+            kind=event.kind[:64],
+            summary=event.summary[:255],
+            contact=contact,
+            raw=_jsonable(event.raw),
+            correlation_id=correlation_id,
+            dedup_key=key,
+        ),
     )
-    result.events += 1
+    if stored:
+        result.events += 1
+    else:
+        result.duplicates += 1
 
 
 def _store_unhandled(unhandled: UnhandledChange, correlation_id: str, result: IngestResult) -> None:
@@ -390,10 +409,35 @@ def _store_unhandled(unhandled: UnhandledChange, correlation_id: str, result: In
     if UnhandledEvent.objects.filter(dedup_key=key).exists():
         result.duplicates += 1
         return
-    UnhandledEvent.objects.create(
-        field=unhandled.field[:64], reason=unhandled.reason[:255], raw=raw, correlation_id=correlation_id, dedup_key=key
+    stored = _created_once(
+        lambda: UnhandledEvent.objects.filter(dedup_key=key).exists(),
+        lambda: UnhandledEvent.objects.create(
+            field=unhandled.field[:64],
+            reason=unhandled.reason[:255],
+            raw=raw,
+            correlation_id=correlation_id,
+            dedup_key=key,
+        ),
     )
-    result.unhandled += 1
+    if stored:
+        result.unhandled += 1
+    else:
+        result.duplicates += 1
+
+
+def _created_once(already_stored: Callable[[], bool], create: Callable[[], object]) -> bool:
+    """Create a deduplicated row; False when a concurrent delivery of the same element stored it first.
+
+    Any other integrity error is re-raised, so the element is quarantined rather than taken for a duplicate.
+    """
+    try:
+        with transaction.atomic():
+            create()
+    except IntegrityError:
+        if already_stored():
+            return False
+        raise
+    return True
 
 
 def message_status_apply(*, message: Message, status: str, errors: list[dict[str, Any]] | None = None) -> bool:

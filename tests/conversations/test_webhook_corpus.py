@@ -5,11 +5,14 @@ One element that cannot be stored is quarantined and never takes its batch down.
 """
 
 import json
+import threading
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test import Client
 
 from conversations.models import (
     Contact,
@@ -163,3 +166,31 @@ def test_bodies_python_cannot_hold_get_a_4xx_never_a_5xx(client):
     assert post_signed(client, None, raw=nan).status_code == 200
     assert UnhandledEvent.objects.get().raw["value"]["n"] == "nan"
     assert len(deep) < settings.WEBHOOK_MAX_BODY_BYTES
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_redeliveries_of_statuses_and_events_store_each_once_and_quarantine_nothing():
+    by_name = {case["name"]: case["body"] for case in CORPUS}
+    body = by_name["status_delivered_with_conversation_and_cbp_pricing"]
+    body = {
+        **body,
+        "entry": body["entry"] + by_name["calls_connect"]["entry"] + by_name["a_field_nobody_foresaw"]["entry"],
+    }
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def deliver():
+        try:
+            barrier.wait(timeout=30)
+            statuses.append(post_signed(Client(), body).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200, 200, 200, 200]
+    assert QuarantinedElement.objects.count() == 0
+    assert (DeliveryStatus.objects.count(), WebhookEvent.objects.count(), UnhandledEvent.objects.count()) == (1, 1, 1)
