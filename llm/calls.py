@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import structlog
+from django.conf import settings
 
 from llm import prompts
 from llm.client import structured_completion
@@ -31,7 +32,7 @@ def _call(*, task: str, payload: dict[str, Any], messages: list[dict], schema: t
         log.info("llm_call_skipped", task=task, reason="circuit_open")
         return failure_result(task, version, outcome="circuit_open", error="circuit breaker open", variant=variant)
     try:
-        result = structured_completion(task=task, messages=messages, schema=schema)
+        result = structured_completion(task=task, messages=messages, schema=schema, model=_vision_model(messages))
     except TransientError as exc:
         if not shadow:
             breaker_record_failure(breaker, exc)
@@ -103,6 +104,12 @@ def transient_failure(task: str, payload: dict[str, Any], exc: TransientError) -
         details=exc.details,
         variant=_variant_fields(payload),
     )
+
+
+def _vision_model(messages: list[dict]) -> str | None:
+    """LLM_VISION_MODEL when the prompt carries the customer's images, else the task's own model."""
+    has_images = any(isinstance(message.get("content"), list) for message in messages)
+    return str(settings.LLM_VISION_MODEL) if has_images and settings.LLM_VISION_MODEL else None
 
 
 def decide_state_call(payload: dict[str, Any]) -> dict[str, Any]:

@@ -128,6 +128,7 @@ def structured_completion(
     schema: type[pydantic.BaseModel],
     temperature: float | None = None,
     timeout_s: float | None = None,
+    model: str | None = None,
 ) -> StructuredResult:
     """Ask for JSON matching `schema` (strict json_schema); re-ask once on invalid output.
 
@@ -135,7 +136,7 @@ def structured_completion(
     call's accounting (model, tokens, latency, attempts) in `details` so a failed call can be recorded too.
     `timeout_s` gives this call its own time budget per attempt, without the SDK's retries.
     """
-    model = model_for_task(task)
+    model = model or model_for_task(task)
     if not llm_configured():
         raise LLMNotConfigured("no OPENAI_API_KEY configured", code="not_configured", details={"task": task})
     client = get_openai_client()

@@ -38,7 +38,7 @@ def prompt_version(payload: dict[str, Any], task: str) -> str:
     return f"{payload['templates'][task]['version']}+{BUILDER_VERSION}"
 
 
-def _render(payload: dict[str, Any], task: str, **extra: str) -> list[dict[str, str]]:
+def _render(payload: dict[str, Any], task: str, *, with_images: bool = False, **extra: str) -> list[dict[str, Any]]:
     template = payload["templates"][task]["text"]
     values = {
         "context": payload["context"],
@@ -48,18 +48,24 @@ def _render(payload: dict[str, Any], task: str, **extra: str) -> list[dict[str, 
         **extra,
     }
     rendered = PromptTemplate(name=task, version="", text=template).render(**values)
-    return [{"role": "system", "content": rendered}, {"role": "user", "content": JSON_INSTRUCTION}]
+    images = (payload.get("images") or []) if with_images else []
+    if not images:
+        return [{"role": "system", "content": rendered}, {"role": "user", "content": JSON_INSTRUCTION}]
+    # A vision model sees the customer's images themselves (LLM_VISION_MODEL), after the instruction.
+    parts: list[dict[str, Any]] = [{"type": "text", "text": JSON_INSTRUCTION}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in images]
+    return [{"role": "system", "content": rendered}, {"role": "user", "content": parts}]
 
 
-def build_decide_state(payload: dict[str, Any]) -> list[dict[str, str]]:
-    return _render(payload, "decide_state", allowed_states=_allowed_text(payload["allowed_states"]))
+def build_decide_state(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    return _render(payload, "decide_state", with_images=True, allowed_states=_allowed_text(payload["allowed_states"]))
 
 
-def build_write_reply(payload: dict[str, Any], *, next_state: str) -> list[dict[str, str]]:
-    return _render(payload, "write_reply", next_state=next_state)
+def build_write_reply(payload: dict[str, Any], *, next_state: str) -> list[dict[str, Any]]:
+    return _render(payload, "write_reply", with_images=True, next_state=next_state)
 
 
-def build_choose_message_type(payload: dict[str, Any], *, next_state: str) -> list[dict[str, str]]:
+def build_choose_message_type(payload: dict[str, Any], *, next_state: str) -> list[dict[str, Any]]:
     return _render(payload, "choose_message_type", next_state=next_state)
 
 

@@ -286,6 +286,12 @@ OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 LLM_MODEL = env("LLM_MODEL", default="gpt-4o-mini")
 LLM_TIMEOUT_S = env.float("LLM_TIMEOUT_S", default=20.0)
+# Images: with a vision-capable model here, a customer's image goes to the decision and the reply as an
+# image input (at most LLM_VISION_MAX_IMAGES per run, each up to LLM_VISION_MAX_BYTES); empty, the
+# prompt only says an image was sent.
+LLM_VISION_MODEL = env("LLM_VISION_MODEL", default="")
+LLM_VISION_MAX_BYTES = env.int("LLM_VISION_MAX_BYTES", default=5 * 1024 * 1024)
+LLM_VISION_MAX_IMAGES = env.int("LLM_VISION_MAX_IMAGES", default=3)
 # Voice notes: an OpenAI-compatible /v1/audio/transcriptions endpoint. Empty key and URL reuse the
 # OPENAI_* ones; an empty TRANSCRIPTION_MODEL (or no key at all) turns transcription off, and a voice
 # note is then answered with a polite request to type.

@@ -1,4 +1,4 @@
-"""Media a customer sends: download voice notes from the Graph API and store what was said.
+"""Media a customer sends: voice notes transcribed (what was said is stored), images for a vision model.
 
 Runs inside the conversation's run, before the state decision, so the reply answers what was said.
 Each transcription is an `LLMCall` row (task `transcribe_audio`, priced per minute of audio); a
@@ -8,6 +8,7 @@ to type).
 
 from __future__ import annotations
 
+import base64
 import time
 
 import structlog
@@ -36,6 +37,27 @@ def voice_notes_transcribe(*, message_ids: list[int], conversation_id: int, run_
     for note in notes:
         transcribed += int(_transcribe_one(note, conversation_id=conversation_id, run_key=run_key))
     return transcribed
+
+
+def images_for_prompt(*, messages: list[Message]) -> list[str]:
+    """The run's images as data URLs for a vision model (LLM_VISION_MODEL); none without one.
+
+    An image that cannot be downloaded is left out: the prompt still says an image was sent.
+    """
+    if not settings.LLM_VISION_MODEL:
+        return []
+    urls: list[str] = []
+    for message in [m for m in messages if m.type == "image" and m.media_id][-settings.LLM_VISION_MAX_IMAGES :]:
+        try:
+            media = WhatsAppClient.from_settings().media_download(
+                media_id=message.media_id, max_bytes=settings.LLM_VISION_MAX_BYTES
+            )
+        except PylotoError as exc:
+            log.warning("image_download_failed", message_id=message.pk, code=exc.code)
+            continue
+        mime_type = media.mime_type.split(";", 1)[0].strip() or "image/jpeg"
+        urls.append(f"data:{mime_type};base64,{base64.b64encode(media.content).decode()}")
+    return urls
 
 
 def _transcribe_one(note: Message, *, conversation_id: int, run_key: str) -> bool:

@@ -22,9 +22,9 @@ from conversations.selectors import (
     wants_human,
 )
 from conversations.services import replies
-from conversations.services.media import voice_notes_transcribe
+from conversations.services.media import images_for_prompt, voice_notes_transcribe
 from conversations.services.runs import RunLease, run_begin, run_end
-from conversations.states import allowed_bot_targets
+from conversations.states import State, allowed_bot_targets
 from institutional.hours import business_hours_status
 from institutional.selectors import current_release, prompt_variant_for_contact
 from llm.client import llm_configured
@@ -49,6 +49,13 @@ OPT_OUT_CONFIRMATION = (
     "é só enviar {keyword}."
 )
 OPT_IN_CONFIRMATION = "Que bom ter você de volta! Como podemos ajudar?"
+DOCUMENT_RECEIVED = (
+    "Recebemos seu documento, obrigado! Por aqui não consigo abrir arquivos; se puder, me conte por escrito o "
+    "que você precisa."
+)
+DOCUMENT_RECEIVED_HANDOFF = (
+    "Recebemos seu documento, obrigado! Vou passar para a nossa equipe, que vai analisá-lo e falar com você."
+)
 VOICE_NOTE_PLEASE_TYPE = (
     "Desculpe, não consegui ouvir seu áudio por aqui. Você pode escrever sua mensagem? Assim te respondo certinho."
 )
@@ -90,6 +97,8 @@ def _answer(lease: RunLease, conversation_id: int) -> str:
         # Never "[audio]": without a transcript we cannot know what was said, so we ask (no LLM guess).
         _fixed_reply(lease.token, conversation, VOICE_NOTE_PLEASE_TYPE, provider="system")
         return "asked_to_type"
+    if all(m.type == "document" and not m.text for m in inbound):
+        return _acknowledge_documents(lease.token, conversation)
     release = current_release()
     variant = prompt_variant_for_contact(release=release, contact_id=conversation.contact_id)
     payload = _payload(lease.token, conversation, inbound, release, variant)
@@ -221,6 +230,28 @@ def _apply_rate_limit(run_key: str, conversation: Conversation, inbound: list[Me
     return allowed
 
 
+def _acknowledge_documents(run_key: str, conversation: Conversation) -> str:
+    """Documents alone are acknowledged; while qualifying a lead they are for staff, so the run hands off."""
+    if conversation.state != State.QUALIFYING:
+        _fixed_reply(run_key, conversation, DOCUMENT_RECEIVED, provider="system")
+        return "document_acknowledged"
+    replies.reply_finalize(
+        run_key=run_key,
+        conversation_id=conversation.pk,
+        expected_state=conversation.state,
+        decision={
+            "target_state": State.HANDOFF_REQUESTED.value,
+            "reason": "documento enviado durante a qualificação: a equipe analisa",
+            "customer_wants_human": False,
+        },
+        reply={"text": DOCUMENT_RECEIVED_HANDOFF},
+        choice=None,
+        calls=[],
+        provider="system",
+    )
+    return "document_handed_off"
+
+
 def _transcribe_voice_notes(run_key: str, conversation: Conversation, inbound: list[Message]) -> list[Message]:
     """Voice notes become text before the decision, in this run; the messages as stored afterwards."""
     if not any(m.type == "audio" and not m.transcript for m in inbound):
@@ -301,4 +332,5 @@ def _payload(
         "allowed_states": allowed_bot_targets(conversation.state),
         "history": conversation_state_history(conversation_id=conversation.pk, limit=10),
         "messages": messages,
+        "images": images_for_prompt(messages=inbound),
     }
