@@ -29,7 +29,7 @@ def test_with_a_vision_model_the_image_goes_to_the_decision_and_the_reply(
 ):
     settings.LLM_VISION_MODEL = "fake-vision-model"
     send_media(fake_graph, "image", wa_id="5511900000901", caption="Esse modelo tem em azul?")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=60)
     decide = requests_for(llm_on, "StateDecision")[0]
     assert decide["model"] == "fake-vision-model"
     parts = decide["messages"][1]["content"]
@@ -42,7 +42,7 @@ def test_with_a_vision_model_the_image_goes_to_the_decision_and_the_reply(
 
 def test_without_a_vision_model_the_prompt_only_says_an_image_was_sent(worker, demo_release, llm_on, fake_graph):
     send_media(fake_graph, "image", wa_id="5511900000902")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=60)
     decide = requests_for(llm_on, "StateDecision")[0]
     assert isinstance(decide["messages"][1]["content"], str)
     assert "Cliente [sem resposta]: [o cliente enviou uma imagem]" in decide["messages"][0]["content"]
@@ -51,13 +51,13 @@ def test_without_a_vision_model_the_prompt_only_says_an_image_was_sent(worker, d
 def test_a_document_is_acknowledged_and_handed_to_staff_while_qualifying(worker, demo_release, fake_graph, settings):
     settings.OPENAI_API_KEY = ""
     send_media(fake_graph, "document", wa_id="5511900000903", filename="contrato.pdf")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=60)
     assert sent_texts(fake_graph) == [DOCUMENT_RECEIVED]
     conversation = Conversation.objects.get()
     state_before = conversation.state
     Conversation.objects.filter(pk=conversation.pk).update(state="qualifying")
     send_media(fake_graph, "document", wa_id="5511900000903", filename="proposta.pdf")
-    fake_graph.wait_for_sent(2, timeout_s=20)
+    fake_graph.wait_for_sent(2, timeout_s=60)
     assert sent_texts(fake_graph)[1] == DOCUMENT_RECEIVED_HANDOFF
     wait_until(lambda: inbound_settled(2))
     conversation.refresh_from_db()
@@ -68,7 +68,7 @@ def test_a_document_is_acknowledged_and_handed_to_staff_while_qualifying(worker,
 def test_a_reply_to_an_earlier_message_puts_the_quoted_text_in_the_prompt(worker, demo_release, llm_on, fake_graph):
     llm_on.script([scripted("ReplyDraft", {"text": "Temos consultoria e automação."})])
     say("Quais serviços vocês têm?", wa_id="5511900000904")
-    fake_graph.wait_for_sent(1, timeout_s=20)
+    fake_graph.wait_for_sent(1, timeout_s=60)
     wamid = wait_until(
         lambda: Message.objects.filter(direction="out").exclude(wamid=None).values_list("wamid", flat=True).first()
     )
@@ -76,6 +76,6 @@ def test_a_reply_to_an_earlier_message_puts_the_quoted_text_in_the_prompt(worker
     post_webhook(
         simulator.webhook_body(messages=[element], contacts=[simulator.contact_element(wa_id="5511900000904")])
     )
-    fake_graph.wait_for_sent(2, timeout_s=20)
+    fake_graph.wait_for_sent(2, timeout_s=60)
     decide = requests_for(llm_on, "StateDecision")[-1]
     assert '[respondendo a: "Temos consultoria e automação."] Quero esse primeiro' in decide["messages"][0]["content"]
