@@ -19,6 +19,7 @@ from openai.types import AudioResponseFormat
 from llm.client import _map_api_error
 from llm.errors import LLMNotConfigured, LLMPermanentError
 from pyloto.process_cache import ProcessCache
+from pyloto.whatsapp.webhook import clean_text
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +96,7 @@ def transcribe_audio(*, content: bytes, mime_type: str) -> Transcript:
         raise error from exc
     if isinstance(result, openai.Stream):
         raise LLMPermanentError("the transcription server streamed its answer", code="unexpected_stream")
-    text = result if isinstance(result, str) else str(getattr(result, "text", "") or "")
+    text = clean_text(result if isinstance(result, str) else str(getattr(result, "text", "") or ""))
     language = "" if isinstance(result, str) else str(getattr(result, "language", "") or "")
     duration = None if isinstance(result, str) else getattr(result, "duration", None)
     if not text.strip():

@@ -52,6 +52,7 @@ from pyloto.whatsapp.webhook import (
     StatusUpdate,
     TemplateStatusChange,
     UnhandledChange,
+    clean_text,
     content_key,
     parse_webhook,
     pg_safe,
@@ -151,7 +152,12 @@ def _isolated(
         log.exception("webhook_element_quarantined", element=element, error_class=type(exc).__name__)
         field_name = str(source.get("field", "")) if isinstance(source, dict) else ""
         _quarantine(
-            result, element, source, correlation_id, error=f"{type(exc).__name__}: {exc}", field_name=field_name
+            result,
+            element,
+            source,
+            correlation_id,
+            error=clean_text(f"{type(exc).__name__}: {exc}"),
+            field_name=field_name,
         )
 
 

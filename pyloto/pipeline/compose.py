@@ -30,6 +30,7 @@ from pyloto.whatsapp.payloads import (
     TextMessage,
     VideoMessage,
 )
+from pyloto.whatsapp.webhook import clean_text
 
 log = structlog.get_logger(__name__)
 
@@ -72,7 +73,7 @@ def compose_message(*, text: str, choice: dict[str, Any] | None, allowed_media_u
 
     `allowed_media_urls` is the institutional text a media link must appear in (never an invented URL).
     """
-    text = text.strip() or "…"
+    text = clean_text(text).strip() or "…"  # an LLM's stray NUL would make the reply unstorable
     choice = choice or {}
     kind = choice.get("message_type", "TEXT")
     try:

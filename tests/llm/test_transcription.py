@@ -61,3 +61,8 @@ def test_audio_file_names_carry_the_format():
     assert audio_filename("audio/ogg; codecs=opus") == "voice.ogg"
     assert audio_filename("audio/mpeg") == "voice.mp3"
     assert audio_filename("audio/wav") == "voice.wav"
+
+
+def test_a_transcript_is_stored_without_characters_postgresql_refuses(transcription):
+    transcript = transcribe_audio(content=fake_voice_note("oi\x00 tudo"), mime_type="audio/ogg")
+    assert transcript.text == "oi tudo"

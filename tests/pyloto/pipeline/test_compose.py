@@ -108,3 +108,9 @@ def test_clip_keeps_short_text_and_cuts_long_text_on_a_word():
     assert clip("  curto  ", 20) == "curto"
     assert clip("uma frase bem longa demais", 15) == "uma frase bem…"
     assert len(clip("x" * 50, 20)) == 20
+
+
+def test_a_reply_with_a_nul_is_composed_storable():
+    from pyloto.pipeline.compose import compose_message
+
+    assert compose_message(text="Olá\x00!", choice=None).body == "Olá!"
