@@ -33,7 +33,7 @@ from llm.offline import offline_answer
 from llm.services import llm_calls_record
 from pyloto.observability import metrics
 from pyloto.observability.correlation import current_correlation_id
-from pyloto.pipeline.compose import clip, compose_message, message_body, message_labels
+from pyloto.pipeline.compose import choice_labels, clip, compose_message, message_body, message_labels
 from pyloto.whatsapp.payloads import (
     INTERACTIVE_BODY_MAX,
     TEXT_BODY_MAX,
@@ -116,6 +116,12 @@ def reply_finalize(
         verdict = check_reply(
             release=release, text=message_body(composed), labels=message_labels(composed), language=language
         )
+        if verdict.allowed:  # what the model wrote counts too, not only what survived clipping
+            unclipped = check_reply(
+                release=release, text=reply["text"], labels=choice_labels(choice), language=language
+            )
+            if not unclipped.allowed:
+                verdict = unclipped
         if judgement is not None and judgement["text"] == customer_visible_text(composed):
             llm_calls_record(
                 calls=[judgement["call"]],

@@ -134,6 +134,22 @@ def message_labels(message: OutboundMessage) -> list[str]:
     return labels
 
 
+def choice_labels(choice: dict[str, Any] | None) -> list[str]:
+    """Every customer-visible string the message-type step wrote, before composing clips any of them.
+
+    The guard reads these too: clipping a 21-character button to 20 can cut off the very object that made it a
+    commitment ("Confirmar contratação" → "Confirmar…"), and what the model meant to say counts, not only
+    what survived the cut.
+    """
+    choice = choice or {}
+    labels = [str(option.get("title") or "") for option in choice.get("buttons") or []]
+    for row in choice.get("list_rows") or []:
+        labels.extend([str(row.get("title") or ""), str(row.get("description") or "")])
+    labels.append(str(choice.get("list_button_label") or ""))
+    labels.append(str((choice.get("media") or {}).get("caption") or ""))
+    return [label for label in labels if label.strip()]
+
+
 def message_body(message: OutboundMessage) -> str:
     data = message.model_dump(mode="json")
     return str(data.get("body") or data.get("caption") or "")

@@ -116,3 +116,14 @@ def test_a_harmless_reply_goes_out_unchanged():
     outbound = _finalize(text)
     assert outbound.text == text
     assert not GuardViolation.objects.exists()
+
+
+def test_a_commitment_that_clipping_would_cut_off_a_button_is_still_blocked():
+    """WhatsApp allows 20 characters per button: "Confirmar contratação" goes out as "Confirmar…", which alone
+    commits to nothing. The model wrote a closure offer, and that is what the guard judges."""
+    outbound = _finalize("Quer confirmar?", ["Confirmar contratação", "Cancelar"])
+
+    assert outbound is not None
+    assert "Confirmar" not in outbound.text
+    assert _passes_now(outbound)
+    assert GuardViolation.objects.filter(conversation=outbound.conversation).exists()
