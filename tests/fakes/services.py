@@ -91,14 +91,21 @@ class PrivatePostgres:
     def __init__(self, directory: Path, *, port: int | None = None) -> None:
         self.directory = Path(directory)
         self.data = self.directory / "data"
+        self.log = self.directory / "pg.log"
         self.port = port or free_port()
         self._as_postgres = os.geteuid() == 0
 
     def url(self, database: str = "postgres") -> str:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
-    def _run(self, *command: str) -> subprocess.CompletedProcess:
+    def _run(self, *command: str, quiet: bool = False) -> subprocess.CompletedProcess:
         prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
+        if quiet:
+            # pg_ctl start/restart: the server it leaves running inherits our stdout; a pipe there would
+            # never reach EOF and the call would hang. The server's own log goes to its -l file.
+            return subprocess.run(
+                [*prefix, *command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=120
+            )
         return subprocess.run([*prefix, *command], capture_output=True, text=True, check=False, timeout=120)
 
     def init(self) -> None:
@@ -126,9 +133,11 @@ class PrivatePostgres:
 
     def restart(self) -> None:
         """A fast restart: every connection is cut, the server is back within a second or two."""
-        result = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "restart")
+        result = self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "restart", quiet=True
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"pg_ctl restart failed: {result.stderr or result.stdout}")
+            raise RuntimeError(f"pg_ctl restart failed (exit {result.returncode}); see {self.log}")
 
     def create_database(self, name: str) -> None:
         self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-c", f'CREATE DATABASE "{name}"')
