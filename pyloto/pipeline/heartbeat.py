@@ -2,11 +2,16 @@
 
 A run's work moves between processes (the pipeline worker launches it, the LLM worker calls the
 provider, the pipeline worker finalizes it) and the LLM tasks never touch the database, so the lease
-row cannot be renewed by whoever holds the run. Instead every process beats for the runs whose tasks
-it is executing: a Redis key per run, refreshed every quarter lease by a thread and at each task
-start, expiring one lease after the last beat. The sweeper renews the database lease of a run whose
-heartbeat is alive and reclaims one whose heartbeat stopped: a killed worker's runs are answered
-again within a lease plus a sweep, and a slow but live run is never run twice.
+row cannot be renewed by whoever holds the run. Instead the run's heartbeat is a Redis key:
+- while one of its tasks executes, the process executing it beats every quarter lease with a TTL of
+  one lease: a killed worker's run goes silent within a lease;
+- when a task ends (its next task is queued, or its retry counts down), the key is set for
+  `QUEUED_LEASES` leases: a run waiting behind a backlog is alive, not dead — reclaiming it would run
+  it again and deepen the very backlog it waits in (a fault run showed that spiral).
+The sweeper renews the database lease of a run whose heartbeat is alive and reclaims one whose
+heartbeat stopped: a killed worker's runs are answered again within a lease plus a sweep, a run that
+lost its queued task (a Redis restart, a chord whose counter Redis lost) within `QUEUED_LEASES`
+leases, and a slow but live run is never run twice.
 
 A Redis restart wipes the keys (no persistence): live runs beat again within a quarter lease; runs
 whose tasks died with Redis are reclaimed, which is what they need.
@@ -30,13 +35,19 @@ from pyloto.resilience.store import resilience_redis
 log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "pyloto:run-alive:"
+# How many leases a run between two tasks stays alive: longer than any healthy queue wait (60 s with
+# the default lease), short enough that a run whose queued task Redis lost is answered within a minute.
+QUEUED_LEASES = 4
 
 
-def run_heartbeat(*run_keys: str) -> None:
-    """Say these runs are alive for one more lease (best effort: Redis being down must not fail a run)."""
+def run_heartbeat(*run_keys: str, queued: bool = False) -> None:
+    """Say these runs are alive for one more lease, or `QUEUED_LEASES` when their next task is queued.
+
+    Best effort: Redis being down must not fail a run.
+    """
     if not run_keys or settings.EMBEDDED:
         return
-    ttl_ms = int(settings.RUN_LEASE_SECONDS * 1000)
+    ttl_ms = int(settings.RUN_LEASE_SECONDS * 1000 * (QUEUED_LEASES if queued else 1))
     try:
         pipe = resilience_redis().pipeline(transaction=False)
         for run_key in run_keys:
@@ -80,7 +91,10 @@ class _Beater:
 
     def stop(self, task_id: str) -> None:
         with self._lock:
-            self._active.pop(task_id, None)
+            run_key = self._active.pop(task_id, None)
+            still_running = run_key in self._active.values()
+        if run_key and not still_running:
+            run_heartbeat(run_key, queued=True)
 
     def _loop(self) -> None:
         interval = max(settings.RUN_LEASE_SECONDS / 4, 0.5)

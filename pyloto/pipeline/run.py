@@ -28,7 +28,7 @@ from conversations.states import State, allowed_bot_targets
 from institutional.hours import business_hours_status
 from institutional.selectors import current_release, prompt_variant_for_contact
 from llm.client import llm_configured
-from pyloto.pipeline.heartbeat import beating, run_heartbeat
+from pyloto.pipeline.heartbeat import beating
 from pyloto.resilience.breaker import breaker_rejects_calls, llm_breaker
 from pyloto.resilience.rate_limit import contact_rate_check
 
@@ -116,8 +116,6 @@ def _answer(lease: RunLease, conversation_id: int) -> str:
             provider="offline",
         )
         return "answered_offline"
-    # Alive from here on: the heartbeat bridges the wait until the first LLM task starts beating.
-    run_heartbeat(lease.token)
     _launch_canvas(payload)
     for shadow in release.shadow_variants_for(lease.token):
         # Same inputs, the shadow variant's prompts; its calls are recorded, its reply never sent.

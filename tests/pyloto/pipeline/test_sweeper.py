@@ -184,3 +184,19 @@ def test_a_run_being_prepared_beats_so_a_long_transcription_does_not_lose_its_le
 
     assert counts["leases_renewed"] == 1 and counts["leases_reclaimed"] == 0
     assert Conversation.objects.get(pk=conversation.pk).run_token == lease.token
+
+
+def test_a_run_waiting_for_its_next_task_stays_alive_longer_than_one_executing(settings):
+    import redis as redis_lib
+
+    from pyloto.pipeline.heartbeat import KEY_PREFIX, QUEUED_LEASES
+
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    with beating("run-executing"):
+        executing_ttl = client.pttl(KEY_PREFIX + "run-executing")
+    # Its task ended: the next one is queued (maybe behind a backlog), and that is not death.
+    queued_ttl = client.pttl(KEY_PREFIX + "run-executing")
+
+    assert 0 < executing_ttl <= settings.RUN_LEASE_SECONDS * 1000
+    assert queued_ttl > settings.RUN_LEASE_SECONDS * 1000
+    assert queued_ttl <= QUEUED_LEASES * settings.RUN_LEASE_SECONDS * 1000
