@@ -103,10 +103,9 @@ def runs_renew(*, tokens_by_conversation: dict[int, str], expires_at: datetime |
     return renewed
 
 
-def run_leases_expired(*, now: datetime | None = None) -> dict[int, str]:
-    """Conversations whose run lease has expired, with the token of the run that held it."""
-    now = now or timezone.now()
-    rows = Conversation.objects.filter(run_token__isnull=False, run_lease_expires_at__lt=now).values_list(
+def run_leases_expiring(*, before: datetime) -> dict[int, str]:
+    """Conversations whose run lease ends before `before`, with the token of the run that holds it."""
+    rows = Conversation.objects.filter(run_token__isnull=False, run_lease_expires_at__lt=before).values_list(
         "pk", "run_token"
     )
     return {conversation_id: token for conversation_id, token in rows if token}

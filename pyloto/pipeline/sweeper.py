@@ -5,8 +5,8 @@ so it does not depend on any one worker staying alive; an advisory lock keeps tw
 overlapping. Each pass:
 - dead-letters inbound messages unanswered past `SWEEP_DEAD_LETTER_AFTER_S` (every message ends
   in a terminal state);
-- renews the leases of runs whose heartbeat is alive and reclaims those whose heartbeat stopped (a
-  killed worker), then re-enqueues runs for inbound messages still `received` after
+- renews the leases of runs whose heartbeat is alive before they run out, and reclaims those whose
+  heartbeat stopped (a killed worker), then re-enqueues runs for inbound messages still `received` after
   `SWEEP_REDRIVE_AFTER_S` (a lost task, an enqueue refused while Redis was down);
 - releases replies held by WhatsApp's marketing frequency cap once their wait is over;
 - re-sends replies left `pending`: never tried after `SWEEP_REDRIVE_AFTER_S`, or stopped on transient
@@ -33,7 +33,7 @@ from conversations.services.delivery import (
     reply_mark_ambiguous,
     reply_resend_unconfirmed,
 )
-from conversations.services.runs import run_leases_expired, run_reclaim_expired, runs_renew
+from conversations.services.runs import run_leases_expiring, run_reclaim_expired, runs_renew
 from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue
 from pyloto.pipeline.heartbeat import runs_alive
 
@@ -81,13 +81,15 @@ def _dead_letter_hopeless(now: datetime) -> int:
 
 
 def _recover_runs(now: datetime) -> dict[str, int]:
-    expired = run_leases_expired(now=now)
-    alive = runs_alive(sorted(expired.values()))
+    # Renewed before they run out, not after: run_begin takes over an expired lease, so a live run's
+    # lease must never expire (a duplicate run task would steal it, and the live run's reply go stale).
+    expiring = run_leases_expiring(before=now + timedelta(seconds=2 * settings.SWEEP_INTERVAL_S))
+    alive = runs_alive(sorted(expiring.values()))
     if alive is None:
         # Redis cannot say which runs are alive: reclaiming now could run live ones twice; wait.
         renewed, reclaimed = [], []
     else:
-        renewed = runs_renew(tokens_by_conversation={c: t for c, t in expired.items() if t in alive})
+        renewed = runs_renew(tokens_by_conversation={c: t for c, t in expiring.items() if t in alive})
         reclaimed = run_reclaim_expired(now=now)
     redrive_before = now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S)
     stranded = set(

@@ -200,3 +200,17 @@ def test_a_run_waiting_for_its_next_task_stays_alive_longer_than_one_executing(s
     assert 0 < executing_ttl <= settings.RUN_LEASE_SECONDS * 1000
     assert queued_ttl > settings.RUN_LEASE_SECONDS * 1000
     assert queued_ttl <= QUEUED_LEASES * settings.RUN_LEASE_SECONDS * 1000
+
+
+def test_a_live_lease_is_renewed_before_it_runs_out_so_no_duplicate_run_can_take_it(enqueued, settings):
+    conversation = ConversationFactory()
+    MessageFactory(conversation=conversation)
+    lease = run_begin(conversation_id=conversation.pk, lease_seconds=settings.SWEEP_INTERVAL_S)
+    run_heartbeat(lease.token)
+
+    assert sweeper.pipeline_sweep()["leases_renewed"] == 1
+
+    renewed = Conversation.objects.get(pk=conversation.pk).run_lease_expires_at
+    assert renewed > lease.expires_at
+    # A duplicate run task now finds the lease held, as it is: nothing to steal.
+    assert run_begin(conversation_id=conversation.pk) is None
