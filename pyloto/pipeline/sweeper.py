@@ -39,6 +39,8 @@ from pyloto.pipeline.heartbeat import runs_alive
 
 log = structlog.get_logger(__name__)
 
+# Runs re-driven per sweep at most (a few seconds of the pipeline's capacity).
+REDRIVE_BATCH = 100
 # Any 64-bit number of our own: the PostgreSQL advisory lock that one sweep holds at a time.
 _SWEEP_LOCK_ID = 0x5059_4C4F_5357  # "PYLOSW"
 
@@ -92,14 +94,21 @@ def _recover_runs(now: datetime) -> dict[str, int]:
         renewed = runs_renew(tokens_by_conversation={c: t for c, t in expiring.items() if t in alive})
         reclaimed = run_reclaim_expired(now=now)
     redrive_before = now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S)
-    stranded = set(
+    # Each waiting message is re-driven at most once per SWEEP_REDRIVE_AFTER_S (its updated_at is the
+    # last attempt), oldest first and a batch at a time: a backlog must not be answered by flooding the
+    # pipeline queue with duplicate run tasks every sweep, which only deepens it.
+    waiting = list(
         Message.objects.filter(
             direction=Message.Direction.INBOUND,
             status=Message.Status.RECEIVED,
-            created_at__lt=redrive_before,
+            updated_at__lt=redrive_before,
             conversation__run_token__isnull=True,
-        ).values_list("conversation_id", flat=True)
+        )
+        .order_by("updated_at")
+        .values_list("pk", "conversation_id")[:REDRIVE_BATCH]
     )
+    Message.objects.filter(pk__in=[pk for pk, _ in waiting]).update(updated_at=now)
+    stranded = {conversation_id for _, conversation_id in waiting}
     for conversation_id in sorted(set(reclaimed) | stranded):
         run_enqueue(conversation_id=conversation_id)
     return {

@@ -214,3 +214,17 @@ def test_a_live_lease_is_renewed_before_it_runs_out_so_no_duplicate_run_can_take
     assert renewed > lease.expires_at
     # A duplicate run task now finds the lease held, as it is: nothing to steal.
     assert run_begin(conversation_id=conversation.pk) is None
+
+
+def test_a_waiting_message_is_re_driven_once_per_redrive_period_not_every_sweep(enqueued, settings):
+    settings.SWEEP_REDRIVE_AFTER_S = 15
+    message = MessageFactory()
+    Message.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(seconds=20))
+
+    sweeper.pipeline_sweep()
+    sweeper.pipeline_sweep()  # the next sweep, seconds later: its run task is still queued
+
+    assert enqueued["runs"] == [message.conversation_id]
+    later = timezone.now() + timedelta(seconds=16)
+    sweeper.pipeline_sweep(now=later)
+    assert enqueued["runs"] == [message.conversation_id, message.conversation_id]
