@@ -101,7 +101,12 @@ def llm_call_record(
 
 
 def llm_calls_record(
-    *, calls: list[dict[str, Any]], conversation_id: int, run_key: str, release_number: int, correlation_id: str
+    *,
+    calls: list[dict[str, Any]],
+    conversation_id: int,
+    run_key: str = "",
+    release_number: int | None,
+    correlation_id: str = "",
 ) -> None:
     """Store a run's calls as the LLM tasks returned them (JSON primitives), variant and shadow included."""
     for call in calls:

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 
 from conversations.models import HandoffSummary, Message, TransitionDecision
 from conversations.states import State
-from llm.services import llm_call_record
+from llm.services import llm_calls_record
 
 log = structlog.get_logger(__name__)
 
@@ -58,21 +58,7 @@ def handoff_summary_store(*, conversation_id: int, decision_id: int, result: dic
     call = result.get("call") or {}
     with transaction.atomic():
         if call:
-            llm_call_record(
-                task=call["task"],
-                model=call.get("model", ""),
-                prompt_version=call.get("prompt_version", ""),
-                release_number=None,
-                tokens_in=call.get("tokens_in", 0),
-                tokens_out=call.get("tokens_out", 0),
-                latency_ms=call.get("latency_ms", 0),
-                outcome=call.get("outcome", "ok"),
-                started_at=call["started_at"],
-                finished_at=call["finished_at"],
-                conversation_id=conversation_id,
-                provider=call.get("provider", "openai"),
-                error=call.get("error", ""),
-            )
+            llm_calls_record(calls=[call], conversation_id=conversation_id, release_number=None)
         output = result.get("output")
         if not output:
             log.info("handoff_summary_missing", conversation_id=conversation_id, outcome=call.get("outcome", ""))
