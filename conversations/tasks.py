@@ -43,7 +43,7 @@ def sync_message_templates() -> dict:
 
 @shared_task(
     name="conversations.tasks.purge_expired_data",
-    route_queue=Queue.PIPELINE,
+    route_queue=Queue.MAINTENANCE,
     acks_late=True,
     ignore_result=True,
     soft_time_limit=600,

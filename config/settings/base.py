@@ -210,7 +210,8 @@ DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=365)
 CELERY_BEAT_SCHEDULE["purge-expired-data"] = {
     "task": "conversations.tasks.purge_expired_data",
     "schedule": 86400.0,
-    "options": {"queue": Queue.PIPELINE.value},
+    # Beside the loss guards on the queue every worker serves; a purge missed by an hour waits for the next day.
+    "options": {"queue": Queue.MAINTENANCE.value, "expires": 3600.0},
 }
 
 # --- Conversations -----------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def test_retention_off_does_nothing(settings):
     assert retention_purge() is None
 
 
-def test_the_beat_runs_the_retention_purge_daily_on_the_pipeline_queue():
+def test_the_beat_runs_the_retention_purge_daily_on_the_maintenance_queue():
     from django.conf import settings as django_settings
 
     from config.celery_app import app
@@ -203,10 +203,10 @@ def test_the_beat_runs_the_retention_purge_daily_on_the_pipeline_queue():
     from pyloto.queues import route_by_declared_queue
 
     entry = django_settings.CELERY_BEAT_SCHEDULE["purge-expired-data"]
-    assert entry["schedule"] == 86400.0 and entry["options"]["queue"] == "pipeline"
+    assert entry["schedule"] == 86400.0 and entry["options"]["queue"] == "maintenance"
     registered = app.tasks[entry["task"]]
     assert registered.name == purge_expired_data.name
-    assert route_by_declared_queue(entry["task"], (), {}, {}, task=registered) == {"queue": "pipeline"}
+    assert route_by_declared_queue(entry["task"], (), {}, {}, task=registered) == {"queue": "maintenance"}
 
 
 def test_the_purge_task_runs_the_service(settings):
