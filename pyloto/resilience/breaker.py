@@ -104,6 +104,13 @@ class SharedRedisStorage(pybreaker.CircuitRedisStorage):
             return True
         return bool(claimed)
 
+    def release_trial_permit(self) -> None:
+        """Free the trial permit: the trial has reported, and the next reset timeout brings a new one."""
+        try:
+            self._redis.delete(self._namespace("trial"))
+        except redis.RedisError as exc:
+            log.warning("circuit_breaker_storage_unavailable", namespace=self._namespace_name, error=str(exc))
+
 
 class StateChangeListener(pybreaker.CircuitBreakerListener):
     """Logs every transition this process makes or notices and mirrors it in the state gauge."""
@@ -118,6 +125,11 @@ class StateChangeListener(pybreaker.CircuitBreakerListener):
         if old != new_state.name:
             emit = log.warning if new_state.name == pybreaker.STATE_OPEN else log.info
             emit("circuit_breaker_state_changed", name=cb.name, old=old, new=new_state.name)
+            storage = cb._state_storage
+            if new_state.name == pybreaker.STATE_OPEN and isinstance(storage, SharedRedisStorage):
+                # A failed trial reopened the circuit: the new reset timeout runs from now, with a new trial,
+                # whatever is left of the old permit's lifetime.
+                storage.release_trial_permit()
         _set_state_gauge(cb.name or "", new_state.name)
 
 

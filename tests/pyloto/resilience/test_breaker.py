@@ -1,9 +1,10 @@
 """The LLM circuit breaker: state shared through Redis by breakers of separate worker processes."""
 
-import time
+from datetime import UTC, datetime
 
 import pytest
 import redis
+import time_machine
 from django.conf import settings
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
@@ -19,7 +20,8 @@ from pyloto.resilience.breaker import (
 )
 
 FAIL_MAX = 3
-RESET_TIMEOUT_S = 1.0
+# Long enough that no stall of a loaded machine can reach it; the tests move the clock instead of waiting.
+RESET_TIMEOUT_S = 30.0
 
 
 def _worker_breaker(name="llm-test"):
@@ -42,8 +44,15 @@ def _open(breaker):
         breaker_record_failure(breaker, TransientError("timeout", code="timeout"))
 
 
-def _wait_reset_timeout():
-    time.sleep(RESET_TIMEOUT_S + 0.1)
+@pytest.fixture
+def clock():
+    """The breaker reads `datetime.now`: travel past its reset timeout rather than sleep through it."""
+    with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
+        yield traveller
+
+
+def _wait_reset_timeout(clock):
+    clock.shift(RESET_TIMEOUT_S + 1)
 
 
 def test_failures_recorded_by_one_worker_open_the_circuit_for_the_other(workers):
@@ -69,10 +78,10 @@ def test_failures_from_both_workers_add_up(workers):
     assert breaker_state(a) == breaker_state(b) == "open"
 
 
-def test_after_the_reset_timeout_one_trial_is_allowed_and_its_success_closes_the_circuit(workers):
+def test_after_the_reset_timeout_one_trial_is_allowed_and_its_success_closes_the_circuit(workers, clock):
     a, b = workers
     _open(a)
-    _wait_reset_timeout()
+    _wait_reset_timeout(clock)
 
     assert breaker_allows_call(b) is True
     assert breaker_state(a) == "half-open"
@@ -86,10 +95,10 @@ def test_after_the_reset_timeout_one_trial_is_allowed_and_its_success_closes_the
     assert breaker_allows_call(b) is True
 
 
-def test_a_failure_in_half_open_reopens_the_circuit(workers):
+def test_a_failure_in_half_open_reopens_the_circuit(workers, clock):
     a, b = workers
     _open(a)
-    _wait_reset_timeout()
+    _wait_reset_timeout(clock)
     assert breaker_allows_call(a) is True
 
     breaker_record_failure(a, TransientError("timeout"))
@@ -97,7 +106,7 @@ def test_a_failure_in_half_open_reopens_the_circuit(workers):
     assert breaker_state(b) == "open"
     assert breaker_allows_call(b) is False
     # A new reset timeout runs from the reopening, with a new trial.
-    _wait_reset_timeout()
+    _wait_reset_timeout(clock)
     assert breaker_allows_call(b) is True
 
 
@@ -145,7 +154,7 @@ def test_recording_a_failure_keeps_the_callers_traceback(workers):
     assert exc.__traceback__ is traceback
 
 
-def test_transitions_are_logged_and_set_the_state_gauge():
+def test_transitions_are_logged_and_set_the_state_gauge(clock):
     breaker = _worker_breaker(name="llm-test-gauge")
     with capture_logs() as logs:
         _open(breaker)
@@ -162,7 +171,7 @@ def test_transitions_are_logged_and_set_the_state_gauge():
     ]
     assert REGISTRY.get_sample_value("pyloto_circuit_breaker_state", {"name": "llm-test-gauge"}) == 2
 
-    _wait_reset_timeout()
+    _wait_reset_timeout(clock)
     breaker_allows_call(breaker)
     assert REGISTRY.get_sample_value("pyloto_circuit_breaker_state", {"name": "llm-test-gauge"}) == 1
     breaker_record_success(breaker)
