@@ -37,6 +37,7 @@ from institutional.models import (
     Release,
     ReleaseActivation,
     ReleasePointer,
+    SpendingBudget,
 )
 from institutional.permissions import PUBLISH_PERMISSION, ROLLBACK_PERMISSION, VIEW_RELEASE_PERMISSION
 from institutional.snapshot import DEFAULT_BUDGET_CHARS, TEMPLATE_NAMES, ReleaseSnapshot
@@ -547,7 +548,20 @@ class BusinessHoursAdmin(admin.ModelAdmin):
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not BusinessHours.objects.exists()
+        return not BusinessHours.objects.exists() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(SpendingBudget)
+class SpendingBudgetAdmin(admin.ModelAdmin):
+    """The monthly budget (BRL) the alerts and the KPIs page measure WhatsApp and LLM spend against."""
+
+    fields = ["monthly_limit_brl", "usd_to_brl"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not SpendingBudget.objects.exists() and super().has_add_permission(request)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import string
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -694,3 +696,43 @@ class ClosedDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date:%d/%m/%Y} {self.reason}".strip()
+
+
+class SpendingBudget(models.Model):
+    """The company's monthly budget for what the assistant costs (WhatsApp messages plus LLM calls), in BRL.
+
+    Live, not part of a release, one row. The alert rules fire at 80 % and 100 % of it
+    (`pyloto_month_spend_brl` against `pyloto_month_budget_brl`); 0 means no budget, no alert.
+    """
+
+    SINGLETON_ID = 1
+
+    monthly_limit_brl = models.DecimalField(
+        _("orçamento mensal (R$)"),
+        max_digits=12,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text=_("WhatsApp e LLM somados, por mês do calendário. 0: sem orçamento (nenhum alerta)."),
+    )
+    usd_to_brl = models.DecimalField(
+        _("cotação do dólar (R$ por US$)"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("5.50"),
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text=_("Converte em reais o custo do LLM e das mensagens cobradas em dólar."),
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("atualizado em"))
+
+    class Meta:
+        verbose_name = _("orçamento mensal")
+        verbose_name_plural = _("orçamento mensal")
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="spendingbudget_singleton")]
+
+    def __str__(self) -> str:
+        return str(_("Orçamento mensal"))
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = self.SINGLETON_ID
+        super().save(*args, **kwargs)

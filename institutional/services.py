@@ -273,8 +273,9 @@ def product_team_group_sync() -> Group:
     """The 'Product team' group with exactly its permissions (the data migration creates it too)."""
     group, _ = Group.objects.get_or_create(name=PRODUCT_TEAM_GROUP)
     permissions = []
-    for codename in PRODUCT_TEAM_PERMISSIONS:
-        permissions.append(Permission.objects.get(content_type__app_label="institutional", codename=codename))
+    for permission in PRODUCT_TEAM_PERMISSIONS:
+        app_label, codename = permission.split(".", 1)
+        permissions.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     group.permissions.set(permissions)
     return group
 

@@ -51,8 +51,11 @@ def _faq_form(faq: Faq, *, new_translations: tuple[dict, ...] = (), **changes) -
 
 def test_the_product_team_group_holds_exactly_its_permissions(product_user):
     group = Group.objects.get(name=PRODUCT_TEAM_GROUP)
-    codenames = set(group.permissions.values_list("codename", flat=True))
-    assert codenames == set(PRODUCT_TEAM_PERMISSIONS)
+    held = {
+        f"{app}.{codename}" for app, codename in group.permissions.values_list("content_type__app_label", "codename")
+    }
+    assert held == set(PRODUCT_TEAM_PERMISSIONS)
+    codenames = {permission.split(".", 1)[1] for permission in held}
     assert "delete_release" not in codenames and "change_release" not in codenames
     assert not any(codename.startswith("delete_") for codename in codenames)
 
@@ -280,3 +283,48 @@ def test_the_ledger_lists_blocks_filtered_by_layer(client, product_user, seeded)
     assert [row.constraint_slug for row in detector.context["cl"].result_list] == ["no-contract-closure"]
     phrase = client.get(url, {"layer": "phrase"})
     assert [row.constraint_slug for row in phrase.context["cl"].result_list] == ["promo"]
+
+
+def test_the_groups_migration_grants_what_the_code_says():
+    """The data migration freezes its own list; it must match the live one the sync and the tests use."""
+    import importlib
+
+    migration = importlib.import_module("institutional.migrations.0010_spending_budget_and_product_team_permissions")
+    assert {f"{app}.{codename}" for app, codename in migration.PERMISSIONS} == set(PRODUCT_TEAM_PERMISSIONS)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("admin:conversations_messagetemplate_changelist", 200),
+        ("admin:conversations_messagetemplate_add", 200),
+        ("admin:institutional_spendingbudget_add", 200),
+        ("admin:institutional_businesshours_add", 200),
+        ("admin:conversations_deadletter_changelist", 403),
+    ],
+)
+def test_the_product_team_edits_templates_budget_and_hours_but_not_operations(client, product_user, url, expected):
+    client.force_login(product_user)
+    assert client.get(reverse(url)).status_code == expected
+
+
+def test_the_product_team_sets_the_monthly_budget_in_the_admin(client, product_user):
+    from institutional.models import SpendingBudget
+
+    client.force_login(product_user)
+    response = client.post(
+        reverse("admin:institutional_spendingbudget_add"), {"monthly_limit_brl": "1500.00", "usd_to_brl": "5.2"}
+    )
+    assert response.status_code == 302, response.content
+    budget = SpendingBudget.objects.get()
+    assert str(budget.monthly_limit_brl) == "1500.00" and str(budget.usd_to_brl) == "5.2000"
+    # One row: a second budget cannot be added, and a negative one is refused with a reason.
+    assert client.get(reverse("admin:institutional_spendingbudget_add")).status_code == 403
+    change = reverse("admin:institutional_spendingbudget_change", args=[budget.pk])
+    refused = client.post(change, {"monthly_limit_brl": "-1", "usd_to_brl": "5.2"})
+    assert refused.status_code == 200 and "maior ou igual a 0" in refused.content.decode()
+
+
+def test_a_staff_member_outside_the_product_team_cannot_add_business_hours(client):
+    client.force_login(UserFactory(username="suporte"))
+    assert client.get(reverse("admin:institutional_businesshours_add")).status_code == 403
