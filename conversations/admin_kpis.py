@@ -14,7 +14,15 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from conversations.kpis import CONTRACT_CONSTRAINT_SLUG, KPIReport, kpi_checks, kpis_for_period, loss_horizon
+from conversations.kpis import (
+    CONTRACT_CONSTRAINT_SLUG,
+    BudgetFigures,
+    KPIReport,
+    kpi_checks,
+    kpis_for_period,
+    loss_horizon,
+    month_spend,
+)
 from conversations.variant_kpis import variant_comparison
 
 if TYPE_CHECKING:
@@ -206,6 +214,31 @@ def figure_rows(reports: list[KPIReport]) -> list[tuple[StrOrPromise, list[Row]]
     ]
 
 
+def budget_rows(figures: BudgetFigures) -> dict[str, object]:
+    """This month's spend beside the budget, as the KPIs page shows it (BRL, pt-BR number format)."""
+    ratio = figures.used_ratio
+    status = "" if ratio is None else ("bad" if ratio >= 1 else ("warn" if ratio >= 0.8 else "ok"))
+    return {
+        "month": figures.since.strftime("%m/%Y"),
+        "rows": [
+            (_("WhatsApp (estimado)"), _brl(figures.whatsapp_brl)),
+            (_("LLM (estimado)"), _brl(figures.llm_brl)),
+            (_("Total do mês"), _brl(figures.spent_brl)),
+            (_("Orçamento mensal"), _brl(figures.budget_brl) if figures.budget_brl else _("sem orçamento definido")),
+        ],
+        "used": "—" if ratio is None else f"{ratio * 100:.1f} %".replace(".", ","),
+        "status": status,
+        "usd_to_brl": f"{figures.usd_to_brl:.2f}".replace(".", ","),
+    }
+
+
+def _brl(value: Decimal | None) -> str:
+    """R$ 1.234,56 — two decimals, as a budget reads."""
+    if value is None:
+        return "—"
+    return "R$ " + f"{float(value):,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+
+
 class KPIAdminMixin:
     """Adds `kpis/` to a ModelAdmin's URLs: the KPIs page, for any active staff member (`admin_view`)."""
 
@@ -231,5 +264,6 @@ class KPIAdminMixin:
             "generated_at": now,
             "loss_horizon_minutes": int(loss_horizon().total_seconds() // 60),
             "variants": variant_comparison(since=now - VARIANT_PERIOD, until=now),
+            "budget": budget_rows(month_spend(now=now)),
         }
         return TemplateResponse(request, "admin/conversations/kpis.html", context)

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.kpi_series import BUCKETS, kpi_series
-from conversations.kpis import MAX_PERIOD, KPIReport, kpi_checks, kpis_for_period
+from conversations.kpis import MAX_PERIOD, KPIReport, kpi_checks, kpis_for_period, month_spend
 from conversations.models import Conversation, TransitionDecision
 from conversations.services.replies import StaffReplyRefused, staff_reply_send
 from conversations.services.state import (
@@ -343,6 +343,18 @@ class KPISeriesSerializer(serializers.Serializer):
     )
 
 
+class BudgetKPISerializer(serializers.Serializer):
+    month = serializers.CharField(help_text="The calendar month so far (server time zone), whatever the period.")
+    budget_brl = serializers.DecimalField(
+        max_digits=14, decimal_places=2, coerce_to_string=False, allow_null=True, help_text="None: no budget set."
+    )
+    spent_brl = serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=False)
+    whatsapp_brl = serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=False)
+    llm_brl = serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=False)
+    usd_to_brl = serializers.DecimalField(max_digits=10, decimal_places=4, coerce_to_string=False)
+    used_ratio = serializers.FloatField(allow_null=True, help_text="Spent / budget; the alerts fire at 0.8 and 1.0.")
+
+
 class KPIReportSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()
@@ -357,6 +369,7 @@ class KPIReportSerializer(serializers.Serializer):
     whatsapp = WhatsAppCostKPISerializer()
     targets = serializers.SerializerMethodField()
     series = serializers.SerializerMethodField()
+    budget = serializers.SerializerMethodField()
 
     @extend_schema_field(KPICheckSerializer(many=True))
     def get_targets(self, report: KPIReport) -> list:
@@ -366,6 +379,11 @@ class KPIReportSerializer(serializers.Serializer):
     def get_series(self, report: KPIReport) -> dict:
         """Per hour (periods up to 48 h) or per day, the state funnel and the handoff queue (the dashboard's plots)."""
         return KPISeriesSerializer(self.context["series"]).data
+
+    @extend_schema_field(BudgetKPISerializer())
+    def get_budget(self, report: KPIReport) -> dict:
+        """This month's WhatsApp + LLM spend against the monthly budget (BRL)."""
+        return BudgetKPISerializer(self.context["budget"]).data
 
 
 class KPIView(APIView):
@@ -391,7 +409,8 @@ class KPIView(APIView):
         since, until = query.validated_data["since"], query.validated_data["until"]
         report = kpis_for_period(since=since, until=until)
         series = kpi_series(since=since, until=until, bucket=query.validated_data["bucket"], now=report.generated_at)
-        return Response(KPIReportSerializer(report, context={"series": series}).data)
+        context = {"series": series, "budget": month_spend(now=report.generated_at)}
+        return Response(KPIReportSerializer(report, context=context).data)
 
 
 class StaffReplySerializer(serializers.Serializer):

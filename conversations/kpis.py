@@ -440,6 +440,54 @@ def _whatsapp(*, since: datetime, until: datetime, llm_cost_usd: Decimal) -> Wha
     )
 
 
+@dataclass(frozen=True)
+class BudgetFigures:
+    """This calendar month's spend (WhatsApp's estimated charges + the LLM's) against the monthly budget, in BRL.
+
+    Amounts billed in USD (WhatsApp abroad, the LLM) are converted at the budget's own rate. `budget_brl`
+    is None when no budget is set (the alerts then stay silent).
+    """
+
+    month: str  # "2026-12"
+    since: datetime
+    until: datetime
+    budget_brl: Decimal | None
+    usd_to_brl: Decimal
+    whatsapp_brl: Decimal
+    llm_brl: Decimal
+
+    @property
+    def spent_brl(self) -> Decimal:
+        return self.whatsapp_brl + self.llm_brl
+
+    @property
+    def used_ratio(self) -> float | None:
+        """Spent / budget (0.8 and 1.0 are the alert thresholds); None without a budget."""
+        return float(self.spent_brl / self.budget_brl) if self.budget_brl else None
+
+
+def month_spend(*, now: datetime | None = None) -> BudgetFigures:
+    """What the assistant cost since the 1st of this month (server time zone), beside the monthly budget."""
+    from institutional.models import SpendingBudget
+
+    now = now or timezone.now()
+    since = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    budget = SpendingBudget.objects.filter(pk=SpendingBudget.SINGLETON_ID).first() or SpendingBudget()
+    rate = Decimal(budget.usd_to_brl)
+    whatsapp = _whatsapp(since=since, until=now, llm_cost_usd=Decimal(0)).cost_by_currency
+    # The price table bills in BRL (Brazilian numbers) or USD (everywhere else, by default).
+    whatsapp_brl = sum((cost if currency == "BRL" else cost * rate for currency, cost in whatsapp.items()), Decimal(0))
+    return BudgetFigures(
+        month=since.strftime("%Y-%m"),
+        since=since,
+        until=now,
+        budget_brl=Decimal(budget.monthly_limit_brl) or None,
+        usd_to_brl=rate,
+        whatsapp_brl=whatsapp_brl.quantize(Decimal("0.000001")),
+        llm_brl=(_llm(since=since, until=now).estimated_cost_usd * rate).quantize(Decimal("0.000001")),
+    )
+
+
 def _replies(*, since: datetime, until: datetime) -> ReplyFigures:
     rows = list(
         Message.objects.filter(direction=Message.Direction.OUTBOUND, created_at__gte=since, created_at__lt=until)

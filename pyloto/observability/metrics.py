@@ -11,7 +11,9 @@ Who records what:
 - nobody: `pyloto_queue_depth`, `pyloto_oldest_unanswered_age_seconds` and
   `pyloto_inbound_open_messages` are computed when Prometheus scrapes, by `PipelineStateCollector`
   in the web process (Redis LLEN per Celery queue; one query on the partial index of open inbound
-  messages), so they are right even when every worker is down — which is when they matter.
+  messages), so they are right even when every worker is down — which is when they matter. So are
+  this month's spend against the budget, `pyloto_month_spend_brl{source}` and `pyloto_month_budget_brl`
+  (absent when no budget is set), from the KPI queries, cached `BUDGET_SCRAPE_CACHE_S` between scrapes.
 
 Multi-process mode (gunicorn workers and Celery prefork children each count on their own):
 set `PROMETHEUS_MULTIPROC_DIR` to an empty, writable directory in the environment of *every*
@@ -162,6 +164,11 @@ QUEUE_DEPTH_METRIC = "pyloto_queue_depth"
 OLDEST_UNANSWERED_METRIC = "pyloto_oldest_unanswered_age_seconds"
 INBOUND_OPEN_METRIC = "pyloto_inbound_open_messages"
 AMBIGUOUS_REPLIES_METRIC = "pyloto_ambiguous_replies"
+MONTH_SPEND_METRIC = "pyloto_month_spend_brl"
+MONTH_BUDGET_METRIC = "pyloto_month_budget_brl"
+# The month's spend is a few aggregate queries over the month's statuses and LLM calls: once a minute is plenty.
+BUDGET_SCRAPE_CACHE_S = 60
+_BUDGET_CACHE_KEY = "metrics:month_spend"
 
 # kombu's Redis transport keeps messages sent with a priority in extra lists beside the queue's.
 _PRIORITY_SEPARATOR = "\x06\x16"
@@ -216,13 +223,52 @@ def ambiguous_replies_count() -> int:
     return Message.objects.filter(status=Message.Status.SENDING, send_ambiguous_since__isnull=False).count()
 
 
+def month_spend_summary() -> dict[str, float]:
+    """This month's spend in BRL by source, and the budget (0: none), cached between scrapes."""
+    from django.core.cache import cache
+
+    cached = cache.get(_BUDGET_CACHE_KEY)
+    if cached is not None:
+        return cached
+    from conversations.kpis import month_spend
+
+    figures = month_spend()
+    summary = {
+        "whatsapp": float(figures.whatsapp_brl),
+        "llm": float(figures.llm_brl),
+        "budget": float(figures.budget_brl or 0),
+    }
+    cache.set(_BUDGET_CACHE_KEY, summary, BUDGET_SCRAPE_CACHE_S)
+    return summary
+
+
 class PipelineStateCollector(Collector):
-    """Scrape-time gauges: Celery queue depths, the oldest unanswered inbound message, ambiguous replies."""
+    """Scrape-time gauges: Celery queue depths, the oldest unanswered inbound message, ambiguous replies, spend."""
 
     def collect(self) -> Iterable[Metric]:
         yield from self._queue_depth()
         yield from self._unanswered()
         yield from self._ambiguous()
+        yield from self._budget()
+
+    def _budget(self) -> Iterable[Metric]:
+        try:
+            summary = month_spend_summary()
+        except Exception as exc:  # noqa: BLE001 - a scrape never fails because the database is down
+            log.warning("metrics_budget_failed", error=type(exc).__name__)
+            return
+        spend = GaugeMetricFamily(
+            MONTH_SPEND_METRIC,
+            "Estimated spend since the 1st of this month, in BRL, by source (whatsapp, llm).",
+            labels=["source"],
+        )
+        for source in ("whatsapp", "llm"):
+            spend.add_metric([source], summary[source])
+        yield spend
+        if summary["budget"] > 0:
+            yield GaugeMetricFamily(
+                MONTH_BUDGET_METRIC, "The monthly budget for WhatsApp + LLM spend, in BRL.", value=summary["budget"]
+            )
 
     def _ambiguous(self) -> Iterable[Metric]:
         try:

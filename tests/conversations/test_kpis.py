@@ -547,3 +547,86 @@ def test_whatsapp_cost_per_message_conversation_day_and_category_beside_llm_cost
     assert list(figures.cost_by_day.values()) == [{"BRL": Decimal("0.50"), "USD": Decimal("0.01")}]
     # One message per turn: five bot messages, five runs.
     assert figures.turns == 5 and figures.messages_per_turn == 1.0
+
+
+# --- The monthly budget ------------------------------------------------------------------------------
+
+
+def _billed(wa_id: str, at, *, count: int = 1) -> None:
+    from conversations.models import DeliveryStatus
+    from tests.factories import ContactFactory
+
+    conversation = ConversationFactory(contact=ContactFactory(wa_id=wa_id))
+    for _ in range(count):
+        message = MessageFactory(conversation=conversation, direction="out", status="delivered")
+        status = DeliveryStatus.objects.create(
+            wamid=message.wamid,
+            status="delivered",
+            message=message,
+            pricing_category="service",
+            pricing_billable=True,
+            pricing_model="PMP",
+        )
+        DeliveryStatus.objects.filter(pk=status.pk).update(received_at=at)
+
+
+@pytest.fixture
+def month_of_spend(settings, now):
+    """R$ 0,50 to Brazil and US$ 0,02 abroad this month, US$ 0,10 of LLM calls; last month's spend besides."""
+    from institutional.models import SpendingBudget
+
+    settings.WHATSAPP_PRICES = {
+        "BR": {"prefix": "55", "currency": "BRL", "service": 0.05},
+        "default": {"currency": "USD", "service": 0.01},
+    }
+    month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    just_now = max(now - timedelta(seconds=1), month_start)
+    _billed("5511977770000", just_now, count=10)
+    _billed("14155550000", just_now, count=2)
+    _llm_call("write_reply", "ok", just_now, tokens_in=10, tokens_out=10, cost="0.10")
+    _billed("5511977770001", month_start - timedelta(minutes=1), count=50)  # last month's
+    _llm_call("write_reply", "ok", month_start - timedelta(minutes=1), tokens_in=1, tokens_out=1, cost="9")
+    return SpendingBudget.objects.create(monthly_limit_brl=Decimal("1.00"), usd_to_brl=Decimal("5.00"))
+
+
+def test_the_months_spend_adds_whatsapp_and_llm_in_brl_against_the_budget(month_of_spend, now):
+    figures = kpis.month_spend(now=now)
+    assert figures.month == timezone.localtime(now).strftime("%Y-%m")
+    assert figures.whatsapp_brl == Decimal("0.60")  # 10 × R$ 0,05 + 2 × US$ 0,01 × 5
+    assert figures.llm_brl == Decimal("0.50")  # US$ 0,10 × 5
+    assert figures.spent_brl == Decimal("1.10") and figures.budget_brl == Decimal("1.00")
+    assert figures.used_ratio == pytest.approx(1.10)
+
+
+def test_without_a_budget_the_spend_is_still_measured_and_nothing_is_compared(settings, now):
+    _billed("5511977770000", now - timedelta(microseconds=1), count=1)
+    figures = kpis.month_spend(now=now)
+    assert figures.budget_brl is None and figures.used_ratio is None
+    assert figures.whatsapp_brl > 0
+
+
+def test_the_api_and_the_kpis_page_show_the_months_spend_against_the_budget(client, month_of_spend):
+    body = _client(UserFactory(staff=True)).get(reverse("api-kpis")).json()
+    assert body["budget"]["budget_brl"] == 1.0
+    assert body["budget"]["spent_brl"] == pytest.approx(1.10)
+    assert body["budget"]["whatsapp_brl"] == pytest.approx(0.60) and body["budget"]["llm_brl"] == pytest.approx(0.50)
+    assert body["budget"]["used_ratio"] == pytest.approx(1.10)
+
+    client.force_login(UserFactory(staff=True))
+    html = client.get(reverse("admin:conversations_kpis")).content.decode()
+    block = html[html.index('id="kpi-budget"') : html.index("</table>", html.index('id="kpi-budget"'))]
+    assert "Gasto do mês" in block and "R$ 1,10" in block and "R$ 1,00" in block
+    assert 'kpi-bad" data-testid="budget-used">110,0 %' in block
+
+
+def test_metrics_expose_the_months_spend_and_the_budget_the_alerts_compare(month_of_spend):
+    body = metrics.render_metrics()[0].decode()
+    assert 'pyloto_month_spend_brl{source="whatsapp"} 0.6' in body
+    assert 'pyloto_month_spend_brl{source="llm"} 0.5' in body
+    assert "pyloto_month_budget_brl 1.0" in body
+
+
+def test_without_a_budget_the_budget_series_is_absent_so_no_alert_can_fire(now):
+    _billed("5511977770000", now, count=1)
+    body = metrics.render_metrics()[0].decode()
+    assert "pyloto_month_spend_brl{" in body and "pyloto_month_budget_brl " not in body
