@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REQS := requirements/base.txt requirements/local.txt
 
-.PHONY: run test lint format bench loadtest eval redteam faults migrate seed messages clean
+.PHONY: run test lint format bench pacing loadtest eval redteam faults migrate seed messages clean
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	@bash scripts/ensure_services.sh
 	$(PY) -m benchmarks.run
+
+## pacing: the pacing load test at the Graph fake (never in CI): 1 000 replies to 1 000 customers (the
+## number's limit binds), then 100 customers x 10 (the pair limit binds); one JSON line each
+pacing: $(STAMP)
+	@bash scripts/ensure_services.sh
+	$(PY) -m benchmarks.pacing
+	$(PY) -m benchmarks.pacing --recipients 100
 
 ## eval: the golden conversations through the real pipeline: deterministic (offline answerer) without
 ## OPENAI_API_KEY, live against OPENAI_BASE_URL k times (K=4) with it; VARIANT=b tries a prompt variant;

@@ -24,28 +24,7 @@ from typing import Any
 import httpx
 
 from benchmarks.stack import Stack, StackSettings, log
-
-
-def max_in_window(times: list[float], *, window_s: float) -> int:
-    ordered = sorted(times)
-    best = start = 0
-    for end, moment in enumerate(ordered):
-        while ordered[start] <= moment - window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
-def pair_excess(times: list[float], *, interval_s: float, burst: int) -> int:
-    """How many sends to one recipient broke its token bucket (interval, burst), replayed in arrival order."""
-    tolerance, tat, excess = interval_s * (burst - 1), 0.0, 0
-    for moment in sorted(times):
-        tat = max(tat, moment)
-        if tat - moment > tolerance + 1e-3:
-            excess += 1
-            continue
-        tat += interval_s
-    return excess
+from tests.fakes.graph_server import max_in_window, pair_excess
 
 
 def run(

@@ -89,17 +89,6 @@ def script_answers(fake, *, reply: str, first: list[dict] | None = None) -> None
     )
 
 
-def max_in_window(times: list[float], *, window_s: float) -> int:
-    """The most events in any sliding window of `window_s` seconds (how a rate limit sees them)."""
-    ordered = sorted(times)
-    best = start = 0
-    for end, moment in enumerate(ordered):
-        while ordered[start] <= moment - window_s:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 def converse_run(tmp_path, *args: str, out=None) -> str:
     """`manage.py converse run ARGS` with its reports under `tmp_path` (r.json, j.xml); returns what it printed."""
     from io import StringIO

@@ -243,9 +243,14 @@ def _wait_for_pacing_slot(message: Message, recipient: dict[str, str]) -> None:
 
 
 def _paced(message_id: int, *, wait_s: float) -> NoReturn:
-    """Back to pending (this attempt does not count); the task comes back when the slot should be free."""
+    """Back to pending (this attempt does not count); the task comes back when the slot should be free.
+
+    `next_attempt_at` says when, so the sweeper leaves a send that is only waiting for its slot alone.
+    """
     Message.objects.filter(pk=message_id, status=Message.Status.SENDING).update(
-        status=Message.Status.PENDING, send_attempts=F("send_attempts") - 1
+        status=Message.Status.PENDING,
+        send_attempts=F("send_attempts") - 1,
+        next_attempt_at=timezone.now() + timedelta(seconds=wait_s),
     )
     log.info("send_paced", message_id=message_id, wait_s=round(wait_s, 2))
     raise SendPaced(wait_s)

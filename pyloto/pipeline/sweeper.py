@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import DeadLetter, Message
@@ -122,27 +123,26 @@ def _recover_sends(now: datetime) -> dict[str, int]:
     # Capped by WhatsApp's marketing frequency limit and due again: back to pending, re-sent below.
     capped_sends_release(now=now)
     outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND)
+    # A send waiting for its pacing slot (or a follow-up for its time) has `next_attempt_at` ahead: its task
+    # comes then. It is stuck only once that time is SWEEP_REDRIVE_AFTER_S past; budgets count from it.
+    redrive_before = now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S)
+    pending = outbound.filter(status=Message.Status.PENDING).exclude(next_attempt_at__gte=redrive_before)
     give_up_before = now - timedelta(seconds=settings.SWEEP_DEAD_LETTER_AFTER_S)
     given_up = [
         message_id
-        for message_id in outbound.filter(status=Message.Status.PENDING, created_at__lt=give_up_before).values_list(
-            "pk", flat=True
-        )
+        for message_id in pending.filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=give_up_before), created_at__lt=give_up_before
+        ).values_list("pk", flat=True)
         if reply_give_up(
             message_id=message_id, reason=f"not sent within {settings.SWEEP_DEAD_LETTER_AFTER_S} s (transient errors)"
         )
     ]
 
     # Never tried: the send task was lost (Redis restarted, the enqueue was refused, a worker died).
-    never_tried = outbound.filter(
-        status=Message.Status.PENDING,
-        send_attempts=0,
-        updated_at__lt=now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S),
-    )
+    never_tried = pending.filter(send_attempts=0, updated_at__lt=redrive_before)
     # Tried and put back on a transient error, untouched for longer than any scheduled retry waits:
     # its retries are spent, or the retry was lost with its worker or with Redis.
-    stopped = outbound.filter(
-        status=Message.Status.PENDING,
+    stopped = pending.filter(
         send_attempts__gt=0,
         updated_at__lt=now - timedelta(seconds=settings.SEND_BACKOFF_MAX_S + settings.SEND_CLAIM_TIMEOUT_S),
     )

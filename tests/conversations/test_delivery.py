@@ -124,6 +124,8 @@ def test_a_send_whose_recipient_is_busy_for_long_goes_back_to_pending_without_ho
     assert 25 < paced.value.wait_s <= 30
     second.refresh_from_db()
     assert second.status == "pending" and second.send_attempts == 0
+    # When its slot comes, so the sweeper knows it is waiting its turn, not lost.
+    assert 25 < (second.next_attempt_at - timezone.now()).total_seconds() <= 30
     # Waiting for the customer spent no slot of the number: other customers go at once.
     number_id = settings.WHATSAPP_PHONE_NUMBER_ID
     assert pacing_reserve_number(phone_number_id=number_id, max_wait_s=60).wait_s < 0.1

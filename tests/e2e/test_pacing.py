@@ -5,7 +5,8 @@ import pytest
 from conversations.models import Message
 from pyloto.pipeline.dispatch import reply_send_enqueue
 from tests.factories import ConversationFactory, MessageFactory
-from tests.support import max_in_window, wait_until
+from tests.fakes.graph_server import max_in_window
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

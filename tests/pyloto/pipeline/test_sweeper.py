@@ -89,6 +89,25 @@ def test_a_reply_whose_send_task_was_lost_is_sent_again(enqueued, settings):
     assert just_queued.pk not in enqueued["sends"]
 
 
+def test_a_send_waiting_for_its_pacing_slot_is_left_alone_until_that_time_is_past(enqueued, settings):
+    settings.SWEEP_REDRIVE_AFTER_S = 15
+    now = timezone.now()
+    # The 1 000th reply to one customer waits its turn for hours: neither re-driven nor given up meanwhile.
+    waiting = reply("pending", age_s=settings.SWEEP_DEAD_LETTER_AFTER_S + 60)
+    slot_passed_just_now = reply("pending", age_s=60)
+    slot_lost = reply("pending", age_s=60)
+    Message.objects.filter(pk=waiting.pk).update(next_attempt_at=now + timedelta(seconds=30))
+    Message.objects.filter(pk=slot_passed_just_now.pk).update(next_attempt_at=now - timedelta(seconds=5))
+    # Its task should have come 20 s ago (lost with a worker or with Redis): sent again now.
+    Message.objects.filter(pk=slot_lost.pk).update(next_attempt_at=now - timedelta(seconds=20))
+
+    counts = sweeper.pipeline_sweep(now=now)
+
+    assert enqueued["sends"] == [slot_lost.pk]
+    assert counts["sends_given_up"] == 0
+    assert Message.objects.get(pk=waiting.pk).status == "pending"
+
+
 def test_a_send_stopped_on_transient_errors_is_re_driven_once_no_retry_can_still_be_waiting(enqueued, settings):
     settings.SEND_BACKOFF_MAX_S = 60
     waiting_for_its_retry = reply("pending", age_s=50, attempts=3)
