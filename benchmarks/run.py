@@ -1,8 +1,10 @@
 """`make bench`: the production topology on this machine, driven open loop; one JSON line per scenario.
 
 Scenarios, in order (each customer writes once, so each message expects exactly one reply):
-1. ingest alone: web only (workers stopped), signed webhooks for 10 s at 1 000/s (the target) and at
-   100/s (what one web process pair holds here) — acknowledged, stored once;
+1. ingest: per rate of `BENCH_INGEST_RATES` (100 and 1 000 msgs/s, `BENCH_INGEST_S` each), first the
+   floor (benchmarks/floor.py: HMAC + json.loads + one INSERT, on the web's gunicorn command), then the
+   project's webhook with no worker running (acknowledged, stored once), then the ratio of their web
+   CPU per request (process counters, not wall time: the machine is shared);
 2. open loop for 60 s each, then up to 60 s to drain: 12 msgs/s (the highest rate that meets every
    KPI on this 2-core machine, see docs/performance.md), then the issue's 25, 50, 100 and 200;
 3. a burst of 1 000 simultaneous webhooks, all acknowledged and all answered.
@@ -26,12 +28,17 @@ from typing import Any
 import httpx
 import psutil
 
+from benchmarks.floor import CREATE_TABLE as FLOOR_CREATE_TABLE
+from benchmarks.floor import TABLE as FLOOR_TABLE
 from benchmarks.loadgen import Outcome, send_open_loop, text_webhooks
 from benchmarks.stack import APP_SECRET, WORKERS, Stack, StackSettings, log
 
 PROJECT_PROCESSES = ("web", *WORKERS)
 # The issue's target first, then a rate the web can hold on this machine, to show its latency there.
-INGEST_RATES = [float(r) for r in os.environ.get("BENCH_INGEST_RATES", "1000,100").split(",")]
+INGEST_RATES = [float(r) for r in os.environ.get("BENCH_INGEST_RATES", "100,1000").split(",")]
+INGEST_S = float(os.environ.get("BENCH_INGEST_S", "10"))
+# The issue's goal: the webhook within 3x the floor's CPU per request, measured in the same run.
+TARGET_INGEST_RATIO = 3.0
 DRAIN_S = float(os.environ.get("BENCH_DRAIN_S", "60"))
 BURST_SIZE = 1000
 BURST_DRAIN_S = 120.0
@@ -101,17 +108,54 @@ def webhook_fields(outcomes: list[Outcome]) -> dict[str, Any]:
 # --- scenarios ---------------------------------------------------------------------------------------
 
 
-def ingest_alone(stack: Stack, *, rate: float, duration_s: float, prefix: str) -> dict[str, Any]:
-    """The webhook with no worker running: acknowledged rate, latency, and every message stored once."""
-    count = int(rate * duration_s)
-    webhooks = text_webhooks(prefix=prefix, count=count, app_secret=APP_SECRET)
+def _drive_web(stack: Stack, *, process: str, rate: float, duration_s: float, prefix: str) -> dict[str, Any]:
+    """Signed webhooks at `rate` against one web process tree; its outcomes and its CPU (process counters)."""
+    webhooks = text_webhooks(prefix=prefix, count=int(rate * duration_s), app_secret=APP_SECRET)
     probe = Probe(stack)
     outcomes = send_open_loop(stack.web_url, webhooks, rate=rate)
-    # gunicorn finishes requests whose client already gave up: count and clean up only after that.
-    stack.wait_quiet(["web"])
+    # gunicorn finishes requests whose client already gave up: measure only after that.
+    stack.wait_quiet([process])
     spent, busy_pct, wall = probe.delta()
-    acked = [o for o in outcomes if o.status == 200]
     span = max(o.sent_at + o.latency_ms / 1000 for o in outcomes) - min(o.sent_at for o in outcomes)
+    acked = [o for o in outcomes if o.status == 200]
+    return {
+        "outcomes": outcomes,
+        "spent": spent,
+        "fields": {
+            "target_rate": rate,
+            **webhook_fields(outcomes),
+            "acknowledged_per_s": round(len(acked) / span, 1) if span > 0 else None,
+            "duration_s": round(wall, 1),
+            "machine_busy_pct": round(busy_pct, 1),
+        },
+    }
+
+
+def floor_alone(stack: Stack, *, rate: float, duration_s: float, prefix: str) -> dict[str, Any]:
+    """The floor app (HMAC + json.loads + one INSERT) on the web's gunicorn settings: CPU per stored request."""
+    stack.start(["floor"])
+    stack.wait_ready(process="floor", path="/")
+    try:
+        run = _drive_web(stack, process="floor", rate=rate, duration_s=duration_s, prefix=prefix)
+    finally:
+        stack.stop(["floor"])
+    stored = stack.sql(f"SELECT count(*) FROM {FLOOR_TABLE}")[0][0]  # noqa: S608 - a constant
+    stack.sql(f"TRUNCATE {FLOOR_TABLE}")
+    cpu_s = run["spent"].get("floor", 0.0)
+    return {
+        "scenario": "ingest_floor",
+        **run["fields"],
+        "stored": stored,
+        "web_cpu_ms_per_request": round(cpu_s * 1000 / max(stored, 1), 3),
+        "postgres_cpu_ms_per_request": round(run["spent"].get("postgres", 0.0) * 1000 / max(stored, 1), 3),
+    }
+
+
+def ingest_alone(stack: Stack, *, rate: float, duration_s: float, prefix: str) -> dict[str, Any]:
+    """The webhook with no worker running: acknowledged rate, latency, and every message stored once."""
+    run = _drive_web(stack, process="web", rate=rate, duration_s=duration_s, prefix=prefix)
+    outcomes, spent = run["outcomes"], run["spent"]
+    acked = [o for o in outcomes if o.status == 200]
     stored, stored_twice = stack.sql(
         "SELECT count(DISTINCT wamid), count(*) - count(DISTINCT wamid) FROM conversations_message "
         "WHERE direction = 'in' AND wamid LIKE %s",
@@ -133,17 +177,42 @@ def ingest_alone(stack: Stack, *, rate: float, duration_s: float, prefix: str) -
     )
     return {
         "scenario": "ingest_alone",
-        "target_rate": rate,
-        **webhook_fields(outcomes),
-        "acknowledged_per_s": round(len(acked) / span, 1) if span > 0 else None,
+        **run["fields"],
         "stored": stored,
         "stored_twice": stored_twice,
         "lost": len(acked) - acked_stored,
-        "duration_s": round(wall, 1),
-        "machine_busy_pct": round(busy_pct, 1),
+        "web_cpu_ms_per_request": round(spent.get("web", 0.0) * 1000 / max(stored, 1), 3),
+        "postgres_cpu_ms_per_request": round(spent.get("postgres", 0.0) * 1000 / max(stored, 1), 3),
         # Per stored message: the web also did the work for requests its client gave up on.
         **cpu_fields(spent, stored),
     }
+
+
+def ingest_against_floor(stack: Stack, *, rate: float, duration_s: float, index: int) -> None:
+    """The floor, then the project's webhook, at the same rate in the same run; both lines and their ratio."""
+    log(f"ingest floor: {rate:.0f} msgs/s for {duration_s:.0f} s")
+    floor = floor_alone(stack, rate=rate, duration_s=duration_s, prefix=f"550{index}")
+    emit(floor)
+    stack.start(["web"])
+    stack.wait_ready()
+    log(f"ingest alone: {rate:.0f} msgs/s for {duration_s:.0f} s, workers stopped")
+    ingest = ingest_alone(stack, rate=rate, duration_s=duration_s, prefix=f"551{index}")
+    emit(ingest)
+    stack.stop(["web"])
+    ratio = ingest["web_cpu_ms_per_request"] / floor["web_cpu_ms_per_request"] if floor["stored"] else None
+    emit(
+        {
+            "scenario": "ingest_ratio",
+            "target_rate": rate,
+            "floor_cpu_ms_per_request": floor["web_cpu_ms_per_request"],
+            "ingest_cpu_ms_per_request": ingest["web_cpu_ms_per_request"],
+            "ratio": round(ratio, 2) if ratio else None,
+            "target_ratio": TARGET_INGEST_RATIO,
+            "floor_p99_ms": floor["webhook_p99_ms"],
+            "ingest_p99_ms": ingest["webhook_p99_ms"],
+            "machine_busy_pct": round((floor["machine_busy_pct"] + ingest["machine_busy_pct"]) / 2, 1),
+        }
+    )
 
 
 def _replies_after(stack: Stack, after: int) -> list[list[Any]]:
@@ -296,12 +365,14 @@ def main() -> None:
             stack.start_fakes()
             log("fresh benchmark database: migrate + seed_demo")
             stack.prepare_database()
+            if "ingest" in scenarios:
+                stack.sql(FLOOR_CREATE_TABLE)
+                for index, rate in enumerate(INGEST_RATES):
+                    ingest_against_floor(stack, rate=rate, duration_s=INGEST_S, index=index)
+            if not scenarios & {"open", "burst"}:
+                return
             stack.start(["web"])
             stack.wait_ready()
-            if "ingest" in scenarios:
-                for index, rate in enumerate(INGEST_RATES):
-                    log(f"ingest alone: {rate:.0f} msgs/s for {min(duration_s, 10):.0f} s, workers stopped")
-                    emit(ingest_alone(stack, rate=rate, duration_s=min(duration_s, 10.0), prefix=f"551{index}"))
             stack.start(WORKERS)
             stack.wait_workers(WORKERS)
             warm_up(stack, llm_latency_ms=config.llm_latency_ms)

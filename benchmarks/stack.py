@@ -38,6 +38,8 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/pyloto_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 STOP_GRACE_S = 10.0
 QUEUES = ("pipeline", "llm", "delivery")
+WEB_APPLICATION = "config.wsgi:application"
+FLOOR_APPLICATION = "benchmarks.floor:application"
 
 
 def log(message: str) -> None:
@@ -114,6 +116,8 @@ class Stack:
         self.config = config
         # An alternative Procfile (BENCH_PROCFILE) lets a tuning experiment change flags, not the real one.
         self.commands = procfile_commands(Path(os.environ.get("BENCH_PROCFILE", BASE_DIR / "Procfile")))
+        # The ingest floor runs on the web's own gunicorn command and settings: only the app differs.
+        self.commands["floor"] = self.commands["web"].replace(WEB_APPLICATION, FLOOR_APPLICATION)
         self.workdir = Path(tempfile.mkdtemp(prefix="pyloto-bench-"))
         self.web_port = free_port()
         self.graph_port = free_port()
@@ -232,8 +236,11 @@ class Stack:
             self.processes[name] = self._spawn(name, ["bash", "-c", f"exec {self.commands[name]}"])
         log(f"started {', '.join(names)} (logs in the stack's temporary directory)")
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        _wait_http(f"{self.web_url}/readyz", "web /readyz", timeout_s=timeout_s, process=self.processes.get("web"))
+    def wait_ready(self, timeout_s: float = 60.0, *, process: str = "web", path: str = "/readyz") -> None:
+        """Until the process listening on the web port (the web, or the ingest floor) answers `path`."""
+        _wait_http(
+            f"{self.web_url}{path}", f"{process} {path}", timeout_s=timeout_s, process=self.processes.get(process)
+        )
 
     def wait_workers(self, names: Iterable[str], timeout_s: float = 90.0) -> None:
         """Until every started Celery worker answers a remote-control ping (consumers on, pool up)."""

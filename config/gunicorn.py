@@ -28,6 +28,10 @@ def post_worker_init(worker) -> None:
     Django resolves its URLconf lazily, and the webhook imports the pipeline's tasks on its first
     enqueue: together about two seconds on a cold process. The database pool opens here too.
     """
+    from django.apps import apps
+
+    if not apps.ready:
+        return  # not the Django application (the benchmark's ingest floor runs on these settings too)
     from django.db import connection
     from django.urls import get_resolver
 
