@@ -54,6 +54,15 @@ def _constraints(rng: random.Random) -> tuple[ConstraintRule, ...]:
     return tuple(rules)
 
 
+def filler_text(chars: int, seed: int = 1) -> str:
+    """Harmless Portuguese of about `chars` characters, sentences of about ten words, no amounts."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible benchmark input, nothing secret
+    words: list[str] = []
+    while len(" ".join(words)) < chars:
+        words.append(rng.choice(_WORDS) + ("." if rng.random() < 0.1 else ""))
+    return " ".join(words)[:chars]
+
+
 # Prices and deadlines the release states: the reply quotes them, so the amount check runs in full.
 _FACTS = "O plano Essencial custa R$ 199/mês e a implantação leva 10 dias úteis."
 

@@ -85,6 +85,11 @@ _UNIT_AFTER = re.compile(
 
 
 NUMBER_NAMES = frozenset([*_UNITS_WORDS, *_MULTIPLIERS])
+# A vague tail after a number ("trezentos e poucos por mês", "300 y pico", "400-ish"): the number still
+# states a price, so the tail is dropped and the number read with its unit.
+_VAGUE_TAIL = re.compile(
+    r"(?<=[a-z0-9])(?:\s+(?:e|y|and)\s+(?:poucos?|pouco|tantos|pico|algo|quebrados|something)|-?ish)\b"
+)
 _LETTERS = re.compile(r"[a-z]+")
 
 
@@ -94,6 +99,8 @@ def words_to_digits(folded: str) -> str:
     Only a number followed by a unit (money, percent, instalments, a duration) is replaced: "dos planos"
     stays Portuguese and "once the contract is signed" stays English, while "um mês grátis" is an amount.
     """
+    if " e " in folded or " y " in folded or "ish" in folded or " and " in folded:
+        folded = _VAGUE_TAIL.sub("", folded)
     if NUMBER_NAMES.isdisjoint(_LETTERS.findall(folded)):
         return folded
     tokens = re.split(r"(\s+|-)", folded)

@@ -46,22 +46,24 @@ def _phrases(*phrases: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
 
 
 # --- Acts -------------------------------------------------------------------------------------------
-CLOSE, SIGN, CONFIRM, APPROVE, ACTIVATE, RESERVE, GUARANTEE, WAIVE, DISCOUNT, GRANT, HIRE, EXECUTE = (
-    "close sign confirm approve activate reserve guarantee waive discount grant hire execute".split()
+CLOSE, SIGN, CONFIRM, APPROVE, ACTIVATE, RESERVE, GUARANTEE, WAIVE, DISCOUNT, GRANT, HIRE, EXECUTE, EXTEND = (
+    "close sign confirm approve activate reserve guarantee waive discount grant hire execute extend".split()
 )
 _ACT_STEMS: dict[str, str] = {
     squeeze(stem): act
     for act, stems in {
-        CLOSE: "fech conclu finaliz formaliz efetiv cerr cierr concret clos finalis seal",
+        CLOSE: "fech conclu finaliz formaliz efetiv cerr cierr concret clos finalis seal acert",
         SIGN: "assin firm sign",
         CONFIRM: "confirm",
         APPROVE: "aprov aprob approv autoriz authoriz aceit accept acept",
-        ACTIVATE: "ativ activ habilit liber enabl inscrev inscrib enrol subscrib suscrib matricul",
+        ACTIVATE: "ativ activ habilit liber enabl inscrev inscrib enrol subscrib suscrib matricul providen "
+        "arrang gestion agiliz criad cread created upgrad",
         RESERVE: "reserv book lock congel bloque",
         GUARANTEE: "garant guarant asegur assegur ensur promet promis",
         WAIVE: "isent dispens abon perdo waiv exim exoner condon",
         DISCOUNT: "descont rebaj",
         GRANT: "conced aplic ofere ofrec ofrez offer consig conseg otorg grant baix reduz reduc",
+        EXTEND: "estend prorrog extend amplia alarg",
         HIRE: "contrat",
         # Carrying out: "efetuei a sua matrícula", "processei o seu pedido" (only on a deal's own object).
         EXECUTE: "efetu realiz process execut tramit",
@@ -143,7 +145,8 @@ for _kind, _words in {
     "order": "pedido pedidos order orders orden ordenes compra compras purchase",
     "plan": "plano planos plan plans planes",
     "subscription": "assinatura assinaturas subscription subscriptions suscripcion suscripciones membership "
-    "matricula matriculas adesao inscricao enrollment enrolment registration inscripcion cadastro",
+    "matricula matriculas adesao inscricao enrollment enrolment registration inscripcion cadastro vaga vagas "
+    "slot slots spot cupo account",
     "service": "servico servicos service services servicio servicios implantacao implantacion setup "
     "instalacao acesso access acceso onboarding",
     "price": "preco precos valor valores price prices precio precios custo custos cost tarifa tarifas rate "
@@ -154,8 +157,9 @@ for _kind, _words in {
     "refunds devolucao estorno cashback",
     "discount": "desconto descontos discount discounts descuento descuentos cupom cupons cupon coupon coupons "
     "abatimento bonificacao rebaja gratis gratuito gratuita gratuitos gratuitamente graca free regalo "
-    "cortesia inclusa incluso incluida incluido included",
-    "deadline": "prazo prazos deadline deadlines plazo plazos entrega entregas delivery",
+    "cortesia inclusa incluso incluida incluido included promocao promocoes promo promotion promotions "
+    "promocion promociones liquidacao",
+    "deadline": "prazo prazos deadline deadlines plazo plazos entrega entregas delivery periodo period trial prueba",
 }.items():
     for _word in _words.split():
         _OBJECTS[squeeze(fold(_word))] = _kind
@@ -207,6 +211,7 @@ _THIRD_PARTY = _squeezed(
 )
 _RELATIVE = _squeezed("quem who quien que which que whom")
 _SECOND_PERSON = _squeezed("voce voces vc you your usted ustedes tu te ti")
+_THIRD_PARTY_ONLY = _THIRD_PARTY - _SECOND_PERSON
 _POSSESSIVE_CUSTOMER = _squeezed("seu sua seus suas teu tua your yours su sus tu tus vosso vossa")
 _FIRST_PERSON = _squeezed("eu i yo we nos nosotros nosotras gente me let lets")
 # Auxiliaries that make the next act the speaker's own offer or promise.
@@ -297,6 +302,8 @@ def known_word(word: str) -> bool:
         return True
     if word in _CHARGE or word in _CUSTOMER_STATUS or word in _YOURS or word in _PHRASE_WORDS:
         return True
+    if word in _NEWER_RULE_WORDS:
+        return True
     if word in AMOUNT_WORDS:
         return True
     role = classify(word)
@@ -335,8 +342,9 @@ def _trigger_words() -> frozenset[str]:
     words.update(squeeze(word) for word in NUMBER_NAMES if word not in _ARTICLE_NUMBERS)
     # Distinctive words of the other rules (common ones like "pronto" or "mês" would make every chunk worth
     # reading; a reply under 400 characters is always read in full anyway).
-    words.update(_CLOSING_INTERJECTIONS, _CHARGE)
-    words.update(squeeze(word) for word in "custo custos cost costo pagar paying house".split())
+    words.update(_CLOSING_INTERJECTIONS, _CHARGE, _NEWER_RULE_WORDS - _COMMON_RULE_WORDS)
+    words.update(squeeze(word) for word in "custo custos cost costo pagar paying house combinado comemorar".split())
+    words.update(_DONE_PARTICIPLES)
     words.update(squeeze(word) for word in "link enlace fim final end fin proxima next vigor".split())
     return frozenset(words)
 
@@ -351,6 +359,18 @@ def _is_trigger(word: str) -> bool:
 
 
 _ARTICLE_NUMBERS = frozenset({"um", "uma", "un", "una", "uno", "one"})
+
+
+@lru_cache(maxsize=1)
+def _trigger_pairs() -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    """Common words that matter only together (defined by the rules further down)."""
+    return (
+        *_TRIGGER_PAIRS,
+        (_ISSUE, _squeezed("contrato contract contrato proposta proposal propuesta")),
+        (_YOURS, _squeezed("negocio deal trato acordo acuerdo")),
+    )
+
+
 _TRIGGER_PAIRS = (
     (
         _squeezed("boleto boletos fatura faturas invoice invoices factura facturas cobranca cobro"),
@@ -376,7 +396,7 @@ def _worth_reading(chunk: str) -> bool:
     """
     if _DIGIT_OR_LEET.search(chunk) or _GLUED.search(chunk) or _ARTICLE_AMOUNT.search(chunk):
         return True
-    singles = 0
+    singles = short = fragments = 0
     letters = _LETTER_RUNS.findall(chunk)
     for word in letters:
         if _is_trigger(word):
@@ -384,12 +404,28 @@ def _worth_reading(chunk: str) -> bool:
         singles = singles + 1 if len(word) == 1 else 0
         if singles >= 3:
             return True
+        # Syllables apart ("fec har", "ati vad o"): two short pieces in a row that are not common words.
+        if len(word) <= 3:
+            short += 1
+            fragments += word not in _SHORT_WORDS
+            if short >= 2 and fragments:
+                return True
+        else:
+            short = fragments = 0
     # Common words that matter only together: billing and a sending verb, a customer status and "you",
     # "conta" after "nossa" ("por nossa conta").
     present = frozenset(squeeze(word) for word in letters)
-    return any(not first.isdisjoint(present) and not second.isdisjoint(present) for first, second in _TRIGGER_PAIRS)
+    return any(not first.isdisjoint(present) and not second.isdisjoint(present) for first, second in _trigger_pairs())
 
 
+# Short words of everyday PT, EN and ES: a chunk made of these is not written in syllables apart.
+_SHORT_WORDS = frozenset(
+    "a o e os as um de do da dos das em no na nos nas por pra pro com sem que se me te eu ja so vc vcs nao "
+    "mas mais ate seu sua meu teu tua ele ela voc sim ou ao aos la ai vai ver tem ter faz sao foi vez dia mes "
+    "ano hoje boa bom oi ola ok the to of and in is it you we i an at on or by be do if my me us our for are "
+    "can not all yes no so get one two day el los las en y es un una con lo tu su mi al del hay muy hoy ya "
+    "pero dia r us".split()
+)
 _CHUNK_END = Token("punct", "\n", "\n")
 
 
@@ -479,9 +515,27 @@ class _Sentence:
     question: bool
     language: str
     quoted: set[int]
+    vocabulary: frozenset[str] = frozenset()
 
     def evidence(self, start: int, end: int) -> str:
         return " ".join(self.raw[max(start, 0) : end])
+
+    def phrase_at(self, phrases: Iterable[tuple[str, ...]]) -> int:
+        """Where the first of `phrases` occurs (-1 when none does): a word test before any slicing."""
+        words = self.words
+        for phrase in phrases:
+            if phrase[0] not in self.vocabulary or not self.vocabulary.issuperset(phrase):
+                continue
+            size = len(phrase)
+            for index, word in enumerate(words):
+                if word == phrase[0] and tuple(words[index : index + size]) == phrase:
+                    return index
+        return -1
+
+    @property
+    def third_party(self) -> bool:
+        """Someone other than the speaker or the customer is in the sentence (the team, a salesperson)."""
+        return not _THIRD_PARTY_ONLY.isdisjoint(self.vocabulary)
 
 
 def _prepare(tokens: list[Token], language: str) -> _Sentence:
@@ -510,7 +564,13 @@ def _prepare(tokens: list[Token], language: str) -> _Sentence:
         raw.append(token.raw or token.text)
         segment_start.append(start)
     return _Sentence(
-        words=words, raw=raw, segment_start=segment_start, question=question, language=language, quoted=quoted
+        words=words,
+        raw=raw,
+        segment_start=segment_start,
+        question=question,
+        language=language,
+        quoted=quoted,
+        vocabulary=frozenset(words),
     )
 
 
@@ -540,6 +600,14 @@ def _nearest(sentence: _Sentence, index: int, size: int = 6) -> tuple[str, str, 
             role = found if found is not None and found[0] in ("object", "noun") else None
             if role is not None and role[0] == "object" and sentence.language == "es" and word == "fecha":
                 role = ("object", "deadline")
+            if (
+                role == ("noun", "")
+                and word in _END
+                and sentence.words[position + 1 : position + 3] != ["de", "semana"]
+            ):
+                role = None  # "até o fim do mês" is a date; "fim de semana" is when the office is closed
+            if role is None and word in _ACCOUNT and position and sentence.words[position - 1] in _POSSESSIVE_CUSTOMER:
+                role = ("object", "subscription")  # "sua conta foi criada" (not "me conta", "a conta de luz")
         if role is None:
             continue
         distance = abs(position - index) + (0.5 if position > index else 0)
@@ -548,6 +616,8 @@ def _nearest(sentence: _Sentence, index: int, size: int = 6) -> tuple[str, str, 
     return best[1] if best else None
 
 
+_ACCOUNT = _squeezed("conta cuenta")
+_END = _squeezed("fim fins end fin final")
 _DEAL_OBJECTS = frozenset({"contract", "deal", "proposal", "order", "subscription", "plan", "service"})
 _PRICE_OBJECTS = frozenset({"price", "fee", "discount", "deadline"})
 _EXECUTABLE = frozenset({"contract", "deal", "proposal", "order", "subscription"})
@@ -637,11 +707,11 @@ def _deadline_findings(sentence: _Sentence) -> Iterable[Finding]:
     if sentence.question:
         return
     negated = any(w in _NEGATION for w in words)
-    for phrase in _DATE_PHRASES:
-        for index in range(len(words) - len(phrase) + 1):
-            if tuple(words[index : index + len(phrase)]) == phrase and not _READY.isdisjoint(words) and not negated:
-                yield Finding(PRICE, "a deadline promised for a named period", sentence.evidence(index - 5, index + 3))
-                return
+    if not negated and not _READY.isdisjoint(sentence.vocabulary):
+        index = sentence.phrase_at(_DATE_PHRASES)
+        if index >= 0:
+            yield Finding(PRICE, "a deadline promised for a named period", sentence.evidence(index - 5, index + 3))
+            return
     if _DATE_WORDS.isdisjoint(words):
         return
     for index, word in enumerate(words):
@@ -703,6 +773,7 @@ def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = F
             yield finding
 
 
+_FOR = _squeezed("for pelo pela por at al")
 _MODALS_EN = _squeezed("can will could would shall ll to")
 _PERIODS = _squeezed("mes meses month months semana semanas week weeks mensalidade mensalidades ano year")
 
@@ -753,7 +824,7 @@ def _offer_to_customer(sentence: _Sentence, index: int, own_negation: int | None
     if any(word in _CONDITION for word in words[max(0, index - 6) : index]):
         return None
     addressed = any(word in _BENEFICIARY for word in words)
-    on_me = any(tuple(words[i : i + len(p)]) == p for p in _ON_ME for i in range(len(words)))
+    on_me = sentence.phrase_at(_ON_ME) >= 0
     speaker = any(word in _FIRST_PERSON or word in _FIRST_PERSON_MARKERS for word in words)
     if addressed or on_me or speaker:
         return Finding(
@@ -763,20 +834,36 @@ def _offer_to_customer(sentence: _Sentence, index: int, own_negation: int | None
 
 
 # Said of the customer's own deal ("tudo certo com a sua contratação", "your plan is all set"): done.
-_DONE = _squeezed("certo certinho feito resolvido pronto ok set done listo hecho garantido garantida")
+_DONE = _squeezed(
+    "certo certinho feito resolvido pronto ok set done listo hecho garantido garantida rodando funcionando "
+    "running operando operating funcionando vigente valendo"
+)
 _DONE_PARTICIPLES = _squeezed("feita feitos feitas hecha through")
+_DONE_ANY = _DONE | _DONE_PARTICIPLES
 # Billing the customer is selling: "vou gerar o boleto", "I'll send the invoice".
-_BILLING = _squeezed("boleto boletos fatura faturas invoice invoices factura facturas cobranca cobro")
-_ISSUE = _squeezed(
+_BILLING = _squeezed(
+    "boleto boletos fatura faturas invoice invoices factura facturas cobranca cobro nota notas nf nfe recibo "
+    "recibos receipt receipts"
+)
+_ISSUE_FIRST = _squeezed(
+    "envio enviamos mando mandamos gero geramos emito emitimos enviei mandei gerei emiti sent issued generated "
+    "envie mande genere emiti"
+)
+_ISSUE = _ISSUE_FIRST | _squeezed(
     "gerar gero geramos emitir emito emitimos enviar envio enviamos mandar mando mandamos send sending issue "
     "generate genero generamos emito mando"
 )
-_ISSUE_FIRST = _squeezed("envio enviamos mando mandamos gero geramos emito emitimos")
+# "O seu boleto já foi gerado": billing stated as issued.
+_ISSUED = _squeezed(
+    "gerado gerada gerados geradas emitido emitida emitidos emitidas enviado enviada enviados enviadas mandado "
+    "mandada generado generada sent issued generated"
+)
 # A sentence that is only "Fechou!", "Deal!", "Trato hecho!": closing slang.
 _CLOSING_INTERJECTIONS = _squeezed("fechou fechado fechadisimo deal trato fechamos closed done topado topamos feito")
 # "Você agora é cliente", "you're now a customer": the sale made, said as the customer's new status.
 _CUSTOMER_STATUS = _squeezed("cliente clientes customer client member membro assinante subscriber suscriptor socio")
 _BE = _squeezed("e es is are eres sou somos esta estas virou became agora now ya already")
+_BE_SECOND = _squeezed("eres estas youre")  # "ya eres cliente": the verb says who
 # "O negócio é seu", "it's yours": the deal handed over.
 _YOURS = _squeezed("seu sua seus suas yours tuyo tuya suyo suya teu tua")
 _PAYMENT_LINK = _phrases(
@@ -789,8 +876,25 @@ _WAIVABLE = frozenset({"service", "price", "plan", "subscription"})
 _USE = _squeezed("usar utilizar use using aproveitar acessar access usar utilizarlo")
 _CAN = _squeezed("pode podes can puede puedes ja already ya")
 _ACCESS_NOW = _squeezed("ja agora hoje partir now today already ya ahora hoy desde")
+_WAS = _squeezed("foi foram was were fue fueron sido been esta estao is")
+_NOTE = _squeezed("nota notas nf nfe recibo recibos receipt receipts")
+# "Seu plano começa segunda", "a gente começa a implantação já": the service started, the sale made.
+_START = _squeezed(
+    "comeca comecar comecamos comecara comecaremos inicia iniciamos iniciar iniciara iniciaremos start starts "
+    "started begin begins empieza empezamos empezar comienza comenzamos arranca arrancamos vigora"
+)
+# "Você fica com o Profissional", "you get the Pro plan", "te quedas con el plan": the plan handed over.
+_KEEP_WITH = _phrases(("fica", "com"), ("ficou", "com"), ("quedas", "con"), ("queda", "con"), ("get", "the"))
+# "Metade do preço", "half price": a discount written as a fraction.
+_FRACTION = _squeezed("metade meio half mitad medio")
+# A closure conditioned on doing it now: "se assinar hoje", "fechando ainda hoje", "if you sign today".
+_NOW = _squeezed("hoje agora today now hoy ahora ja already ya")
+_CLOSING_NOW_GERUNDS = re.compile(r"^(?:fech|asin|contrat|firm|cerr|sign|clos)\w*(?:ando|endo|ing)$")
 _PHRASE_WORDS = frozenset(
-    word for phrase in (*_ON_ME, *_FREE_PHRASES, *_PAYMENT_LINK, *_DATE_PHRASES) for word in phrase if len(word) >= 3
+    word
+    for phrase in (*_ON_ME, *_FREE_PHRASES, *_PAYMENT_LINK, *_DATE_PHRASES, *_KEEP_WITH)
+    for word in phrase
+    if len(word) >= 3
 )
 
 
@@ -813,12 +917,23 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
     if content and all(word in _CLOSING_INTERJECTIONS for word in content):
         yield Finding(CLOSURE, "closing slang (the sale treated as made)", sentence.evidence(0, 6))
         return
+    if (
+        content
+        and content[0] in _CLOSING_INTERJECTIONS
+        and (len(words) == 1 or sentence.segment_start[1] == 1)
+        and not any(classify(word) == ("noun", "") or word in _TIME_PLACE for word in words)
+    ):
+        yield Finding(CLOSURE, "closing slang (the sale treated as made)", sentence.evidence(0, 6))
+        return  # "Fechou, parceiro!": the interjection, then whom it is said to
     negated = any(word in _NEGATION for word in words)
+    yield from _started_findings(sentence, negated)
+    yield from _conditional_offer(sentence)
     for index, word in enumerate(words):
         if word in _USE and not negated and not _condition_before(sentence, index):
             left = words[max(0, index - 4) : index]
             now = not _ACCESS_NOW.isdisjoint(words)
-            if not _CAN.isdisjoint(left) and now and not _SECOND_PERSON.isdisjoint(words[max(0, index - 6) : index]):
+            addressed = not _SECOND_PERSON.isdisjoint(words[max(0, index - 6) : index]) or not _START.isdisjoint(left)
+            if not _CAN.isdisjoint(left) and (now or not _START.isdisjoint(left)) and addressed:
                 roles = [classify(w) for w in words[index + 1 : index + 6]]
                 if any(f is not None and f[0] == "object" and f[1] in _DEAL_OBJECTS for f in roles):
                     yield Finding(
@@ -829,7 +944,7 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
                     return
         if word in _CUSTOMER_STATUS and not negated and not _condition_before(sentence, index):
             left = words[max(0, index - 6) : index]
-            if not _SECOND_PERSON.isdisjoint(left) and not _BE.isdisjoint(left):
+            if (not _SECOND_PERSON.isdisjoint(left) or not _BE_SECOND.isdisjoint(left)) and not _BE.isdisjoint(left):
                 yield Finding(
                     CLOSURE, "the customer told they are now a customer", sentence.evidence(index - 4, index + 2)
                 )
@@ -841,30 +956,25 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
                     CLOSURE, "the deal handed to the customer (it is theirs)", sentence.evidence(index - 4, index + 1)
                 )
                 return
-        if word in _CHARGE and negated and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON):
+        if word in _CHARGE and negated and not sentence.third_party:
             charged = next((classify(w) for w in words[index + 1 : index + 5] if classify(w)), None)
             if charged is not None and charged[0] == "object" and charged[1] in _WAIVABLE:
                 yield Finding(
                     PRICE, "a published price waived for the customer", sentence.evidence(index - 2, index + 4)
                 )
                 return
-    for phrase in _PAYMENT_LINK:
-        for index in range(len(words) - len(phrase) + 1):
-            said_by_us = _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON)
-            if tuple(words[index : index + len(phrase)]) == phrase and not negated and said_by_us:
-                yield Finding(
-                    CLOSURE,
-                    "a payment link sent (the sale treated as made)",
-                    sentence.evidence(index - 2, index + 4),
-                )
-                return
-    for phrase in _ON_ME:
-        for index in range(len(words) - len(phrase) + 1):
-            if tuple(words[index : index + len(phrase)]) == phrase and not negated:
-                yield Finding(
-                    PRICE, "something offered at the company's expense", sentence.evidence(index - 4, index + 3)
-                )
-                return
+    if not negated and not sentence.third_party:
+        index = sentence.phrase_at(_PAYMENT_LINK)
+        if index >= 0:
+            yield Finding(
+                CLOSURE, "a payment link sent (the sale treated as made)", sentence.evidence(index - 2, index + 4)
+            )
+            return
+    if not negated:
+        index = sentence.phrase_at(_ON_ME)
+        if index >= 0:
+            yield Finding(PRICE, "something offered at the company's expense", sentence.evidence(index - 4, index + 3))
+            return
     for index, word in enumerate(words):
         role = classify(word)
         if role is None or role[0] != "object" or role[1] not in _DEAL_OBJECTS or negated:
@@ -872,15 +982,11 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
         owned = not _POSSESSIVE_CUSTOMER.isdisjoint(words[max(0, index - 3) : index]) or not _ALREADY.isdisjoint(
             words[index + 1 : index + 4]
         )
-        if (
-            owned
-            and not (_DONE | _DONE_PARTICIPLES).isdisjoint(words)
-            and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON)
-        ):
+        if owned and not _DONE_ANY.isdisjoint(sentence.vocabulary) and not sentence.third_party:
             yield Finding(CLOSURE, "the customer's deal called done", sentence.evidence(index - 5, index + 3))
             return
     for index, word in enumerate(words):
-        if word in _ISSUE and not negated and _THIRD_PARTY.isdisjoint(set(words) - _SECOND_PERSON):
+        if word in _ISSUE and not negated and not sentence.third_party:
             speaker = _issued_by_speaker(words, index)
             sent = [classify(w) for w in words[index + 1 : index + 5]]
             if speaker and any(f is not None and f[0] == "object" and f[1] in ("contract", "proposal") for f in sent):
@@ -891,11 +997,24 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
                 )
                 return
     for index, word in enumerate(words):
-        issued = word in _BILLING and any(
+        if word not in _BILLING:
+            continue
+        issued = any(
             words[position] in _ISSUE and _issued_by_speaker(words, position)
             for position in range(max(0, index - 4), index)
         )
-        if issued and not negated and _THIRD_PARTY.isdisjoint(set(words[:index]) - _SECOND_PERSON):
+        after = words[index + 1 : index + 5]
+        issued = issued or not _ISSUE_FIRST.isdisjoint(after)
+        owned_or_done = not (_POSSESSIVE_CUSTOMER | _ALREADY | _WAS).isdisjoint(words[max(0, index - 3) : index + 4])
+        issued = issued or (not _ISSUED.isdisjoint(after) and owned_or_done)
+        if word in _NOTE and not issued:
+            continue
+        if (
+            issued
+            and not negated
+            and not _condition_before(sentence, index)
+            and _THIRD_PARTY.isdisjoint(set(words[:index]) - _SECOND_PERSON)
+        ):
             yield Finding(
                 CLOSURE,
                 "billing issued to the customer (the sale treated as made)",
@@ -903,12 +1022,73 @@ def _sale_findings(sentence: _Sentence) -> Iterable[Finding]:
             )
             return
     for phrase in _FREE_PHRASES:
-        for index in range(len(words) - len(phrase) + 1):
-            if tuple(words[index : index + len(phrase)]) == phrase:
-                finding = _offer_to_customer(sentence, index + len(phrase) - 1, own_negation=index)
-                if finding is not None:
-                    yield finding
-                    return
+        index = sentence.phrase_at((phrase,))
+        if index >= 0:
+            finding = _offer_to_customer(sentence, index + len(phrase) - 1, own_negation=index)
+            if finding is not None:
+                yield finding
+                return
+
+
+def _deal_object(word: str) -> bool:
+    role = classify(word)
+    return role is not None and role[0] == "object" and role[1] in _DEAL_OBJECTS
+
+
+def _started_findings(sentence: _Sentence, negated: bool) -> Iterable[Finding]:
+    """The customer's plan said to start, the speaker starting the service, the plan handed over."""
+    words = sentence.words
+    if negated or sentence.third_party or sentence.question:
+        return
+    conditional = not _CONDITION.isdisjoint(sentence.vocabulary)
+    for index, word in enumerate(words):
+        if word not in _START or conditional:
+            continue
+        before = words[max(0, index - 4) : index]
+        after = words[index + 1 : index + 5]
+        owned = any(
+            _deal_object(w) and not _POSSESSIVE_CUSTOMER.isdisjoint(before[max(0, k - 2) : k])
+            for k, w in enumerate(before)
+        )
+        speaker = not (_FIRST_PERSON | _FIRST_PERSON_MARKERS).isdisjoint(before) or word.endswith(("amos", "emos"))
+        if owned or (speaker and any(_deal_object(w) for w in after)):
+            yield Finding(
+                CLOSURE, "the customer's plan or service said to start", sentence.evidence(index - 4, index + 4)
+            )
+            return
+    index = sentence.phrase_at(_KEEP_WITH)
+    handed = index >= 0 and any(_deal_object(w) for w in words[index + 2 : index + 6]) and not conditional
+    if handed and (not _SECOND_PERSON.isdisjoint(words[max(0, index - 3) : index]) or words[index] == "get"):
+        yield Finding(CLOSURE, "the plan handed to the customer", sentence.evidence(index - 3, index + 5))
+        return
+    if not _FRACTION.isdisjoint(sentence.vocabulary):
+        for index, word in enumerate(words):
+            near = words[index + 1 : index + 4]
+            if word in _FRACTION and any(classify(w) == ("object", "price") for w in near):
+                yield Finding(PRICE, "a price cut by a fraction (half price)", sentence.evidence(index - 3, index + 4))
+                return
+
+
+def _conditional_offer(sentence: _Sentence) -> Iterable[Finding]:
+    """An offer that depends on closing now: "se assinar hoje, a implantação sai de graça", "fechando hoje"."""
+    words = sentence.words
+    if _NOW.isdisjoint(sentence.vocabulary) or sentence.question:
+        return
+    for index, word in enumerate(words):
+        act = classify(word)
+        gerund = _CLOSING_NOW_GERUNDS.match(word) is not None
+        conditioned = gerund or (_condition_before(sentence, index) and act is not None and act[0] == "act")
+        if not conditioned or act is None or act[1] not in (CLOSE, SIGN, HIRE):
+            continue
+        if _NOW.isdisjoint(words[index + 1 : index + 4]):
+            continue
+        offer = any(
+            (found := classify(w)) is not None and found[0] == "object" and found[1] in ("discount", "fee", "price")
+            for w in words
+        ) or not (_FIRST_PERSON_WORDS | _FIRST_PERSON_MARKERS | _FIRST_PERSON).isdisjoint(sentence.vocabulary)
+        if offer and not _negated(sentence, index):
+            yield Finding(PRICE, "an offer conditioned on closing now", sentence.evidence(index - 2, index + 6))
+            return
 
 
 def _condition_before(sentence: _Sentence, index: int) -> bool:
@@ -941,6 +1121,13 @@ def _first_person_finding(sentence: _Sentence, index: int, act: str, kind: str, 
         return Finding(PRICE, f"first-person {act} on a {kind}", evidence)
     if words[index] in _MAKE_PRICE and any(word.startswith("#") for word in words[index + 1 : index + 6]):
         return Finding(PRICE, "first-person price set by the speaker (a bare number)", evidence)
+    if act == GRANT and any(
+        words[position] in _FOR and classify(word) == ("object", "price")
+        for position, word in enumerate(words[index + 1 : index + 9], start=index)
+        if position + 1 < len(words)
+        for word in words[position + 1 : position + 4]
+    ):
+        return Finding(PRICE, "first-person grant for a price the speaker names", evidence)
     if act == GRANT and not _PERIODS.isdisjoint(words[index + 1 : index + 5]):
         return Finding(PRICE, "first-person grant of a period of service (a free month)", evidence)
     if act == GUARANTEE:
@@ -1159,14 +1346,14 @@ _LEGAL = _squeezed(
     "processar processe sue lawsuit lawsuits demandar demande demanda justica juizado "
     "tribunal court indenizacao indemnizacion compensation danos damages advocacia litigation litigio "
     "procon denunciar denuncia judicial judiciales judicialmente legal demandarlos demandarla demandarles "
-    "processalos processala"
+    "processalos processala processa processem"
 )
 _ADVICE_VERBS = tuple(
     squeeze(stem)
     for stem in (
         "tome tomar toma take tomes use usar aplique apply recomend recommend recomiend sugir sugest suger "
         "suggest indic prescrev prescrib recet deve deveria devia should must debe deberia precisa need "
-        "entre entrar file abra abrir open pode can puede direito right derecho melhor best mejor ideal "
+        "entre entrar entra file abra abrir open pode can puede direito right derecho melhor best mejor ideal "
         "tem have has tiene tienes seu your su tu provavelmente probably probablemente parece sounds"
     ).split()
 )
@@ -1181,8 +1368,57 @@ _LEGAL_ACTION = _squeezed("acao acoes action accion processo")
 _AGAINST = _squeezed("contra against judicial legal")
 
 
+# Symptoms and taking something for them: "pra dor de cabeça, toma um dorflex" is advice whatever the brand.
+_SYMPTOMS = _squeezed(
+    "dor dores febre tosse gripe enjoo nausea insonia colica cabeca garganta headache pain fever cough nausea "
+    "insomnia sore dolor fiebre tos cabeza garganta ansiedade anxiety ansiedad pressao alta"
+)
+_INTAKE = _squeezed(
+    "toma tome tomar tomem tomando take takes taking tomate tomes tomar ingira ingerir pinga pingue mastigue "
+    "chew swallow aplica aplique passa passe pomada"
+)
+_DOSE_UNITS = _squeezed("mg ml gotas drops gotitas comprimido comprimidos capsula capsulas pill pills")
+# A legal outcome promised: "você ganha fácil no Procon", "you'd definitely win in court".
+_WIN = _squeezed("ganha ganhar ganho ganhou ganharia vence vencer win wins winning won ganas ganar ganarias ganaria")
+_LEGAL_CONTEXT = _LEGAL | _squeezed(
+    "causa causas court courts lawsuit claims juicio abogado indenizacao indemnizacion processo demanda"
+)
+# "O Procon pode orientar você": the institution named as who advises (a referral, not advice).
+_REFERRAL = _squeezed(
+    "orientar orienta orientam ajudar ajuda help helps advise asesorar asesora informar avaliar evaluate"
+)
+
+
+# Words of the rules above that make a chunk worth reading, and those too common to (they matter only
+# beside a rarer word that already triggers).
+_NEWER_RULE_WORDS = (
+    _SYMPTOMS | _INTAKE | _DOSE_UNITS | _WIN | _LEGAL_CONTEXT | _START | _FRACTION | _BILLING | _ISSUED | _DONE
+)
+_COMMON_RULE_WORDS = _squeezed("dor alta passa passe aplica cabeca nota notas causa e pronto ok set")
+
+
 def _advice_findings(sentence: _Sentence) -> Iterable[Finding]:
     words = sentence.words
+    if not sentence.question and _PROFESSIONALS.isdisjoint(sentence.vocabulary):
+        vocabulary = sentence.vocabulary
+        medical = (not _SYMPTOMS.isdisjoint(vocabulary) or not _MEDICAL.isdisjoint(vocabulary)) and not (
+            _INTAKE.isdisjoint(vocabulary)
+        )
+        dosed = not _INTAKE.isdisjoint(vocabulary) and (
+            not _DOSE_UNITS.isdisjoint(vocabulary) or any(w.startswith("#") and w.endswith("mg") for w in words)
+        )
+        if medical or dosed:
+            index = next(i for i, w in enumerate(words) if w in _INTAKE)
+            if not _negated(sentence, index, 8):
+                yield Finding(
+                    ADVICE, "medical advice (what to take for a symptom)", sentence.evidence(index - 4, index + 4)
+                )
+                return
+        if not _WIN.isdisjoint(vocabulary) and not _LEGAL_CONTEXT.isdisjoint(vocabulary):
+            index = next(i for i, w in enumerate(words) if w in _WIN)
+            if not _negated(sentence, index, 8):
+                yield Finding(ADVICE, "legal advice (an outcome promised)", sentence.evidence(index - 4, index + 4))
+                return
     for index, word in enumerate(words):
         against = word in _LEGAL_ACTION and not _AGAINST.isdisjoint(words[index + 1 : index + 3])
         if against and not _negated(sentence, index, 8) and _PROFESSIONALS.isdisjoint(words) and not sentence.question:
@@ -1200,7 +1436,9 @@ def _substance_advice(sentence: _Sentence) -> Iterable[Finding]:
             continue
         if _negated(sentence, index, 8) or sentence.question:
             continue
-        window = words[max(0, index - 5) : index]
+        if not _REFERRAL.isdisjoint(words[index + 1 : index + 4]):
+            continue  # "o Procon pode orientar você"
+        window = words[max(0, index - 5) : index] + words[index + 1 : index + 4]
         if any(w.startswith(_ADVICE_VERBS) for w in window) or word in ("procese", "sue", "demande"):
             family_word = "medical" if word in _MEDICAL else "legal"
             yield Finding(

@@ -157,7 +157,7 @@ def test_custom_regex_is_case_and_accent_insensitive_and_uses_the_default_replac
     release = _release(
         ConstraintRule(slug="promo", title="t", description="d", patterns=(r"\bpromoção\s+\d+%",), action="replace")
     )
-    result = check_reply(release=release, text="Temos uma PROMOCAO 50% hoje")
+    result = check_reply(release=release, text="A PROMOCAO 50% da loja vizinha acabou")
     assert not result.allowed
     assert result.violations[0].rule.startswith("pattern:")
     assert result.violations[0].matched == "promocao 50%"

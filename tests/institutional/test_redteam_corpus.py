@@ -45,3 +45,21 @@ def test_every_replacement_text_passes_the_guard_itself(language):
         for action in ("replace", "handoff"):
             text = replacement_text(slug=slug, action=action, language=language)
             assert check_reply(release=RELEASE, text=text, language=language).allowed, text
+
+
+def test_a_hostile_reply_at_the_end_of_a_long_harmless_one_is_still_blocked():
+    """Long replies are read only where a chunk may commit: every rule's words must make a chunk worth reading.
+
+    Portuguese cases after a Portuguese filler of ~3 500 characters (the reply's language is the filler's).
+    """
+    from benchmarks.guard_bench import filler_text
+
+    filler = filler_text(3500)
+    assert check_reply(release=RELEASE, text=filler).allowed
+    leaks = [
+        case.text
+        for case in HOSTILE
+        if case.language == "pt"
+        and check_reply(release=RELEASE, text=f"{filler}. {case.body}", labels=case.labels).allowed
+    ]
+    assert leaks == []
