@@ -1,21 +1,22 @@
 """The run lease: one pipeline run in flight per conversation, burst detection and crash recovery.
 
-A run claims the conversation with a conditional UPDATE (free, or its lease expired) and takes every
-inbound message still waiting, oldest first. Messages that arrive during the run stay `received`;
-the run asks `run_has_new_inbound` before it ends, and the next run answers them together (people
-type in bursts; answering each fragment separately is what customers hate most about bots).
+A run claims the conversation with a conditional UPDATE (free, or its lease expired and its holder
+is dead) and takes every inbound message still waiting, oldest first. Messages that arrive during
+the run stay `received`; the run asks `run_has_new_inbound` before it ends, and the next run answers
+them together (people type in bursts; answering each fragment separately is what customers hate
+most about bots).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
@@ -38,22 +39,36 @@ def _lease_seconds(lease_seconds: int | None) -> int:
     return int(lease_seconds if lease_seconds is not None else settings.RUN_LEASE_SECONDS)
 
 
-def run_begin(*, conversation_id: int, lease_seconds: int | None = None) -> RunLease | None:
-    """Claim the conversation for one run, or None when another run holds a live lease.
+def _no_heartbeats(token: str) -> bool:
+    """Without heartbeats (embedded mode: one process), an expired lease's run is dead."""
+    return False
+
+
+def run_begin(
+    *,
+    conversation_id: int,
+    lease_seconds: int | None = None,
+    holder_is_alive: Callable[[str], bool] = _no_heartbeats,
+) -> RunLease | None:
+    """Claim the conversation for one run, or None when another run holds it.
+
+    A free conversation is claimed. An expired lease is taken over only when `holder_is_alive(token)`
+    says its run is dead: a lease can lapse while its run waits in a queue or its renewal is late, and
+    a duplicate run task taking it over would answer the same messages again (the live run's reply is
+    then dropped as stale). A live holder's lease is renewed instead. The pipeline passes the run
+    heartbeat; the default (no heartbeats: one process) treats an expired lease as a dead run.
 
     The lease covers every inbound message still `received` (marked `processing` here) and any left
-    `processing` by a run whose lease expired: holding the lease means nobody else is answering them.
+    `processing` by a dead run: holding the lease means nobody else is answering them.
     """
     now = timezone.now()
     expires_at = now + timedelta(seconds=_lease_seconds(lease_seconds))
     token = secrets.token_hex(16)
     with transaction.atomic():
-        claimed = (
-            Conversation.objects.filter(pk=conversation_id)
-            .filter(Q(run_token__isnull=True) | Q(run_lease_expires_at__lt=now))
-            .update(run_token=token, run_started_at=now, run_lease_expires_at=expires_at)
+        claimed = Conversation.objects.filter(pk=conversation_id, run_token__isnull=True).update(
+            run_token=token, run_started_at=now, run_lease_expires_at=expires_at
         )
-        if claimed != 1:
+        if claimed != 1 and not _take_over_expired(conversation_id, token, now, expires_at, holder_is_alive):
             return None
         message_ids = tuple(
             Message.objects.filter(
@@ -74,6 +89,29 @@ def run_begin(*, conversation_id: int, lease_seconds: int | None = None) -> RunL
         expires_at=expires_at,
         message_ids=message_ids,
     )
+
+
+def _take_over_expired(
+    conversation_id: int, token: str, now: datetime, expires_at: datetime, holder_is_alive: Callable[[str], bool]
+) -> bool:
+    """Take an expired lease from a dead holder (compare-and-set on its token); renew a live holder's."""
+    held = (
+        Conversation.objects.filter(pk=conversation_id, run_lease_expires_at__lt=now)
+        .values_list("run_token", flat=True)
+        .first()
+    )
+    if not held:
+        return False  # the lease is live (or the conversation was freed meanwhile: the next task claims it)
+    if holder_is_alive(held):
+        runs_renew(tokens_by_conversation={conversation_id: held}, expires_at=expires_at)
+        log.info("run_lease_kept", conversation_id=conversation_id, reason="expired, but its run is alive")
+        return False
+    taken = Conversation.objects.filter(pk=conversation_id, run_token=held).update(
+        run_token=token, run_started_at=now, run_lease_expires_at=expires_at
+    )
+    if taken:
+        log.warning("run_lease_taken_over", conversation_id=conversation_id, reason="expired and its run is dead")
+    return taken == 1
 
 
 def run_renew(*, lease: RunLease, lease_seconds: int | None = None) -> RunLease | None:

@@ -28,7 +28,7 @@ from conversations.states import State, allowed_bot_targets
 from institutional.hours import business_hours_status
 from institutional.selectors import current_release, prompt_variant_for_contact
 from llm.client import llm_configured
-from pyloto.pipeline.heartbeat import beating
+from pyloto.pipeline.heartbeat import beating, run_is_alive
 from pyloto.resilience.breaker import breaker_rejects_calls, llm_breaker
 from pyloto.resilience.rate_limit import contact_rate_check
 
@@ -63,7 +63,8 @@ VOICE_NOTE_PLEASE_TYPE = (
 
 def run_launch(*, conversation_id: int) -> str:
     """Start answering a conversation's unanswered messages; returns what happened (for logs and tests)."""
-    lease = run_begin(conversation_id=conversation_id)
+    # An expired lease whose run still beats is kept: a duplicate task must not answer it a second time.
+    lease = run_begin(conversation_id=conversation_id, holder_is_alive=run_is_alive)
     if lease is None:
         return "busy"  # the run in flight answers these messages too, or starts the next run
     if not lease.message_ids:

@@ -96,6 +96,29 @@ def test_an_expired_lease_is_reclaimed_by_the_next_run_with_the_crashed_runs_mes
     assert Conversation.objects.get(pk=conversation.pk).run_token == lease.token
 
 
+def test_an_expired_lease_whose_run_is_alive_is_renewed_not_taken_over():
+    conversation = ConversationFactory()
+    waiting = MessageFactory(conversation=conversation)
+    live = run_begin(conversation_id=conversation.pk, lease_seconds=60)
+    Conversation.objects.filter(pk=conversation.pk).update(run_lease_expires_at=timezone.now() - timedelta(seconds=1))
+    asked = []
+
+    def alive(token: str) -> bool:
+        asked.append(token)
+        return True
+
+    assert run_begin(conversation_id=conversation.pk, holder_is_alive=alive) is None
+
+    assert asked == [live.token]
+    conversation.refresh_from_db()
+    assert conversation.run_token == live.token
+    assert conversation.run_lease_expires_at > timezone.now()
+    assert _status(waiting) == ["processing"]
+    # A live lease is not even asked about.
+    assert run_begin(conversation_id=conversation.pk, holder_is_alive=alive) is None
+    assert asked == [live.token]
+
+
 def test_run_renew_extends_a_live_lease():
     conversation = ConversationFactory()
     lease = run_begin(conversation_id=conversation.pk, lease_seconds=5)
