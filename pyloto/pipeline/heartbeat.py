@@ -5,16 +5,22 @@ provider, the pipeline worker finalizes it) and the LLM tasks never touch the da
 row cannot be renewed by whoever holds the run. Instead the run's heartbeat is a Redis key:
 - while one of its tasks executes, the process executing it beats every quarter lease with a TTL of
   one lease: a killed worker's run goes silent within a lease;
-- when a task ends (its next task is queued, or its retry counts down), the key is set for
-  `QUEUED_LEASES` leases: a run waiting behind a backlog is alive, not dead — reclaiming it would run
-  it again and deepen the very backlog it waits in (a fault run showed that spiral).
+- when a task ends (its next task is queued, or its retry counts down), the key is set for the
+  broker's visibility timeout: as long as that next task can still be delivered, the run is alive.
+  A run waiting behind a backlog is not dead — reclaiming it runs it again and deepens the very
+  backlog it waits in (two fault runs spiralled that way with a 60 s allowance: the LLM queue's wait
+  passed 60 s under load, every waiting run was reclaimed and launched again, and no finalize found
+  its lease any more).
 The sweeper renews the database lease of a run whose heartbeat is alive and reclaims one whose
-heartbeat stopped: a killed worker's runs are answered again within a lease plus a sweep, a run that
-lost its queued task (a Redis restart, a chord whose counter Redis lost) within `QUEUED_LEASES`
-leases, and a slow but live run is never run twice.
+heartbeat stopped, and `run_begin` asks the same heartbeat before a new run task takes over an
+expired lease (`run_is_alive`): a killed worker's runs are answered again within a lease plus a
+sweep, and a slow but live run is never run twice.
 
-A Redis restart wipes the keys (no persistence): live runs beat again within a quarter lease; runs
-whose tasks died with Redis are reclaimed, which is what they need.
+A queued task is lost only with Redis, and then so is its run's heartbeat: a Redis restart without
+persistence wipes the keys, live runs beat again within a quarter lease, and runs whose tasks died
+with Redis (a chord whose counter it lost too) are reclaimed at the next sweep. With AOF the tasks
+and the keys survive together. A killed worker's started tasks beat as executing, so they go silent
+within a lease; the worker reserves no more tasks than it runs (prefetch multiplier 1).
 """
 
 from __future__ import annotations
@@ -35,19 +41,17 @@ from pyloto.resilience.store import resilience_redis
 log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "pyloto:run-alive:"
-# How many leases a run between two tasks stays alive: longer than any healthy queue wait (60 s with
-# the default lease), short enough that a run whose queued task Redis lost is answered within a minute.
-QUEUED_LEASES = 4
 
 
 def run_heartbeat(*run_keys: str, queued: bool = False) -> None:
-    """Say these runs are alive for one more lease, or `QUEUED_LEASES` when their next task is queued.
+    """Say these runs are alive for one more lease, or the visibility timeout when their next task is queued.
 
     Best effort: Redis being down must not fail a run.
     """
     if not run_keys or settings.EMBEDDED:
         return
-    ttl_ms = int(settings.RUN_LEASE_SECONDS * 1000 * (QUEUED_LEASES if queued else 1))
+    ttl_s = settings.CELERY_VISIBILITY_TIMEOUT_S if queued else settings.RUN_LEASE_SECONDS
+    ttl_ms = int(ttl_s * 1000)
     try:
         pipe = resilience_redis().pipeline(transaction=False)
         for run_key in run_keys:
@@ -70,6 +74,19 @@ def runs_alive(run_keys: list[str]) -> set[str] | None:
         log.warning("run_heartbeat_unreadable", runs=len(run_keys), error=str(exc))
         return None
     return {run_key for run_key, exists in zip(run_keys, found, strict=True) if exists}
+
+
+def run_is_alive(run_key: str) -> bool:
+    """Whether a run whose lease expired still lives (`run_begin` then keeps it from a duplicate task).
+
+    When Redis cannot say, it is alive: taking over a live run answers its messages twice, while a
+    dead one waits only until the sweeper can read the heartbeats again. Embedded mode has one process
+    and no heartbeats: an expired lease there is a dead run.
+    """
+    if settings.EMBEDDED:
+        return False
+    alive = runs_alive([run_key])
+    return alive is None or run_key in alive
 
 
 class _Beater:

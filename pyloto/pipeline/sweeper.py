@@ -7,11 +7,12 @@ overlapping. Each pass:
   in a terminal state);
 - renews the leases of runs whose heartbeat is alive before they run out, and reclaims those whose
   heartbeat stopped (a killed worker), then re-enqueues runs for inbound messages still `received` after
-  `SWEEP_REDRIVE_AFTER_S` (a lost task, an enqueue refused while Redis was down);
+  `SWEEP_REDRIVE_AFTER_S` whose run task is not queued (`queued.py`: it was lost with Redis, or the
+  enqueue was refused while Redis was down);
 - releases replies held by WhatsApp's marketing frequency cap once their wait is over;
-- re-sends replies left `pending`: never tried after `SWEEP_REDRIVE_AFTER_S`, or stopped on transient
-  errors for longer than a retry can wait (`SEND_BACKOFF_MAX_S`) — and dead-letters those pending
-  past the dead-letter budget;
+- re-sends replies left `pending` with no send task queued: never tried after `SWEEP_REDRIVE_AFTER_S`,
+  or stopped on transient errors for longer than a retry can wait (`SEND_BACKOFF_MAX_S`) — and
+  dead-letters those pending past the dead-letter budget;
 - marks ambiguous a `sending` claim older than any live send could hold it (its worker died), and
   resends ambiguous replies no status webhook confirmed within `SEND_CONFIRM_WINDOW_S`.
 """
@@ -37,11 +38,13 @@ from conversations.services.delivery import (
 from conversations.services.runs import run_leases_expiring, run_reclaim_expired, runs_renew
 from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue
 from pyloto.pipeline.heartbeat import runs_alive
+from pyloto.pipeline.queued import RUN, SEND, queued_among
 
 log = structlog.get_logger(__name__)
 
-# Runs re-driven per sweep at most (a few seconds of the pipeline's capacity).
-REDRIVE_BATCH = 100
+# Waiting messages, and unsent replies, looked at per sweep at most. Only those whose task was lost
+# are re-driven, so after a Redis restart all of them are: they are all lost.
+REDRIVE_BATCH = 500
 # Any 64-bit number of our own: the PostgreSQL advisory lock that one sweep holds at a time.
 _SWEEP_LOCK_ID = 0x5059_4C4F_5357  # "PYLOSW"
 
@@ -84,8 +87,8 @@ def _dead_letter_hopeless(now: datetime) -> int:
 
 
 def _recover_runs(now: datetime) -> dict[str, int]:
-    # Renewed before they run out, not after: run_begin takes over an expired lease, so a live run's
-    # lease must never expire (a duplicate run task would steal it, and the live run's reply go stale).
+    # Renewed before they run out: a live run's lease should not lapse at all (run_begin asks the
+    # heartbeat before taking an expired one over, but that costs a Redis read on every run task).
     expiring = run_leases_expiring(before=now + timedelta(seconds=2 * settings.SWEEP_INTERVAL_S))
     alive = runs_alive(sorted(expiring.values()))
     if alive is None:
@@ -95,9 +98,9 @@ def _recover_runs(now: datetime) -> dict[str, int]:
         renewed = runs_renew(tokens_by_conversation={c: t for c, t in expiring.items() if t in alive})
         reclaimed = run_reclaim_expired(now=now)
     redrive_before = now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S)
-    # Each waiting message is re-driven at most once per SWEEP_REDRIVE_AFTER_S (its updated_at is the
-    # last attempt), oldest first and a batch at a time: a backlog must not be answered by flooding the
-    # pipeline queue with duplicate run tasks every sweep, which only deepens it.
+    # A waiting message is looked at once per SWEEP_REDRIVE_AFTER_S (its updated_at is the last look),
+    # oldest first, and re-driven only when no run task is queued for its conversation (queued.py):
+    # a backlog is answered by the tasks already in it, not by adding duplicates to it.
     waiting = list(
         Message.objects.filter(
             direction=Message.Direction.INBOUND,
@@ -108,8 +111,11 @@ def _recover_runs(now: datetime) -> dict[str, int]:
         .order_by("updated_at")
         .values_list("pk", "conversation_id")[:REDRIVE_BATCH]
     )
-    Message.objects.filter(pk__in=[pk for pk, _ in waiting]).update(updated_at=now)
-    stranded = {conversation_id for _, conversation_id in waiting}
+    conversation_ids = sorted({conversation_id for _, conversation_id in waiting})
+    queued = queued_among(RUN, conversation_ids)
+    stranded = set() if queued is None else set(conversation_ids) - queued
+    if queued is not None:
+        Message.objects.filter(pk__in=[pk for pk, _ in waiting]).update(updated_at=now)
     for conversation_id in sorted(set(reclaimed) | stranded):
         run_enqueue(conversation_id=conversation_id)
     return {
@@ -139,14 +145,22 @@ def _recover_sends(now: datetime) -> dict[str, int]:
     ]
 
     # Never tried: the send task was lost (Redis restarted, the enqueue was refused, a worker died).
-    never_tried = pending.filter(send_attempts=0, updated_at__lt=redrive_before)
+    never_tried = Q(send_attempts=0, updated_at__lt=redrive_before)
     # Tried and put back on a transient error, untouched for longer than any scheduled retry waits:
     # its retries are spent, or the retry was lost with its worker or with Redis.
-    stopped = pending.filter(
+    stopped = Q(
         send_attempts__gt=0,
         updated_at__lt=now - timedelta(seconds=settings.SEND_BACKOFF_MAX_S + settings.SEND_CLAIM_TIMEOUT_S),
     )
-    unsent = sorted(set(never_tried.values_list("pk", flat=True)) | set(stopped.values_list("pk", flat=True)))
+    # Like runs: each reply is looked at once per period (its updated_at is the last look), oldest
+    # first, and re-driven only when no send task is queued for it (queued.py).
+    candidates = list(
+        pending.filter(never_tried | stopped).order_by("updated_at").values_list("pk", flat=True)[:REDRIVE_BATCH]
+    )
+    queued = queued_among(SEND, candidates)
+    unsent = [] if queued is None else [pk for pk in candidates if pk not in queued]
+    if queued is not None:
+        outbound.filter(pk__in=candidates, status=Message.Status.PENDING).update(updated_at=now)
 
     # A claim older than any live send holds one: the worker died before, during or after the call.
     lost_claims = outbound.filter(

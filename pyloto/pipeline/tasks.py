@@ -1,6 +1,7 @@
 """Celery tasks of the pipeline (thin: unpack ids and JSON, call a service)."""
 
-# Imported for their worker signal handlers: run heartbeats, and dropping unusable DB connections.
+# Imported for their signal handlers: run heartbeats, queued markers (in every process that publishes
+# these tasks, the web too), and dropping unusable DB connections.
 from typing import Any
 
 import structlog
@@ -8,7 +9,8 @@ from celery import Task, shared_task
 from django.conf import settings
 
 import pyloto.pipeline.db_connections
-import pyloto.pipeline.heartbeat  # noqa: F401
+import pyloto.pipeline.heartbeat
+import pyloto.pipeline.queued  # noqa: F401
 from conversations.services.delivery import message_acknowledge, reply_deliver
 from conversations.services.handoff import handoff_summary_store
 from conversations.services.replies import reply_finalize
@@ -24,6 +26,9 @@ from pyloto.whatsapp.errors import WhatsAppTransientError
 
 log = structlog.get_logger(__name__)
 
+# A read receipt and typing indicator older than this is not sent (WhatsApp shows the indicator ~25 s).
+ACKNOWLEDGE_EXPIRES_S = 20.0
+
 
 @shared_task(
     route_queue=Queue.DELIVERY,
@@ -33,6 +38,9 @@ log = structlog.get_logger(__name__)
     retry_backoff_max=5,
     retry_jitter=True,
     max_retries=2,  # the typing indicator is only worth showing within seconds of receipt
+    # Behind a delivery backlog it is worth nothing (the reply may already be out): the worker drops
+    # it unrun, and the queue's capacity goes to the sends (half the delivery queue's tasks otherwise).
+    expires=ACKNOWLEDGE_EXPIRES_S,
     soft_time_limit=30,
     time_limit=45,
 )
