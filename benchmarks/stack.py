@@ -1,6 +1,6 @@
 """Start, measure and stop the whole local stack for the benchmark and the load test.
 
-The processes are the Procfile's own commands (parsed here, never copied), run by bash so their
+The processes are the Procfile's own commands (read by the supervisor's parser, never copied), run by bash so their
 `${VAR:-default}` expansions hold, each in its own session so a stop reaches its whole tree. The
 fakes (the OpenAI-compatible server and the Graph recorder) run as subprocesses too, so nothing in
 the measuring process competes with them for the GIL.
@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,8 +27,9 @@ import psutil
 import psycopg
 import redis
 
+from pyloto.supervisor import free_port, procfile_commands
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-PROCFILE_LINE = re.compile(r"^(?P<name>[A-Za-z0-9_]+):\s*(?P<command>.+)$")
 WORKERS = ["worker_pipeline", "worker_llm", "worker_delivery", "beat"]
 
 APP_SECRET = "bench-app-secret"  # noqa: S105 - signs fake webhooks on loopback only
@@ -46,21 +46,6 @@ def log(message: str) -> None:
     """Progress goes to stderr: stdout carries only the JSON lines (or Locust's summary)."""
     sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
     sys.stderr.flush()
-
-
-def procfile_commands(path: Path = BASE_DIR / "Procfile") -> dict[str, str]:
-    commands = {}
-    for line in path.read_text().splitlines():
-        match = PROCFILE_LINE.match(line.strip())
-        if match:
-            commands[match["name"]] = match["command"]
-    return commands
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tree_cpu_seconds(pid: int) -> float:
@@ -244,26 +229,32 @@ class Stack:
 
     def wait_workers(self, names: Iterable[str], timeout_s: float = 90.0) -> None:
         """Until every started Celery worker answers a remote-control ping (consumers on, pool up)."""
+        names = list(names)
         expected = {name.removeprefix("worker_") for name in names if name.startswith("worker_")}
-        celery = Path(sys.executable).with_name("celery")
         deadline = time.monotonic() + timeout_s
         answered: set[str] = set()
         while time.monotonic() < deadline:
             for name in names:
-                self._check_alive(name)
-            result = subprocess.run(
-                [str(celery), "-A", "config", "inspect", "ping", "--timeout", "2", "--json"],
-                cwd=BASE_DIR,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            answered = {node.split("@")[0] for node in re.findall(r'"([\w.-]+@[^"]+)"', result.stdout)}
+                if name in self.processes:
+                    self._check_alive(name)
+            answered = self.workers_answering()
             if expected <= answered:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"workers not ready within {timeout_s:.0f} s: {sorted(expected - answered)}")
+
+    def workers_answering(self, timeout_s: float = 3.0) -> set[str]:
+        """The Celery workers (by node name: pipeline, llm, delivery) that answer a remote-control ping."""
+        celery = Path(sys.executable).with_name("celery")
+        result = subprocess.run(
+            [str(celery), "-A", "config", "inspect", "ping", "--timeout", f"{timeout_s:g}", "--json"],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return {node.split("@")[0] for node in re.findall(r'"([\w.-]+@[^"]+)"', result.stdout)}
 
     def _check_alive(self, name: str) -> None:
         process = self.processes[name]

@@ -1,8 +1,7 @@
-"""What `make run` settles before starting processes: the local fake's port and tasks queued for another database."""
+"""What `make run` settles before starting processes: the local fake's answer and tasks queued for another database."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from typing import Any
@@ -28,18 +27,6 @@ FAKE_START_TIMEOUT_S = 30.0
 
 class StackStartError(Exception):
     """Something `make run` needs could not start; the message says what and what to do."""
-
-
-def free_port(preferred: int, *, host: str = "127.0.0.1") -> int:
-    """`preferred` when it is free, else a port the operating system picks."""
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return int(sock.getsockname()[1])
-    raise StackStartError(f"no free TCP port on {host}")
 
 
 def wait_until_answering(url: str, process: subprocess.Popen, *, timeout_s: float = FAKE_START_TIMEOUT_S) -> None:

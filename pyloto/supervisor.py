@@ -1,5 +1,8 @@
 """`make run`'s process supervisor: runs the Procfile's processes, restarts one that dies, and says so.
 
+It also holds what every starter of the Procfile's processes shares (`make run`, the benchmarks, the
+fault run): reading the Procfile and picking a free port.
+
 honcho (used before) stops every process when one exits, so a worker killed by a Redis restart or
 the OOM killer took the whole stack down; a supervisor must bring the dead one back instead. Each
 process runs in its own session (a `kill -9` of one is that one's death alone) and its output is
@@ -13,6 +16,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -35,6 +39,21 @@ def procfile_commands(path: Path) -> dict[str, str]:
             name, command = line.split(":", 1)
             commands[name.strip()] = command.strip()
     return commands
+
+
+def free_port(preferred: int = 0, *, host: str = "127.0.0.1") -> int:
+    """`preferred` when it is free, else a port the operating system picks (0: always the latter)."""
+    if preferred:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, preferred))
+            except OSError:
+                pass
+            else:
+                return preferred
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass

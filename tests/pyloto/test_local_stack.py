@@ -1,6 +1,5 @@
-"""What `make run` settles before starting processes: a free port for the fake, no tasks of another database."""
+"""What `make run` settles before starting processes: the fake answering, no tasks of another database."""
 
-import socket
 import subprocess
 import sys
 
@@ -13,7 +12,6 @@ from pyloto.local_stack import (
     StackStartError,
     database_identity,
     drop_tasks_of_another_database,
-    free_port,
     wait_until_answering,
 )
 from pyloto.pipeline.tasks import acknowledge_inbound
@@ -67,16 +65,6 @@ def test_another_database_name_is_another_identity_and_credentials_are_not_part_
     assert database_identity(with_credentials) == database_identity(db)
     assert "s3cret-pw" not in database_identity(with_credentials)
     assert database_identity({**db, "NAME": "pyloto_elsewhere"}) != database_identity(db)
-
-
-def test_free_port_keeps_the_preferred_one_when_free_and_moves_when_taken():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        busy = taken.getsockname()[1]
-        moved = free_port(busy)
-        assert moved != busy
-    assert free_port(moved) == moved
 
 
 def test_a_fake_that_dies_at_start_up_is_reported_with_its_exit_code():

@@ -1,15 +1,16 @@
-"""make run's supervisor: a process that dies is restarted and the death is said; the others live on."""
+"""make run's supervisor: a process that dies is restarted and the death is said; the others live on; free ports."""
 
 import io
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 
 from django.conf import settings
 
-from pyloto.supervisor import Supervisor, procfile_commands
+from pyloto.supervisor import Supervisor, free_port, procfile_commands
 from tests.support import wait_until
 
 SLEEPER = f"{sys.executable} -c 'import time; print(\"up\", flush=True); time.sleep(600)'"
@@ -98,3 +99,13 @@ def _alive(pid: int) -> bool:
 def test_supervisor_output_names_each_line_by_process(tmp_path):
     said = _supervise_until({"web": "echo hello"}, tmp_path, lambda _, output: "web | hello" in output)
     assert "every process stopped" in said
+
+
+def test_free_port_keeps_the_preferred_one_when_free_and_moves_when_taken():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        moved = free_port(busy)
+        assert moved != busy
+    assert free_port(moved) == moved

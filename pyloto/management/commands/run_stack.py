@@ -15,8 +15,8 @@ import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from pyloto.local_stack import StackStartError, drop_tasks_of_another_database, free_port, wait_until_answering
-from pyloto.supervisor import Supervisor, procfile_commands
+from pyloto.local_stack import StackStartError, drop_tasks_of_another_database, wait_until_answering
+from pyloto.supervisor import Supervisor, free_port, procfile_commands
 
 FULL_STACK = ["web", "worker_pipeline", "worker_llm", "worker_delivery", "beat", "flower"]
 # The local settings' default token: while it is in use, no real WhatsApp account is configured.

@@ -2,7 +2,6 @@
 
 import asyncio
 import copy
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import aiohttp
 import httpx
 import pytest
 
+from pyloto.supervisor import free_port
 from tests.fakes.graph_server import running_graph_server
 
 TOKEN = "fake-token"
@@ -318,14 +318,8 @@ def test_a_hold_that_never_fills_fails_loudly_naming_the_counts(http, graph):
     assert "only 1 arrived" in response.json()["error"]["error_data"]["details"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_runs_as_a_command():
-    port = _free_port()
+    port = free_port()
     root = Path(__file__).resolve().parents[3]
     process = subprocess.Popen(
         [
