@@ -12,7 +12,9 @@ The workaround: a channel whose transport was released raises redis' ConnectionE
 every close path already ignores. The messages it could not restore stay in Redis' unacked index
 and are handed out again after the visibility timeout (with AOF; a Redis without persistence lost
 them anyway, and the sweeper re-drives their runs and sends). tests/pyloto/test_broker.py reproduces
-the crash with kombu's own transport and shows it gone with this one.
+the crash with kombu's own transport and shows it gone with this one; the report for kombu's
+maintainers (reproduction, versions, the same fix proposed upstream) is
+docs/operations/kombu-redis-restart-bug.md.
 """
 
 from typing import Any
