@@ -11,10 +11,13 @@ every `FAULTS_EVERY_S` (22 s) injects the next fault:
 kill -9 of worker_pipeline, a Redis restart, kill -9 of worker_llm, a fast PostgreSQL restart,
 kill -9 of worker_delivery, 20 s of LLM HTTP 500s then timeouts, 20 s of Graph 429/503.
 Then it waits for every message to settle and prints one line per fault and a summary:
-lost (no reply, or not in a terminal state), answered twice, crashed processes (an exit the run did
-not cause, or "Unrecoverable error" in a log), processes dead at the end, and per fault its recovery
-time: from the fault until the p95 end-to-end latency of the messages sent in a 5 s window is back
-under 10 s. Exit code 0 only when lost = twice = crashed = dead = 0 and every recovery < 30 s.
+lost (never in a terminal state, or in one with neither a reply that reached the customer nor a
+reason staff can see), closed without a reply (dead-lettered, dropped or handed off, with its
+reason), answered twice (the fake Graph server received two replies for one customer), crashed
+processes (an exit the run did not cause, or "Unrecoverable error" in a log), processes dead at the
+end, and per fault its recovery time: from the fault until the p95 end-to-end latency of the
+messages sent in a 5 s window is back under 10 s. Exit code 0 only when lost = closed without a
+reply = twice = crashed = dead = 0 and every recovery < 30 s.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ SETTLE_TIMEOUT_S = float(os.environ.get("FAULTS_SETTLE_S", "600"))
 P95_TARGET_S = 10.0
 RECOVERY_BUDGET_S = 30.0
 WINDOW_S = 5.0
-TERMINAL = ("answered", "handed_off", "dropped")
+TERMINAL = ("answered", "handed_off", "dropped", "dead_lettered")
 
 
 @dataclass
@@ -144,34 +147,6 @@ def _environment(stack: Stack) -> None:
     )
 
 
-def _wait_workers(stack: Stack, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    expected = {"pipeline", "llm", "delivery"}
-    while time.monotonic() < deadline:
-        if expected <= _answering(stack):
-            return
-        time.sleep(1.0)
-    raise RuntimeError(f"workers not ready within {timeout_s:.0f} s")
-
-
-def _answering(stack: Stack) -> set[str]:
-    import subprocess
-
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("celery")), "-A", "config", "inspect", "ping", "--timeout", "3", "--json"],
-        cwd=BASE_DIR,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        replies = json.loads(result.stdout or "{}")
-    except ValueError:
-        return set()
-    return {name.split("@")[0] for name in replies}
-
-
 def _replies(stack: Stack) -> list[list]:
     response = httpx.get(f"{stack.graph_url}/_bench/replies", params={"after": 0}, timeout=60)
     response.raise_for_status()
@@ -215,7 +190,7 @@ def _dead_at_end(run: Run) -> list[str]:
             os.kill(pid, 0)
         except ProcessLookupError:
             dead.append(name)
-    answering = _answering(run.stack)
+    answering = run.stack.workers_answering()
     dead += [f"worker_{name} (no ping answer)" for name in ("pipeline", "llm", "delivery") if name not in answering]
     return dead
 
@@ -246,21 +221,31 @@ def report(run: Run, outcomes: list[Outcome], prefix: str) -> int:
     by_customer: dict[str, list[float]] = {}
     for _, to, received_at, _, _ in replies:
         by_customer.setdefault(to, []).append(received_at)
-    statuses = dict(
-        run.stack.sql(
-            "SELECT c.wa_id, m.status FROM conversations_message m JOIN conversations_conversation v "
-            "ON v.id = m.conversation_id JOIN conversations_contact c ON c.id = v.contact_id "
-            "WHERE m.direction = 'in' AND c.wa_id LIKE %s",
-            (f"{prefix}%",),
-        )
+    rows = run.stack.sql(
+        "SELECT c.wa_id, m.status, m.status_reason FROM conversations_message m JOIN conversations_conversation v "
+        "ON v.id = m.conversation_id JOIN conversations_contact c ON c.id = v.contact_id "
+        "WHERE m.direction = 'in' AND c.wa_id LIKE %s",
+        (f"{prefix}%",),
     )
+    statuses = {wa_id: status for wa_id, status, _ in rows}
+    reasons = {wa_id: reason for wa_id, _, reason in rows}
     accepted = [o for o in outcomes if o.status == 200]
     refused = [o for o in outcomes if o.status != 200]
-    lost = [o.wa_id for o in accepted if o.wa_id not in by_customer or statuses.get(o.wa_id) not in TERMINAL]
+    # Lost: no terminal status, or a terminal status with neither a reply that reached the customer
+    # nor a reason staff can see (a dead letter, a drop, a handoff says why).
+    lost = [
+        o.wa_id
+        for o in accepted
+        if statuses.get(o.wa_id) not in TERMINAL or (o.wa_id not in by_customer and not reasons.get(o.wa_id))
+    ]
+    # Not lost, but not answered either: in a fault run every customer should get a reply.
+    unanswered = [o.wa_id for o in accepted if o.wa_id not in by_customer and o.wa_id not in lost]
     twice = {to: len(times) for to, times in by_customer.items() if len(times) > 1}
     latency_by_send = sorted(
         (o.sent_at, min(by_customer[o.wa_id]) - o.sent_at) for o in accepted if o.wa_id in by_customer
     )
+    # Kept with the run's files (FAULTS_KEEP_FILES): when each message was sent and how long its reply took.
+    (run.pid_file.parent / "latencies.json").write_text(json.dumps(latency_by_send))
     crashes = _crashes(run)
     dead = _dead_at_end(run)
     ambiguous = run.stack.sql(
@@ -288,6 +273,7 @@ def report(run: Run, outcomes: list[Outcome], prefix: str) -> int:
         f"\nmessages sent: {len(outcomes)} at {RATE:g}/s; webhooks redelivered after a non-200 (as Meta does): "
         f"{run.redelivered}; still refused: {len(refused)}\n"
         f"lost: {len(lost)}\n"
+        f"closed without a reply (a reason staff can see): {len(unanswered)}\n"
         f"answered twice: {len(twice)}\n"
         f"crashed processes: {len(crashes)}\n"
         f"processes dead at the end: {len(dead)}\n"
@@ -301,12 +287,14 @@ def report(run: Run, outcomes: list[Outcome], prefix: str) -> int:
         out.write(f"  crash: {line}\n")
     if lost:
         out.write(f"  lost (first 10): {lost[:10]} statuses {[statuses.get(w) for w in lost[:10]]}\n")
+    if unanswered:
+        out.write(f"  closed without a reply (first 10): {[(statuses[w], reasons[w]) for w in unanswered[:10]]}\n")
     if twice:
         out.write(f"  answered twice (first 10): {list(twice.items())[:10]}\n")
     if dead:
         out.write(f"  dead: {dead}\n")
     slow = [r for r in recoveries if r is None or r >= RECOVERY_BUDGET_S]
-    ok = not lost and not twice and not crashes and not dead and not slow
+    ok = not lost and not unanswered and not twice and not crashes and not dead and not slow
     out.write(f"\nresult: {'PASS' if ok else 'FAIL'}\n")
     out.flush()
     return 0 if ok else 1
@@ -364,7 +352,7 @@ def main() -> int:
                 run = Run(stack, redis_server, postgres, supervisor, pid_file, supervisor_log)
                 try:
                     stack.wait_ready(timeout_s=120)
-                    _wait_workers(stack)
+                    stack.wait_workers(PROCESSES, timeout_s=120)
                     code = _drive(run)
                 finally:
                     supervisor.stop()

@@ -1,12 +1,15 @@
 """A worker process holding the LLM breaker: reads one command a line on stdin, answers one JSON line.
 
 Started by test_breaker_processes with the test settings, so its breaker shares the circuit in Redis.
+`wait N` moves this process's clock N seconds on (time-machine), as N seconds of waiting would.
 """
 
 import json
 import sys
+from datetime import UTC, datetime, timedelta
 
 import django
+import time_machine
 
 # Log lines share stdout; answers carry this mark.
 MARK = "BREAKER "
@@ -37,9 +40,23 @@ def main() -> None:
         "succeed": lambda: breaker_record_success(breaker),
         "state": lambda: breaker_state(breaker),
     }
+    ahead_s = 0.0
+    travel: time_machine.travel | None = None
     _answer({"ready": True})
     for line in sys.stdin:
-        _answer({"result": commands[line.strip()]()})
+        command, _, argument = line.strip().partition(" ")
+        if command == "wait":
+            # A fresh travel from the real clock each time, so every process is ahead by the same amount.
+            if travel is not None:
+                travel.stop()
+            ahead_s += float(argument)
+            travel = time_machine.travel(datetime.now(UTC) + timedelta(seconds=ahead_s), tick=True)
+            travel.start()
+            _answer({"result": None})
+            continue
+        _answer({"result": commands[command]()})
+    if travel is not None:
+        travel.stop()
 
 
 if __name__ == "__main__":

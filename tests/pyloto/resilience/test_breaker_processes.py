@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from django.conf import settings
@@ -12,7 +11,9 @@ from django.conf import settings
 from tests.pyloto.resilience._breaker_child import MARK
 
 FAIL_MAX = 3
-RESET_TIMEOUT_S = 1.5
+# Longer than any stall of a loaded machine between two commands (the trial permit lasts one reset
+# timeout in Redis's real time): the processes move their clocks past it instead of waiting.
+RESET_TIMEOUT_S = 30.0
 
 
 class BreakerProcess:
@@ -56,6 +57,11 @@ class BreakerProcess:
         self.process.wait(timeout=10)
 
 
+def _wait_reset_timeout(*processes: BreakerProcess) -> None:
+    for process in processes:
+        process.ask(f"wait {RESET_TIMEOUT_S + 1}")
+
+
 @pytest.fixture
 def two_workers():
     a, b = BreakerProcess(), BreakerProcess()
@@ -76,7 +82,7 @@ def test_closed_open_half_open_closed_across_two_processes(two_workers):
     assert b.ask("allows") is False
 
     # Open → half-open, after the reset timeout. The pipeline's read-only check takes no permit…
-    time.sleep(RESET_TIMEOUT_S + 0.2)
+    _wait_reset_timeout(a, b)
     assert b.ask("rejects") is False
     assert a.ask("rejects") is False
     assert a.ask("state") == "open", "deciding which path to take must not move the circuit"
@@ -96,12 +102,12 @@ def test_a_failed_trial_reopens_the_circuit_for_another_reset_timeout(two_worker
     a, b = two_workers
     for _ in range(FAIL_MAX):
         b.ask("fail")
-    time.sleep(RESET_TIMEOUT_S + 0.2)
+    _wait_reset_timeout(a, b)
     assert a.ask("allows") is True
 
     a.ask("fail")
 
     assert b.ask("state") == "open"
     assert b.ask("rejects") is True
-    time.sleep(RESET_TIMEOUT_S + 0.2)
+    _wait_reset_timeout(a, b)
     assert b.ask("allows") is True
