@@ -32,8 +32,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 
 from benchmarks.loadgen import Outcome, send_open_loop, text_webhooks
 from benchmarks.stack import APP_SECRET, BASE_DIR, Stack, StackSettings, log
@@ -71,6 +73,9 @@ class Run:
     killed: set[int] = field(default_factory=set)
     redelivered: int = 0
     faults: list[Fault] = field(default_factory=list)
+    # The machine while the load ran (it is shared): how busy it was, whatever was running.
+    machine_busy_pct: float = 0.0
+    load_averages: list[float] = field(default_factory=list)
 
     # --- faults -----------------------------------------------------------------------------------
     def kill(self, name: str) -> str:
@@ -269,6 +274,9 @@ def report(run: Run, outcomes: list[Outcome], prefix: str) -> int:
         rec = f"{recovery:5.0f} s" if recovery is not None else "  never"
         out.write(f"{fault.name:<26} +{fault.at - outcomes[0].sent_at:6.0f} s  {rec}   {p95}   ({fault.detail})\n")
     all_latencies = [lat for _, lat in latency_by_send]
+    first_fault_at = run.faults[0].at if run.faults else math.inf
+    before_faults = [lat for sent, lat in latency_by_send if sent < first_fault_at]
+    loads = run.load_averages or [0.0]
     out.write(
         f"\nmessages sent: {len(outcomes)} at {RATE:g}/s; webhooks redelivered after a non-200 (as Meta does): "
         f"{run.redelivered}; still refused: {len(refused)}\n"
@@ -279,7 +287,10 @@ def report(run: Run, outcomes: list[Outcome], prefix: str) -> int:
         f"processes dead at the end: {len(dead)}\n"
         f"supervisor restarts: {run.supervisor.restarts()}\n"
         f"end-to-end latency: p50 {_p95_at(all_latencies, 0.5):.1f} s, p95 {_p95(all_latencies):.1f} s, "
-        f"max {max(all_latencies):.1f} s\n"
+        f"max {max(all_latencies):.1f} s; before the first fault: "
+        f"p95 {_p95(before_faults) if before_faults else math.nan:.1f} s\n"
+        f"machine (shared) during the load: {run.machine_busy_pct:.0f} % CPU busy, 1-min load average "
+        f"{min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores\n"
         f"replies written offline (breaker/LLM outage): {offline}; dead letters: {dead_letters}; "
         f"ambiguous sends resent: {ambiguous[0]}, confirmed by a status webhook: {ambiguous[1]}\n"
     )
@@ -298,6 +309,12 @@ def report(run: Run, outcomes: list[Outcome], prefix: str) -> int:
     out.write(f"\nresult: {'PASS' if ok else 'FAIL'}\n")
     out.flush()
     return 0 if ok else 1
+
+
+def _busy_pct(before: Any, after: Any) -> float:
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))
+    total = sum(after) - sum(before)
+    return 100.0 * (1 - idle / total) if total > 0 else 0.0
 
 
 def _p95_at(values: list[float], q: float) -> float:
@@ -398,10 +415,12 @@ def _drive(run: Run) -> int:
 
     sender = threading.Thread(target=load)
     started = time.time()
+    cpu_before = psutil.cpu_times()
     sender.start()
     for index, name in enumerate(FAULT_ORDER):
         due = started + FIRST_AT_S + index * EVERY_S
         time.sleep(max(0.0, due - time.time()))
+        run.load_averages.append(os.getloadavg()[0])
         if not sender.is_alive():
             log(f"load ended before fault {name!r}: raise FAULTS_MESSAGES or lower FAULTS_EVERY_S")
             break
@@ -411,6 +430,8 @@ def _drive(run: Run) -> int:
             log(f"fault {name!r} could not be injected: {exc!r}")
             run.faults[-1].detail = f"NOT INJECTED: {exc!r}"
     sender.join()
+    run.machine_busy_pct = _busy_pct(cpu_before, psutil.cpu_times())
+    run.load_averages.append(os.getloadavg()[0])
     _redeliver_refused(run, webhooks, outcomes)
     log(f"load done: {len(outcomes)} webhooks in {time.time() - started:.0f} s; settling")
     _settle(run, len(outcomes), prefix)
