@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	@$(VENV)/bin/pytest --cov --cov-report=term --cov-fail-under=85 -p no:cacheprovider; rc=$$?; \
+	@$(VENV)/bin/pytest --cov --cov-report=term --cov-fail-under=85 --durations=15 -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)

@@ -1,5 +1,8 @@
 """App config for the shared platform package: hooks up observability in web and worker processes."""
 
+import os
+import time
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -17,6 +20,12 @@ class PylotoConfig(AppConfig):
         from pyloto.observability.metrics import install_celery_metrics
         from pyloto.observability.sentry import init_sentry
 
+        # One clock in every process: Django points the OS zone at TIME_ZONE when its settings load,
+        # and whatever reads the OS zone (Celery beat's banner, third-party log formats) would then print
+        # -03:00 beside our UTC lines. Dates shown to people go through TIME_ZONE with zoneinfo, never
+        # through the OS zone, so putting the OS zone back to UTC changes no page.
+        os.environ["TZ"] = "UTC"
+        time.tzset()
         install_celery_propagation()
         install_celery_metrics()
         init_sentry(

@@ -18,7 +18,7 @@ trap 'rm -rf "$WORK"' EXIT
 echo "Fetching promtool (the binary from Debian's prometheus package, nothing else installed)"
 {
   # apt-get download needs the package lists; an update as root refreshes them.
-  { apt-cache show prometheus >/dev/null 2>&1 || { [ "$(id -u)" = "0" ] && apt-get update -qq; }; } &&
+  { apt-cache show prometheus >/dev/null 2>&1 || { [ "$(id -u)" = "0" ] && apt-get -o DPkg::Lock::Timeout=600 update -qq; }; } &&
     (cd "$WORK" && apt-get download -qq prometheus) &&
     dpkg-deb --fsys-tarfile "$WORK"/prometheus_*.deb | tar -x -C "$WORK" ./usr/bin/promtool &&
     install -m 0755 "$WORK/usr/bin/promtool" "$TOOLS_BIN/promtool" &&

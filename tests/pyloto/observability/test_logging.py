@@ -2,6 +2,10 @@
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -78,3 +82,23 @@ def test_each_request_gets_a_correlation_id_in_the_header_and_in_its_log_lines(c
     assert {r["event"] for r in request_lines if r["correlation_id"] == cid} == {"request_started", "request_finished"}
     # The context is cleared between requests: nothing of the first leaks into the second.
     assert all(r["correlation_id"] in {cid, second[HTTP_HEADER]} for r in request_lines)
+
+
+def test_every_process_keeps_the_os_clock_in_utc_whatever_the_machine_zone(tmp_path):
+    # Celery beat prints its start-up banner with the OS local time; Django sets the OS zone to TIME_ZONE
+    # (-03:00). A real beat process, started in a machine zone of São Paulo, must still print UTC.
+    env = {**os.environ, "TZ": "America/Sao_Paulo", "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    command = [sys.executable, "-m", "celery", "-A", "config", "beat", "--schedule", str(tmp_path / "schedule")]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        banner_time = None
+        for line in process.stdout:
+            if "LocalTime ->" in line:
+                banner_time = datetime.fromisoformat(line.split("->", 1)[1].strip()).replace(tzinfo=UTC)
+                break
+    finally:
+        process.kill()
+        process.wait()
+    assert banner_time is not None, "celery beat printed no start-up banner"
+    # The zones differ by three hours; within one hour of UTC now means the banner is in UTC.
+    assert abs(datetime.now(UTC) - banner_time) < timedelta(hours=1), banner_time
