@@ -95,7 +95,9 @@ def test_oldest_unanswered_age_is_the_loss_detector(client):
     _inbound(age_s=30, status=Message.Status.PROCESSING)
     _inbound(age_s=900, status=Message.Status.ANSWERED)  # terminal: not counted
     samples = _samples(client.get("/metrics").content.decode())
-    assert 299 <= samples[("pyloto_oldest_unanswered_age_seconds", ())] < 330
+    # The 300 s message is the oldest open one: not the 30 s one, not the answered 900 s one. The upper bound
+    # only tells it from the answered one, so a stalled machine between the insert and the scrape cannot fail it.
+    assert 299 <= samples[("pyloto_oldest_unanswered_age_seconds", ())] < 900
     assert samples[("pyloto_inbound_open_messages", ())] == 2
 
 
