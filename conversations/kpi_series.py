@@ -21,6 +21,7 @@ from conversations.kpis import _EpochSeconds, _PercentileCont, _sent_replies, pe
 from conversations.models import Conversation, Message, TransitionDecision
 from conversations.selectors import conversations_waiting_for_human
 from conversations.states import State
+from institutional.hours import BusinessWait, business_waits
 from institutional.models import GuardViolation
 from llm.models import LLMCall
 
@@ -263,6 +264,13 @@ def handoff_queue_ages(*, now: datetime | None = None) -> dict[str, int]:
         **{key: Count("pk", filter=condition) for key, condition in _queue_band_filters(now).items()}
     )
     return {key: counts[key] for key, _ in QUEUE_AGE_BANDS}
+
+
+def handoff_queue_business_waits(*, now: datetime | None = None) -> list[BusinessWait]:
+    """How long each conversation waiting for a person has waited, in opening hours only (the SLA's clock)."""
+    now = now or timezone.now()
+    starts = list(conversations_waiting_for_human().values_list("handoff_requested_at", "started_at"))
+    return business_waits([requested or started for requested, started in starts], until=now)
 
 
 # --- Click-through: the conversations behind one figure ------------------------------------------------

@@ -29,11 +29,14 @@ from conversations.kpi_series import (
     BucketFigures,
     KPISeries,
     conversations_behind,
+    handoff_queue_business_waits,
     kpi_series,
 )
 from conversations.kpis import KPICheck, KPIReport, kpi_checks, kpis_for_period
 from conversations.states import State
 from dashboard.charts import Point, Series, Target, bar_chart, hbar_chart, line_chart
+from inbox.templatetags.inbox import duration
+from institutional.hours import business_hours_status
 
 # The period chooser's presets; any since/until pair works too.
 PERIODS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -262,6 +265,7 @@ def _charts(report: KPIReport, series: KPISeries) -> list[dict[str, Any]]:
             "id": "queue",
             "title": _("Handoff queue: how long customers have waited (now)"),
             "headline": _("%(count)d waiting") % {"count": sum(series.handoff_queue.values())},
+            "note": _queue_sla_note(),
             "svg": hbar_chart(
                 "chart-queue",
                 _("Handoff queue age"),
@@ -275,6 +279,21 @@ def _charts(report: KPIReport, series: KPISeries) -> list[dict[str, Any]]:
         _whatsapp_chart(report),
     ]
     return charts
+
+
+def _queue_sla_note() -> str:
+    """The SLA's view of the queue: the longest wait in opening hours, and when the team is next in if out now."""
+    waits = handoff_queue_business_waits()
+    if not waits:
+        return ""
+    longest = max(wait.seconds for wait in waits)
+    note = _("Longest wait in business hours: %(wait)s.") % {"wait": duration(longest)}
+    hours = business_hours_status()
+    if not hours.is_open and hours.next_opening is not None:
+        note += " " + _("The team is out now: customers were told someone answers from %(when)s.") % {
+            "when": hours.next_opening_text()
+        }
+    return note
 
 
 def _whatsapp_chart(report: KPIReport) -> dict[str, Any]:

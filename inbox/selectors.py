@@ -14,7 +14,7 @@ from conversations.models import Conversation, Message, TransitionDecision
 from conversations.models import HandoffSummary as HandoffSummaryModel
 from conversations.selectors import conversations_waiting_for_human, state_label
 from conversations.states import BOT_SILENT, State
-from institutional.hours import BusinessHoursStatus, business_hours_status
+from institutional.hours import BusinessHoursStatus, business_hours_status, business_waits
 
 # How many conversations the "mine" and "recent" sections list.
 SECTION_LIMIT = 30
@@ -68,6 +68,10 @@ def inbox_queue(*, user: Any, now: datetime | None = None) -> QueueSections:
             .order_by("-last_activity_at", "-pk")
         )[:SECTION_LIMIT]
     )
+    # Each waiting row carries `business_wait`: its wait counted in opening hours only (the SLA's clock).
+    starts = [conversation.handoff_requested_at or conversation.started_at for conversation in waiting]
+    for conversation, wait in zip(waiting, business_waits(starts, until=now), strict=True):
+        conversation.business_wait = wait  # type: ignore[attr-defined]
     return QueueSections(waiting=waiting, mine=mine, recent=recent, hours=business_hours_status(at=now))
 
 

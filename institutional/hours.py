@@ -50,6 +50,16 @@ NOTE = {
 }
 
 
+def opening_text(moment: datetime | None, language: str = "pt") -> str:
+    """'segunda-feira, 28/12, às 08:00' (in the company's time zone, as `moment` is given); '' for None."""
+    if moment is None:
+        return ""
+    language = language if language in NOTE else "pt"
+    return NOTE[language][3].format(
+        weekday=WEEKDAYS[language][moment.weekday()], date=moment.strftime("%d/%m"), time=moment.strftime("%H:%M")
+    )
+
+
 @dataclass(frozen=True)
 class BusinessHoursStatus:
     """Whether the team is in at `at`, why not, and when it next opens (aware, in the company's time zone)."""
@@ -64,13 +74,7 @@ class BusinessHoursStatus:
 
     def next_opening_text(self, language: str = "pt") -> str:
         """'segunda-feira, 28/12, às 08:00' — how customers and staff read the next opening."""
-        if self.next_opening is None:
-            return ""
-        moment = self.next_opening
-        language = language if language in NOTE else "pt"
-        return NOTE[language][3].format(
-            weekday=WEEKDAYS[language][moment.weekday()], date=moment.strftime("%d/%m"), time=moment.strftime("%H:%M")
-        )
+        return opening_text(self.next_opening, language)
 
     def customer_note(self, language: str = "pt") -> str:
         """What a handoff out of hours tells the customer, in their language (empty when the team is in)."""
@@ -100,54 +104,119 @@ def _holiday_name(day: date, *, state: str) -> str:
     return str(_holiday_calendar(state, day.year).get(day) or "")
 
 
-def business_hours_status(*, at: datetime | None = None) -> BusinessHoursStatus:
-    """Is the team in at `at` (default now), and if not, why and when does it next open?"""
-    at = at or timezone.now()
+@dataclass(frozen=True)
+class _Calendar:
+    """The configured week, holidays and closed days from `first` to `last` (dates in `zone`), read once."""
+
+    zone: ZoneInfo
+    state: str
+    observe_holidays: bool
+    by_weekday: dict[int, list[tuple[time, time]]]
+    closed_days: dict[date, str]
+
+    def day_closure(self, day: date) -> tuple[str, str]:
+        """(holiday name, other reason) when the whole day is closed."""
+        holiday = _holiday_name(day, state=self.state) if self.observe_holidays else ""
+        return holiday, self.closed_days.get(day, "")
+
+    def periods_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The day's opening periods as aware instants; none on a holiday or a closed day."""
+        if any(self.day_closure(day)):
+            return []
+        return [
+            (datetime.combine(day, opens, tzinfo=self.zone), datetime.combine(day, closes, tzinfo=self.zone))
+            for opens, closes in sorted(self.by_weekday.get(day.weekday(), []))
+        ]
+
+
+def _calendar(first: datetime, last: datetime) -> _Calendar | None:
+    """The calendar covering `first`..`last` (+ the search horizon); None when no weekly hours are set."""
     settings_row = BusinessHours.objects.filter(pk=BusinessHours.SINGLETON_ID).first()
     periods = list(OpeningPeriod.objects.all()) if settings_row else []
     if settings_row is None or not periods:
-        return BusinessHoursStatus(is_open=True, at=at, configured=False)
+        return None
     zone = ZoneInfo(settings_row.time_zone)
-    local = at.astimezone(zone)
-    closed_days = {
-        row.date: row.reason or _("dia sem atendimento")
-        for row in ClosedDay.objects.filter(
-            date__gte=local.date(), date__lte=local.date() + timedelta(days=SEARCH_DAYS)
-        )
-    }
+    start, end = first.astimezone(zone).date(), last.astimezone(zone).date() + timedelta(days=SEARCH_DAYS)
     by_weekday: dict[int, list[tuple[time, time]]] = {}
     for period in periods:
         by_weekday.setdefault(period.weekday, []).append((period.opens_at, period.closes_at))
-
-    def day_closure(day: date) -> tuple[str, str]:
-        """(holiday name, other reason) when the whole day is closed."""
-        holiday = _holiday_name(day, state=settings_row.state) if settings_row.observe_national_holidays else ""
-        return holiday, closed_days.get(day, "")
-
-    holiday, closed = day_closure(local.date())
-    if not holiday and not closed:
-        for opens, closes in sorted(by_weekday.get(local.weekday(), [])):
-            if opens <= local.time() < closes:
-                return BusinessHoursStatus(
-                    is_open=True, at=at, closes_at=datetime.combine(local.date(), closes, tzinfo=zone)
-                )
-    reason = closed or (_("fora do horário de atendimento") if not holiday else "")
-    return BusinessHoursStatus(
-        is_open=False,
-        at=at,
-        closed_reason=reason,
-        holiday=holiday,
-        next_opening=_next_opening(local, by_weekday=by_weekday, day_closure=day_closure),
+    return _Calendar(
+        zone=zone,
+        state=settings_row.state,
+        observe_holidays=settings_row.observe_national_holidays,
+        by_weekday=by_weekday,
+        closed_days={
+            row.date: row.reason or _("dia sem atendimento")
+            for row in ClosedDay.objects.filter(date__gte=start, date__lte=end)
+        },
     )
 
 
-def _next_opening(local: datetime, *, by_weekday, day_closure) -> datetime | None:
+def business_hours_status(*, at: datetime | None = None) -> BusinessHoursStatus:
+    """Is the team in at `at` (default now), and if not, why and when does it next open?"""
+    at = at or timezone.now()
+    calendar = _calendar(at, at)
+    if calendar is None:
+        return BusinessHoursStatus(is_open=True, at=at, configured=False)
+    return _status(calendar, at)
+
+
+def _status(calendar: _Calendar, at: datetime) -> BusinessHoursStatus:
+    local = at.astimezone(calendar.zone)
+    for opens, closes in calendar.periods_on(local.date()):
+        if opens <= local < closes:
+            return BusinessHoursStatus(is_open=True, at=at, closes_at=closes)
+    holiday, closed = calendar.day_closure(local.date())
+    reason = closed or (_("fora do horário de atendimento") if not holiday else "")
+    return BusinessHoursStatus(
+        is_open=False, at=at, closed_reason=reason, holiday=holiday, next_opening=_next_opening(calendar, local)
+    )
+
+
+def _next_opening(calendar: _Calendar, local: datetime) -> datetime | None:
     for offset in range(SEARCH_DAYS + 1):
-        day = local.date() + timedelta(days=offset)
-        if any(day_closure(day)):
-            continue
-        for opens, _closes in sorted(by_weekday.get(day.weekday(), [])):
-            start = datetime.combine(day, opens, tzinfo=local.tzinfo)
-            if start > local:
-                return start
+        for opens, _closes in calendar.periods_on(local.date() + timedelta(days=offset)):
+            if opens > local:
+                return opens
     return None
+
+
+@dataclass(frozen=True)
+class BusinessWait:
+    """How long someone has waited since `since`, counted in opening hours only (the SLA's clock).
+
+    `answer_from` is the opening after `since` when it fell out of hours: what the customer was told.
+    """
+
+    since: datetime
+    seconds: float
+    answer_from: datetime | None = None
+
+    @property
+    def answer_from_text(self) -> str:
+        return opening_text(self.answer_from)
+
+
+def business_waits(starts: list[datetime], *, until: datetime | None = None) -> list[BusinessWait]:
+    """For each start, the opening-hours seconds from it to `until` (default now): one calendar read for all.
+
+    With no weekly hours configured every second counts (the team is always in).
+    """
+    until = until or timezone.now()
+    if not starts:
+        return []
+    calendar = _calendar(min(starts), until)
+    if calendar is None:
+        return [BusinessWait(since=start, seconds=max(0.0, (until - start).total_seconds())) for start in starts]
+    return [_business_wait(calendar, start, until) for start in starts]
+
+
+def _business_wait(calendar: _Calendar, start: datetime, until: datetime) -> BusinessWait:
+    status = _status(calendar, start)
+    first, last = start.astimezone(calendar.zone).date(), until.astimezone(calendar.zone).date()
+    seconds = 0.0
+    for offset in range((last - first).days + 1):
+        for opens, closes in calendar.periods_on(first + timedelta(days=offset)):
+            overlap = (min(closes, until) - max(opens, start)).total_seconds()
+            seconds += max(0.0, overlap)
+    return BusinessWait(since=start, seconds=seconds, answer_from=None if status.is_open else status.next_opening)

@@ -26,7 +26,15 @@ def age(moment: datetime | None) -> str:
     """How long ago, compactly: `45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`."""
     if moment is None:
         return "—"
-    seconds = max(0, int((timezone.now() - moment).total_seconds()))
+    return duration((timezone.now() - moment).total_seconds())
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    """A length of time, compactly, as `age` shows it (`45 s`, `12 min`, `3 h 05 min`, `2 d 4 h`)."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds} s"
     minutes = seconds // 60

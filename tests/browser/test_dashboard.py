@@ -36,6 +36,8 @@ def test_the_dashboard_plots_and_a_bar_opens_its_conversations(page, live_server
     expect(page.get_by_role("heading", name="Painel", level=1)).to_be_visible()
     expect(page.locator("#escalation")).to_contain_text("Taxa de escalonamento")
     expect(page.locator("#chart-messages .mark").first).to_be_attached()
+    # The queue's SLA clock: Joana's wait, counted in business hours.
+    expect(page.get_by_test_id("queue-note")).to_contain_text("Maior espera em horário de atendimento")
     shot("dashboard-24h")
 
     # The bar of the hour that holds Joana's messages, then the list behind it.

@@ -165,3 +165,22 @@ def test_each_preset_period_renders(client, staff, period):
         f'data-period="{period}" ' in response.content.decode()
         or f'class="active" data-period="{period}"' in response.content.decode()
     )
+
+
+def test_the_queue_card_counts_waits_in_business_hours_and_says_when_the_team_is_back(client, staff):
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    from institutional.services import business_hours_seed
+
+    business_hours_seed()  # weekdays 8h–18h, closed on national holidays
+    sp = ZoneInfo("America/Sao_Paulo")
+    ConversationFactory(state=State.HANDOFF_REQUESTED, handoff_requested_at=datetime(2026, 12, 24, 17, 0, tzinfo=sp))
+    with time_machine.travel(datetime(2026, 12, 25, 10, 0, tzinfo=sp), tick=False):
+        client.force_login(staff)  # a session of that day
+        page = client.get(reverse("dashboard:index")).content.decode()
+    note = re.search(r'data-testid="queue-note">([^<]+)<', page).group(1)
+    # Christmas Eve 17:00 → Christmas 10:00: one opening hour (17h–18h on the 24th); Christmas is closed.
+    assert "Maior espera em horário de atendimento: 1 h 00 min." in note
+    assert "a partir de segunda-feira, 28/12, às 08:00" in note

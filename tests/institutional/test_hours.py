@@ -98,3 +98,49 @@ def test_the_admin_edits_hours_and_shows_the_state_now(admin_client, hours):
     page = admin_client.get(reverse("admin:institutional_businesshours_change", args=[hours.pk])).content.decode()
     assert "segunda-feira" in page and "America/Sao_Paulo" in page
     assert "Próxima abertura" in page or "Aberto." in page
+
+
+# --- The SLA's clock: waiting counted in opening hours only ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "until", "hours_counted", "answer_from"),
+    [
+        (at(2026, 12, 1, 10, 0), at(2026, 12, 1, 11, 30), 1.5, None),  # Tuesday morning, within hours
+        (at(2026, 12, 1, 17, 0), at(2026, 12, 2, 9, 0), 2.0, None),  # 1 h Tuesday evening + 1 h Wednesday
+        # Friday 20:00 to Monday 09:00: only Monday's first hour counts; the customer was told Monday 08:00.
+        (at(2026, 12, 4, 20, 0), at(2026, 12, 7, 9, 0), 1.0, at(2026, 12, 7, 8, 0)),
+        # Christmas Eve 17:00 to Monday 28 at 08:30: 1 h on the 24th, Christmas closed, then 30 min.
+        (at(2026, 12, 24, 17, 0), at(2026, 12, 28, 8, 30), 1.5, None),
+        (at(2026, 12, 25, 10, 0), at(2026, 12, 25, 16, 0), 0.0, at(2026, 12, 28, 8, 0)),  # all on a holiday
+    ],
+)
+def test_a_wait_counts_only_opening_hours(hours, start, until, hours_counted, answer_from):
+    from institutional.hours import business_waits
+
+    (wait,) = business_waits([start], until=until)
+    assert wait.seconds == pytest.approx(hours_counted * 3600)
+    assert wait.answer_from == answer_from
+
+
+def test_a_closed_day_and_a_lunch_break_do_not_count(hours):
+    from institutional.hours import business_waits
+
+    ClosedDay.objects.create(hours=hours, date=date(2026, 12, 2), reason="Inventário")
+    OpeningPeriod.objects.filter(weekday=0).delete()
+    OpeningPeriod.objects.create(hours=hours, weekday=0, opens_at=time(8), closes_at=time(12))
+    OpeningPeriod.objects.create(hours=hours, weekday=0, opens_at=time(13), closes_at=time(18))
+    # Tuesday 17:00 → Thursday 09:00: 1 h Tuesday, Wednesday closed, 1 h Thursday.
+    assert business_waits([at(2026, 12, 1, 17, 0)], until=at(2026, 12, 3, 9, 0))[0].seconds == 2 * 3600
+    # Monday 11:00 → 14:00: the lunch hour does not count.
+    assert business_waits([at(2026, 12, 7, 11, 0)], until=at(2026, 12, 7, 14, 0))[0].seconds == 2 * 3600
+    assert business_waits([at(2026, 12, 2, 10, 0)], until=at(2026, 12, 2, 11, 0))[0].answer_from == at(
+        2026, 12, 3, 8, 0
+    )
+
+
+def test_with_no_hours_configured_every_second_counts():
+    from institutional.hours import business_waits
+
+    assert business_waits([at(2026, 12, 5, 10, 0)], until=at(2026, 12, 5, 12, 0))[0].seconds == 2 * 3600
+    assert business_waits([], until=at(2026, 12, 5, 12, 0)) == []
