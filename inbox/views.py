@@ -7,19 +7,23 @@ appear without a reload. Every action is a plain POST that works without JavaScr
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.models import Conversation
 from conversations.selectors import conversation_in_service_window
+from conversations.services.follow_ups import FollowUpRefused, follow_up_is_due, follow_up_plan, follow_up_schedule
 from conversations.services.planner import TEMPLATE
 from conversations.services.replies import (
     StaffReplyRefused,
@@ -36,6 +40,7 @@ from conversations.services.state import (
 )
 from conversations.states import Perm, State
 from inbox.selectors import conversation_chat, handoff_summary, inbox_queue
+from pyloto.pipeline.dispatch import reply_send_enqueue
 
 INBOX_PERMISSION = "inbox.use_inbox"
 
@@ -74,6 +79,8 @@ def _conversation_context(request: AuthenticatedRequest, conversation: Conversat
         "entries": conversation_chat(conversation_id=conversation.pk),
         "reply_refusal": refusal,
         "in_window": conversation_in_service_window(conversation),
+        "can_handle": can_handle,
+        "follow_up_plan": follow_up_plan(conversation=conversation) if can_handle else None,
         "can_take": can_handle and conversation.state == State.HANDOFF_REQUESTED,
         "can_release": can_handle and conversation.state in (State.HANDOFF_REQUESTED, State.HUMAN_ACTIVE),
     }
@@ -172,4 +179,41 @@ def reply(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
         }
         return render(request, "inbox/conversation.html", context, status=400)
     messages.success(request, _("Sent to the customer."))
+    return _back(conversation_id)
+
+
+def _send_at(value: str) -> datetime | None:
+    """The form's `datetime-local` (the server's time zone); None when empty. ValueError when unreadable."""
+    if not value.strip():
+        return None
+    moment = datetime.fromisoformat(value.strip())
+    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+@require_POST
+@inbox_view
+def follow_up(request: AuthenticatedRequest, conversation_id: int) -> HttpResponse:
+    """Schedule a follow-up (now, or at the chosen time); a refused one comes back with the text kept."""
+    found = get_object_or_404(Conversation.objects.select_related("contact", "assigned_to"), pk=conversation_id)
+    text, when = request.POST.get("text", ""), request.POST.get("send_at", "")
+    try:
+        message = follow_up_schedule(
+            conversation_id=conversation_id, user=request.user, text=text, send_at=_send_at(when)
+        )
+    except (FollowUpRefused, ValueError) as refusal:
+        reason = refusal if isinstance(refusal, FollowUpRefused) else _("the date and time are not valid.")
+        messages.error(request, _("Not scheduled: %(reason)s") % {"reason": reason})
+        context = {
+            **_conversation_context(request, found),
+            "summary": handoff_summary(conversation=found),
+            "follow_up_draft": text,
+            "follow_up_at": when,
+        }
+        return render(request, "inbox/conversation.html", context, status=400)
+    if follow_up_is_due(message):
+        transaction.on_commit(lambda: reply_send_enqueue(message_id=message.pk))
+        messages.success(request, _("Follow-up sent to the customer."))
+    else:
+        at = timezone.localtime(message.next_attempt_at).strftime("%d/%m/%Y %H:%M")
+        messages.success(request, _("Follow-up scheduled for %(at)s.") % {"at": at})
     return _back(conversation_id)

@@ -7,6 +7,7 @@ idempotency key, so a redelivered finalize finds it instead of creating a second
 """
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -358,6 +359,26 @@ def staff_reply_plan(*, conversation: Conversation, text: str | None = None) -> 
     return send_plan(conversation=conversation, purpose=SendPurpose.STAFF_REPLY, message=message)
 
 
+def staff_message_store(
+    *, conversation: Conversation, body: str, purpose: str, next_attempt_at: datetime | None = None
+) -> Message:
+    """A text a person wrote to the customer, stored `pending` for the one delivery (staff reply, follow-up)."""
+    message = TextMessage(body=body)
+    return Message.objects.create(
+        conversation=conversation,
+        direction=Message.Direction.OUTBOUND,
+        type=message.kind,
+        text=body,
+        raw=message.model_dump(mode="json"),
+        status=Message.Status.PENDING,
+        idempotency_key=f"{purpose}:{uuid.uuid4().hex}",
+        correlation_id=current_correlation_id(),
+        provider="staff",
+        purpose=purpose,
+        next_attempt_at=next_attempt_at,
+    )
+
+
 def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
     """A person who took the conversation writes to the customer through the same exactly-once delivery.
 
@@ -375,19 +396,7 @@ def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
         refusal = staff_reply_refusal(conversation=conversation, user=user, text=body)
         if refusal is not None:
             raise refusal
-        message = TextMessage(body=body)
-        outbound = Message.objects.create(
-            conversation=conversation,
-            direction=Message.Direction.OUTBOUND,
-            type=message.kind,
-            text=body,
-            raw=message.model_dump(mode="json"),
-            status=Message.Status.PENDING,
-            idempotency_key=f"staff:{uuid.uuid4().hex}",
-            correlation_id=current_correlation_id(),
-            provider="staff",
-            purpose=SendPurpose.STAFF_REPLY,
-        )
+        outbound = staff_message_store(conversation=conversation, body=body, purpose=SendPurpose.STAFF_REPLY)
         Conversation.objects.filter(pk=conversation_id).update(last_activity_at=timezone.now())
         transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))
     log.info("staff_reply_queued", message_id=outbound.pk, conversation_id=conversation_id, user_id=user.pk)

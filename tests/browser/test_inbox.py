@@ -84,3 +84,50 @@ def test_a_shift_take_see_a_live_message_reply_and_return_to_bot(
     conversation.refresh_from_db()
     assert conversation.state == State.TRIAGE and conversation.assigned_to is None
     shot("queue-after-return")
+
+
+def test_the_queue_counts_waits_in_business_hours_and_a_follow_up_goes_out_as_the_template(
+    page, live_server, log_in, shot, agent, worker, fake_graph
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conversations.models import MessageTemplate
+    from institutional.hours import business_hours_status
+    from institutional.services import business_hours_seed
+
+    business_hours_seed()  # weekdays 8h–18h
+    MessageTemplate.objects.create(
+        name="retomada_contato",
+        language="pt_BR",
+        status=MessageTemplate.Status.APPROVED,
+        components=[{"type": "BODY", "text": "Olá, {{1}}! Aqui é a equipe da {{2}}: {{3}}"}],
+        parameter_sources=["contact_name", "company_name", "message_text"],
+        purpose="follow_up",
+    )
+    # Asked for a person last Sunday at 10:00 (closed), and nobody answered before the window closed.
+    today = timezone.localtime()
+    sunday = (today - timedelta(days=(today.weekday() + 1) % 7 or 7)).replace(hour=10, minute=0, second=0)
+    conversation = handed_over("5511955550009")
+    Conversation.objects.filter(pk=conversation.pk).update(handoff_requested_at=sunday, last_inbound_at=sunday)
+    told = business_hours_status(at=sunday).next_opening_text()
+
+    log_in(agent)
+    expect(page.get_by_role("columnheader", name="Em horário de atendimento")).to_be_visible()
+    row = page.locator(f'tr[data-conversation="{conversation.pk}"]')
+    expect(row.get_by_test_id("business-wait")).to_contain_text(
+        f"pediu fora do horário: avisado que alguém responde a partir de {told}"
+    )
+    shot("queue-business-hours")
+
+    row.get_by_role("link").click()
+    page.get_by_text("Retomar contato com o cliente").click()
+    expect(page.locator("#follow-up-status")).to_contain_text("retomada_contato")
+    page.get_by_label("Mensagem").fill("Desculpe a demora, Marina! Posso ajudar agora?")
+    shot("follow-up-form")
+    page.get_by_role("button", name="Agendar retomada").click()
+    expect(page.locator("#notices")).to_contain_text("Retomada enviada ao cliente")
+    sent = wait_until(lambda: [m for m in fake_graph.sent_messages() if m.get("type") == "template"])
+    assert sent[-1]["template"]["name"] == "retomada_contato" and sent[-1]["to"] == "5511955550009"
+    shot("follow-up-sent")

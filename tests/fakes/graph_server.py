@@ -114,6 +114,14 @@ DEMO_TEMPLATES: list[dict[str, Any]] = [
         "category": "UTILITY",
         "components": [{"type": "BODY", "text": "Olá! Uma pessoa da equipe da {{1}} vai continuar o seu atendimento."}],
     },
+    {
+        "id": "900000000000003",
+        "name": "retomada_contato",
+        "language": "pt_BR",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Olá, {{1}}! Aqui é a equipe da {{2}}: {{3}}"}],
+    },
 ]
 
 SEND_KEYS = {
