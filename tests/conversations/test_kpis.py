@@ -617,6 +617,13 @@ def test_the_api_and_the_kpis_page_show_the_months_spend_against_the_budget(clie
     block = html[html.index('id="kpi-budget"') : html.index("</table>", html.index('id="kpi-budget"'))]
     assert "Gasto do mês" in block and "R$ 1,10" in block and "R$ 1,00" in block
     assert 'kpi-bad" data-testid="budget-used">110,0 %' in block
+    # Beside it, what each turn costs: WhatsApp and LLM per conversation, and messages per turn.
+    for row in (
+        "Custo do WhatsApp por conversa (R$)",
+        "Custo do LLM por conversa (US$)",
+        "Mensagens do assistente por turno",
+    ):
+        assert f"{row}</th>" in html
 
 
 def test_metrics_expose_the_months_spend_and_the_budget_the_alerts_compare(month_of_spend):
