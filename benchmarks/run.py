@@ -156,24 +156,26 @@ def ingest_alone(stack: Stack, *, rate: float, duration_s: float, prefix: str) -
     run = _drive_web(stack, process="web", rate=rate, duration_s=duration_s, prefix=prefix)
     outcomes, spent = run["outcomes"], run["spent"]
     acked = [o for o in outcomes if o.status == 200]
+    # What the webhook stores: one element row per message, keyed by its wamid (ADR 0016).
+    wamid_of_key = "split_part(substr(key, 9), '|', 1)"  # 'message:<wamid>|<digest>'
     stored, stored_twice = stack.sql(
-        "SELECT count(DISTINCT wamid), count(*) - count(DISTINCT wamid) FROM conversations_message "
-        "WHERE direction = 'in' AND wamid LIKE %s",
-        (f"wamid.BENCH{prefix}%",),
+        f"SELECT count(DISTINCT {wamid_of_key}), count(*) - count(DISTINCT {wamid_of_key}) "  # noqa: S608
+        "FROM conversations_webhookelement WHERE key LIKE %s",
+        (f"message:wamid.BENCH{prefix}%",),
     )[0]
     # Lost: acknowledged with 200 but not in the database. (A request the client gave up on may still
     # have been stored: that is "stored" without being "acknowledged", not a loss.)
     acked_stored = stack.sql(
-        "SELECT count(*) FROM conversations_message WHERE direction = 'in' AND wamid = ANY(%s)",
+        f"SELECT count(DISTINCT {wamid_of_key}) FROM conversations_webhookelement "  # noqa: S608
+        f"WHERE key LIKE 'message:wamid.BENCH%%' AND {wamid_of_key} = ANY(%s)",
         ([o.wamid for o in acked],),
     )[0][0]
-    # These messages must not be answered later: drop their queued follow-ups and close them by policy,
-    # so neither the workers nor the sweeper pick them up in the next scenarios.
+    # These messages must not be answered later: drop the queued reading and mark them read, so
+    # neither the workers nor the sweeper pick them up in the next scenarios.
     stack.purge_queues()
     stack.sql(
-        "UPDATE conversations_message SET status = 'dropped', status_reason = 'benchmark: ingest-only scenario' "
-        "WHERE direction = 'in' AND wamid LIKE %s",
-        (f"wamid.BENCH{prefix}%",),
+        "UPDATE conversations_webhookelement SET processed_at = now(), body = '{}' WHERE key LIKE %s",
+        (f"message:wamid.BENCH{prefix}%",),
     )
     return {
         "scenario": "ingest_alone",

@@ -45,6 +45,7 @@ from conversations.services.templates import templates_sync, templates_sync_conf
 from conversations.states import Perm, State, transition_label
 from pyloto.errors import PylotoError
 from pyloto.observability.masking import mask_identifier
+from pyloto.pipeline.dispatch import ingested_follow_ups_enqueue
 from pyloto.whatsapp.payloads import TextMessage
 
 
@@ -572,7 +573,11 @@ class QuarantinedElementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Reprocessar os elementos selecionados"), permissions=["replay"])
     def replay(self, request: HttpRequest, queryset) -> None:
-        outcomes = [quarantine_replay(quarantined_id=pk) for pk in queryset.values_list("pk", flat=True)]
+        outcomes = []
+        for pk in queryset.values_list("pk", flat=True):
+            replay = quarantine_replay(quarantined_id=pk)
+            ingested_follow_ups_enqueue(replay.ingested)
+            outcomes.append(replay.outcome)
         self.message_user(
             request,
             _("Reprocessados: %(ok)d; ainda com erro: %(failing)d; já resolvidos: %(done)d.")

@@ -633,6 +633,38 @@ class WebhookEvent(models.Model):
         return f"{self.field}/{self.kind}: {self.summary}"
 
 
+class WebhookElement(models.Model):
+    """One element of a webhook POST, stored as received before anything is read from it (ADR 0016).
+
+    The webhook only extracts each element's id, stores the element in one INSERT … ON CONFLICT (key)
+    DO NOTHING and answers 200 once it committed; a worker step reads `body` later (contacts,
+    conversations, statuses, opt-outs) and sets `processed_at`. The sweeper re-drives what a lost
+    enqueue left unprocessed. `body` is a minimal webhook body holding only this element (and its
+    contacts), so an element is read exactly as if Meta had sent it alone.
+    """
+
+    # A message's or echo's wamid, a status's wamid + status + recipient, a digest for anything else:
+    # Meta's redelivery of an element is acknowledged without a second row.
+    key = models.CharField(_("chave"), max_length=300, unique=True)
+    body = models.JSONField(_("conteúdo bruto"))
+    correlation_id = models.CharField(_("ID de correlação"), max_length=64, blank=True, default="")
+    received_at = models.DateTimeField(_("recebido em"))
+    processed_at = models.DateTimeField(_("processado em"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("elemento de webhook")
+        verbose_name_plural = _("elementos de webhook")
+        indexes = [
+            # The sweeper's question: which elements are still waiting for the worker step.
+            models.Index(
+                fields=["received_at"], condition=models.Q(processed_at__isnull=True), name="webhookelement_waiting"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class QuarantinedElement(models.Model):
     """One webhook element that could not be stored, kept with its error so it never takes its batch down.
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm_log.models import StateLog
 
-from conversations.models import Conversation, Message, TransitionDecision
+from conversations.models import Conversation, Message, TransitionDecision, WebhookElement
 from conversations.states import State, is_bot_silent, transition_label
 
 # WhatsApp's customer-service window: free-form messages only within 24 h of the customer's last message.
@@ -330,3 +330,9 @@ def run_timeline(*, run_key: str) -> list[RunEvent]:
         for status in DeliveryStatus.objects.filter(message=reply):
             events.append(RunEvent(status.received_at, f"status {status.status}", ""))
     return sorted(events, key=lambda event: event.at)
+
+
+def webhook_elements_waiting(*, received_before: datetime, limit: int) -> list[int]:
+    """Stored webhook elements no step has read yet, oldest first (a lost or refused enqueue)."""
+    waiting = WebhookElement.objects.filter(processed_at__isnull=True, received_at__lt=received_before)
+    return list(waiting.order_by("received_at").values_list("pk", flat=True)[:limit])

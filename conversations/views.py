@@ -1,4 +1,4 @@
-"""The WhatsApp webhook endpoint: verify, parse, hand the body to the ingestion service."""
+"""The WhatsApp webhook endpoint: verify, store each element as received, enqueue their reading (ADR 0016)."""
 
 import json
 
@@ -10,7 +10,8 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from conversations.services.ingestion import webhook_ingest
+from conversations.services.ingestion import webhook_store
+from pyloto.pipeline.dispatch import webhook_elements_enqueue
 from pyloto.whatsapp.signature import signature_is_valid
 
 log = structlog.get_logger(__name__)
@@ -18,7 +19,12 @@ log = structlog.get_logger(__name__)
 
 @method_decorator(csrf_exempt, name="dispatch")
 class WhatsAppWebhookView(View):
-    """GET: Meta's subscription handshake. POST: signed notifications, answered 200 once stored."""
+    """GET: Meta's subscription handshake. POST: signed notifications, answered 200 once stored.
+
+    A POST reads no more than each element's id: the elements are stored in one statement, then one
+    task reads them (contacts, conversations, statuses, opt-outs). If the broker is down the 200
+    still stands: the sweeper re-drives elements left unread.
+    """
 
     http_method_names = ["get", "post"]
 
@@ -56,7 +62,9 @@ class WhatsAppWebhookView(View):
         except RecursionError:
             return _error(400, "body is nested too deeply")
         # The correlation middleware bound this id to the request's logs and answers it as X-Correlation-ID.
-        webhook_ingest(payload=payload, correlation_id=request.correlation_id)
+        stored = webhook_store(body=body, payload=payload, correlation_id=request.correlation_id)
+        if stored:
+            webhook_elements_enqueue(element_ids=stored)
         return JsonResponse({"status": "received"})
 
 

@@ -5,7 +5,7 @@ import time
 from django.conf import settings
 from django.test import Client
 
-from conversations.models import Message
+from conversations.models import Message, WebhookElement
 from pyloto.whatsapp import simulator
 
 # Generous: it only bounds how long a failing test waits, on a machine others load too.
@@ -23,6 +23,18 @@ def post_webhook(body: dict) -> str:
     )
     assert response.status_code == 200, response.content
     return response["X-Correlation-ID"]
+
+
+def ingest_stored() -> None:
+    """What a worker does after the webhook, in this thread: read every stored element, start what follows.
+
+    For tests without a worker; tests with one leave it to the worker (the path production takes).
+    """
+    from pyloto.pipeline.tasks import ingest_webhook
+
+    waiting = list(WebhookElement.objects.filter(processed_at__isnull=True).values_list("pk", flat=True))
+    if waiting:
+        ingest_webhook(waiting)
 
 
 def say(text: str, *, wa_id: str = "5511987650001", wamid: str | None = None) -> str:

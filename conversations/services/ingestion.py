@@ -1,15 +1,20 @@
-"""Webhook ingestion: persist every element of a webhook body durably, once, then enqueue the runs.
+"""Webhook ingestion in two steps: the webhook stores each element as received; a worker step reads it.
 
-One database transaction per webhook POST, one savepoint per element. A duplicate (Meta delivers at
-least once, sometimes concurrently) is acknowledged and skipped. An element that cannot be stored —
-an id longer than any column, a shape nobody foresaw — is rolled back to its savepoint and kept as a
-`QuarantinedElement` with its error (visible in the admin, replayable), so it never takes the rest of
-its batch down. Every string is made storable first (no NUL, no lone surrogate). Follow-up work is
-enqueued only after commit.
+`webhook_store` is all the webhook does after the signature: one INSERT … ON CONFLICT (key) DO NOTHING
+of the body's elements (ADR 0016), unique on the message's wamid (a status's wamid + status +
+recipient, a digest otherwise), so Meta's redelivery is acknowledged without a second row.
+
+`webhook_elements_ingest` is the worker step, idempotent and re-drivable by the sweeper: one database
+transaction per call, one savepoint per element. A duplicate (Meta delivers at least once, sometimes
+concurrently) is acknowledged and skipped. An element that cannot be stored — an id longer than any
+column, a shape nobody foresaw — is rolled back to its savepoint and kept as a `QuarantinedElement`
+with its error (visible in the admin, replayable), so it never takes the rest of its batch down.
+What follows (runs, a template sync) is the caller's: the result says what to start.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +22,7 @@ from functools import partial
 from typing import Any
 
 import structlog
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from conversations.models import (
@@ -27,6 +32,7 @@ from conversations.models import (
     Message,
     QuarantinedElement,
     UnhandledEvent,
+    WebhookElement,
     WebhookEvent,
 )
 from conversations.selectors import opt_keyword
@@ -42,12 +48,13 @@ from conversations.services.sessions import conversation_get_or_start
 from conversations.services.state import conversation_take_by_business_app
 from conversations.services.templates import template_status_apply
 from pyloto.observability import metrics
-from pyloto.pipeline.dispatch import inbound_follow_ups_enqueue, templates_sync_enqueue
+from pyloto.observability.correlation import correlation_scope
 from pyloto.whatsapp.webhook import (
     EchoMessage,
     IdentityChange,
     InboundMessage,
     OpsEvent,
+    ParsedWebhook,
     PreferenceUpdate,
     StatusUpdate,
     TemplateStatusChange,
@@ -56,6 +63,8 @@ from pyloto.whatsapp.webhook import (
     content_key,
     parse_webhook,
     pg_safe,
+    split_webhook,
+    storable,
 )
 
 log = structlog.get_logger(__name__)
@@ -72,13 +81,13 @@ _STATUS_RANK = {
     Message.Status.FAILED: 4,
     Message.Status.CAPPED: 4,
 }
-# Errors that belong to the connection, not to one element: the POST fails and Meta redelivers it.
+# Errors that belong to the connection, not to one element: the step fails and is re-driven.
 _CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 
 @dataclass
 class IngestResult:
-    """What one webhook POST stored; `conversations_to_run` maps conversation id to its newest new message."""
+    """What one ingestion stored; `conversations_to_run` maps conversation id to its newest new message."""
 
     stored_message_ids: list[int] = field(default_factory=list)
     duplicates: int = 0
@@ -88,36 +97,110 @@ class IngestResult:
     unhandled: int = 0
     quarantined: list[str] = field(default_factory=list)
     conversations_to_run: dict[int, int] = field(default_factory=dict)
+    # WhatsApp said a template changed: a full template sync should follow.
+    templates_changed: bool = False
+
+
+# --- the webhook's write ----------------------------------------------------------------------------
+
+
+def webhook_store(*, body: bytes, payload: Any, correlation_id: str) -> list[int]:
+    """Store every element of a verified webhook body in one statement; the ids of the new ones.
+
+    The statement commits on its own (autocommit), so the caller's 200 follows a durable write. An
+    element already stored (Meta's redelivery) returns no id: it was or will be read by the step.
+    """
+    elements: dict[str, Any] = {}
+    for key, element in split_webhook(storable(body, payload)):
+        elements.setdefault(key, element)
+    if not elements:
+        return []  # entries without changes to read: nothing to keep
+    now = timezone.now()
+    params: list[Any] = []
+    for key, element in elements.items():
+        params += [key, json.dumps(element, separators=(",", ":")), correlation_id, now]
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(elements))
+    sql = (
+        f'INSERT INTO {WebhookElement._meta.db_table} ("key", body, correlation_id, received_at) '  # noqa: S608
+        f'VALUES {rows} ON CONFLICT ("key") DO NOTHING RETURNING id'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --- the worker step --------------------------------------------------------------------------------
+
+
+def webhook_elements_ingest(*, element_ids: list[int]) -> IngestResult:
+    """Read stored webhook elements not read yet: contacts, conversations, messages, statuses, events.
+
+    Elements another call is reading (a re-drive racing the first task) are skipped, and an element is
+    marked read in the transaction that stored what it carried: each is read exactly once.
+    """
+    result = IngestResult()
+    with transaction.atomic():
+        rows = list(
+            WebhookElement.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=element_ids, processed_at__isnull=True)
+            .order_by("pk")
+            .values_list("pk", "body", "correlation_id")
+        )
+        bodies_by_correlation: dict[str, list[Any]] = {}
+        for _pk, body, correlation_id in rows:
+            bodies_by_correlation.setdefault(correlation_id, []).append(body)
+        for correlation_id, bodies in bodies_by_correlation.items():
+            # The step's lines carry the webhook request's id, as when ingestion ran inside it.
+            with correlation_scope(correlation_id or uuid.uuid4().hex) as cid:
+                _ingest_parsed(_parse_all(bodies), cid, result)
+        # Read: the body is now where it belongs (a message, a status, a quarantined element, …) and is
+        # erased or purged there; the row keeps only its key, so a redelivery is still a duplicate.
+        WebhookElement.objects.filter(pk__in=[row[0] for row in rows]).update(processed_at=timezone.now(), body={})
+    _report(result)
+    return result
 
 
 def webhook_ingest(*, payload: Any, correlation_id: str) -> IngestResult:
-    """Store everything a webhook body carries in one transaction; enqueue the follow-ups after commit."""
-    parsed = parse_webhook(pg_safe(payload))
+    """Read a whole webhook body at once (a quarantine replay), in one transaction."""
     result = IngestResult()
     with transaction.atomic():
-        # Identity changes first: a message later in the same body already lands on the merged contact.
-        steps: list[tuple[str, dict[str, Any], Callable[[], None]]] = []
-        steps += [("identity", c.source, partial(_apply_identity, c, correlation_id)) for c in parsed.identity_changes]
-        steps += [("message", m.source, partial(_store_inbound, m, correlation_id, result)) for m in parsed.messages]
-        steps += [("echo", e.source, partial(_store_echo, e, correlation_id, result)) for e in parsed.echoes]
-        steps += [("status", s.source, partial(_store_status, s, correlation_id, result)) for s in parsed.statuses]
-        steps += [("preference", p.source, partial(_apply_preference, p, correlation_id)) for p in parsed.preferences]
-        steps += [("template", t.raw, partial(_apply_template_status, t)) for t in parsed.template_updates]
-        steps += [("event", e.source, partial(_store_event, e, correlation_id, result)) for e in parsed.events]
-        steps += [
-            ("unhandled", _jsonable(u.raw), partial(_store_unhandled, u, correlation_id, result))
-            for u in parsed.unhandled
-        ]
-        for element, source, store in steps:
-            _isolated(result, element, source, correlation_id, store)
-        for field_name, failed_change, error in parsed.failures:
-            _quarantine(result, "change", failed_change, correlation_id, error=f"parse: {error}", field_name=field_name)
-        if parsed.template_updates:
-            # Not on a timer: WhatsApp says when templates change, and a full sync follows each change.
-            transaction.on_commit(templates_sync_enqueue)
-        if result.conversations_to_run:
-            to_run = dict(result.conversations_to_run)
-            transaction.on_commit(lambda: inbound_follow_ups_enqueue(newest_message_by_conversation=to_run))
+        _ingest_parsed(parse_webhook(pg_safe(payload)), correlation_id, result)
+    _report(result)
+    return result
+
+
+def _parse_all(bodies: list[Any]) -> ParsedWebhook:
+    """One parse of several stored elements, in their order of arrival."""
+    parsed = ParsedWebhook()
+    for body in bodies:
+        one = parse_webhook(body)
+        for name in parsed.__dataclass_fields__:
+            getattr(parsed, name).extend(getattr(one, name))
+    return parsed
+
+
+def _ingest_parsed(parsed: ParsedWebhook, correlation_id: str, result: IngestResult) -> None:
+    # Identity changes first: a message later in the same body already lands on the merged contact.
+    steps: list[tuple[str, dict[str, Any], Callable[[], None]]] = []
+    steps += [("identity", c.source, partial(_apply_identity, c, correlation_id)) for c in parsed.identity_changes]
+    steps += [("message", m.source, partial(_store_inbound, m, correlation_id, result)) for m in parsed.messages]
+    steps += [("echo", e.source, partial(_store_echo, e, correlation_id, result)) for e in parsed.echoes]
+    steps += [("status", s.source, partial(_store_status, s, correlation_id, result)) for s in parsed.statuses]
+    steps += [("preference", p.source, partial(_apply_preference, p, correlation_id)) for p in parsed.preferences]
+    steps += [("template", t.raw, partial(_apply_template_status, t)) for t in parsed.template_updates]
+    steps += [("event", e.source, partial(_store_event, e, correlation_id, result)) for e in parsed.events]
+    steps += [
+        ("unhandled", _jsonable(u.raw), partial(_store_unhandled, u, correlation_id, result)) for u in parsed.unhandled
+    ]
+    for element, source, store in steps:
+        _isolated(result, element, source, correlation_id, store)
+    for field_name, failed_change, error in parsed.failures:
+        _quarantine(result, "change", failed_change, correlation_id, error=f"parse: {error}", field_name=field_name)
+    # Not on a timer: WhatsApp says when templates change, and a full sync follows each change.
+    result.templates_changed = result.templates_changed or bool(parsed.template_updates)
+
+
+def _report(result: IngestResult) -> None:
     metrics.MESSAGES.labels(outcome="received").inc(len(result.stored_message_ids))
     metrics.MESSAGES.labels(outcome="duplicate").inc(result.duplicates)
     metrics.MESSAGES.labels(outcome="dropped").inc(result.dropped)
@@ -131,7 +214,6 @@ def webhook_ingest(*, payload: Any, correlation_id: str) -> IngestResult:
         unhandled=result.unhandled,
         quarantined=len(result.quarantined),
     )
-    return result
 
 
 def _isolated(
@@ -475,11 +557,19 @@ def message_status_apply(*, message: Message, status: str, errors: list[dict[str
 # --- quarantine ------------------------------------------------------------------------------------
 
 
-def quarantine_replay(*, quarantined_id: int) -> str:
+@dataclass
+class Replay:
+    """A quarantine replay's outcome, and what it stored (the caller starts the runs it asks for)."""
+
+    outcome: str
+    ingested: IngestResult = field(default_factory=IngestResult)
+
+
+def quarantine_replay(*, quarantined_id: int) -> Replay:
     """Run a quarantined element through ingestion again; resolved when it no longer fails."""
     row = QuarantinedElement.objects.get(pk=quarantined_id)
     if row.resolved_at is not None:
-        return "already_resolved"
+        return Replay("already_resolved")
     change = row.raw if "value" in row.raw and "field" in row.raw else {"field": row.field, "value": row.raw}
     body = {"object": "whatsapp_business_account", "entry": [{"id": "replay", "changes": [change]}]}
     result = webhook_ingest(payload=body, correlation_id=row.correlation_id or uuid.uuid4().hex)
@@ -490,4 +580,4 @@ def quarantine_replay(*, quarantined_id: int) -> str:
     )
     outcome = "still_failing" if still_failing else "replayed"
     log.info("quarantine_replayed", quarantined_id=row.pk, outcome=outcome)
-    return outcome
+    return Replay(outcome, result)

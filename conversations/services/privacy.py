@@ -31,6 +31,7 @@ from conversations.models import (
     StaffAlert,
     TransitionDecision,
     UnhandledEvent,
+    WebhookElement,
     WebhookEvent,
 )
 from institutional.models import GuardViolation
@@ -294,6 +295,8 @@ def retention_purge(*, days: int | None = None, now: datetime | None = None) -> 
         bot_said="",
         why="",
     )
+    # Read webhook elements keep only their key (a redelivery's duplicate check): past retention, gone.
+    WebhookElement.objects.filter(processed_at__lt=cutoff).delete()
     result = RetentionResult(
         cutoff=cutoff,
         messages=messages,

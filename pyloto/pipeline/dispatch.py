@@ -9,6 +9,7 @@ import structlog
 from django.conf import settings
 
 from conversations.services.handoff import handoff_summary_payload
+from conversations.services.ingestion import IngestResult
 from conversations.services.runs import run_has_new_inbound
 from llm.client import llm_configured
 
@@ -24,6 +25,29 @@ def _enqueue(task_name: str, *args: int, retry_policy: dict | None = None, **fie
         log.exception("enqueue_failed", task=task_name, **fields)
         return False
     return True
+
+
+def webhook_elements_enqueue(*, element_ids: list[int]) -> bool:
+    """The webhook's one enqueue: read the elements it just stored (contacts, messages, statuses…).
+
+    Short retries: Meta's request waits on this, and the sweeper re-drives what it misses.
+    """
+    from pyloto.pipeline import tasks
+
+    try:
+        tasks.ingest_webhook.apply_async((element_ids,), retry_policy=settings.WEBHOOK_PUBLISH_RETRY_POLICY)
+    except Exception:
+        log.exception("enqueue_failed", task="ingest_webhook", elements=len(element_ids))
+        return False
+    return True
+
+
+def ingested_follow_ups_enqueue(result: IngestResult) -> None:
+    """What an ingestion asks for once it committed: runs for new messages, a template sync."""
+    if result.conversations_to_run:
+        inbound_follow_ups_enqueue(newest_message_by_conversation=result.conversations_to_run)
+    if result.templates_changed:
+        templates_sync_enqueue()
 
 
 def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]) -> None:

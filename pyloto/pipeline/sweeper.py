@@ -3,6 +3,8 @@
 Beat runs it every `SWEEP_INTERVAL_S` on the maintenance queue, which every database worker consumes,
 so it does not depend on any one worker staying alive; an advisory lock keeps two sweeps from
 overlapping. Each pass:
+- re-enqueues the reading of webhook elements stored but still unread after `SWEEP_REDRIVE_AFTER_S`
+  (the webhook's enqueue was refused or lost): one task per sweep, the oldest first;
 - dead-letters inbound messages unanswered past `SWEEP_DEAD_LETTER_AFTER_S` (every message ends
   in a terminal state);
 - renews the leases of runs whose heartbeat is alive before they run out, and reclaims those whose
@@ -28,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from conversations.models import DeadLetter, Message
+from conversations.selectors import webhook_elements_waiting
 from conversations.services.dead_letters import dead_letter_record
 from conversations.services.delivery import (
     capped_sends_release,
@@ -36,7 +39,7 @@ from conversations.services.delivery import (
     reply_resend_unconfirmed,
 )
 from conversations.services.runs import run_leases_expiring, run_reclaim_expired, runs_renew
-from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue
+from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue, webhook_elements_enqueue
 from pyloto.pipeline.heartbeat import runs_alive
 from pyloto.pipeline.queued import RUN, SEND, queued_among
 
@@ -45,6 +48,8 @@ log = structlog.get_logger(__name__)
 # Waiting messages, and unsent replies, looked at per sweep at most. Only those whose task was lost
 # are re-driven, so after a Redis restart all of them are: they are all lost.
 REDRIVE_BATCH = 500
+# Unread webhook elements re-driven per sweep, in one task (reading one costs about a run's tenth).
+WEBHOOK_REDRIVE_BATCH = 500
 # Any 64-bit number of our own: the PostgreSQL advisory lock that one sweep holds at a time.
 _SWEEP_LOCK_ID = 0x5059_4C4F_5357  # "PYLOSW"
 
@@ -58,12 +63,23 @@ def pipeline_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def _sweep(now: datetime) -> dict[str, int]:
-    counts = {"dead_lettered": _dead_letter_hopeless(now)}
+    counts = {"webhook_elements_redriven": _redrive_webhook_elements(now)}
+    counts["dead_lettered"] = _dead_letter_hopeless(now)
     counts.update(_recover_runs(now))
     counts.update(_recover_sends(now))
     if any(counts.values()):
         log.warning("sweeper_acted", **counts)
     return counts
+
+
+def _redrive_webhook_elements(now: datetime) -> int:
+    # One task a sweep, however deep the backlog: a queue already behind must not be flooded with more.
+    waiting = webhook_elements_waiting(
+        received_before=now - timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S), limit=WEBHOOK_REDRIVE_BATCH
+    )
+    if waiting:
+        webhook_elements_enqueue(element_ids=waiting)
+    return len(waiting)
 
 
 def _dead_letter_hopeless(now: datetime) -> int:

@@ -7,16 +7,19 @@ from typing import Any
 import structlog
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 import pyloto.pipeline.db_connections
 import pyloto.pipeline.heartbeat
 import pyloto.pipeline.queued  # noqa: F401
 from conversations.services.delivery import message_acknowledge, reply_deliver
 from conversations.services.handoff import handoff_summary_store
+from conversations.services.ingestion import webhook_elements_ingest
 from conversations.services.replies import reply_finalize
 from llm.services import llm_calls_record
 from pyloto.errors import TransientError
 from pyloto.observability.correlation import current_correlation_id
+from pyloto.pipeline.dispatch import ingested_follow_ups_enqueue
 from pyloto.pipeline.run import run_launch
 from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.queues import Queue
@@ -47,6 +50,22 @@ ACKNOWLEDGE_EXPIRES_S = 20.0
 def acknowledge_inbound(message_id: int) -> None:
     """Mark an inbound message read and show the typing indicator while the reply is prepared."""
     message_acknowledge(message_id=message_id)
+
+
+@shared_task(
+    route_queue=Queue.PIPELINE,
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=10,
+    retry_jitter=True,
+    max_retries=5,  # then the sweeper re-drives the elements still unread
+    soft_time_limit=60,
+    time_limit=90,
+)
+def ingest_webhook(element_ids: list[int]) -> None:
+    """Read what the webhook stored (contacts, conversations, messages, statuses), then start the runs."""
+    ingested_follow_ups_enqueue(webhook_elements_ingest(element_ids=element_ids))
 
 
 @shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)

@@ -734,3 +734,84 @@ def _parse_echoes(value: dict[str, Any], parsed: ParsedWebhook) -> None:
                 source=source,
             )
         )
+
+
+# --- splitting a body into stored elements (the webhook's only reading; ADR 0016) ------------------
+
+# Longer identities are stored as their digest, so no id Meta sends can overflow the key column.
+KEY_MAX = 255
+# Escapes and tokens json.loads turns into values PostgreSQL refuses: NUL, lone surrogates, NaN,
+# ±Infinity. Raw bytes cannot carry them (control characters and invalid UTF-8 fail the parse).
+_NEEDS_CLEANING = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|NaN|Infinity")
+
+
+def storable(body: bytes, payload: Any) -> Any:
+    """`payload` (the parsed `body`) with every string PostgreSQL can store; a byte search spares the
+    walk for the bodies that need none (nearly all)."""
+    return pg_safe(payload) if _NEEDS_CLEANING.search(body) else payload
+
+
+def _key(kind: str, *ident: Any) -> str:
+    text = "|".join("" if part is None else str(part) for part in ident)
+    if len(text) > KEY_MAX or not text:
+        return f"{kind}#{content_key(kind, *ident)}"
+    return f"{kind}:{text}"
+
+
+def split_webhook(payload: Any) -> list[tuple[str, Any]]:
+    """Every element of a webhook body as (dedup key, minimal body holding only it). Never raises.
+
+    Reads no more than the ids: a message or echo is keyed by its wamid and its digest, a status by
+    its digest; anything else (other fields, errors, shapes nobody foresaw) is one element per change;
+    `parse_webhook` on each minimal body later gives what it would have given on the whole body.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list) or not payload["entry"]:
+        return [(_key("body", content_key("body", payload)), payload)]
+    elements: list[tuple[str, Any]] = []
+    for entry in payload["entry"]:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            elements.append((_key("entry", content_key("entry", entry)), {**payload, "entry": [entry]}))
+            continue
+        for change in changes:
+            for key, minimal in _split_change(change):
+                body = {"object": payload.get("object"), "entry": [{"id": entry.get("id"), "changes": [minimal]}]}
+                elements.append((key, body))
+    return elements
+
+
+_SPLIT_ELEMENTS = {
+    "messages": ("messages", "message", True),
+    "smb_message_echoes": ("message_echoes", "echo", False),
+}
+
+
+def _split_change(change: Any) -> list[tuple[str, dict[str, Any]]]:
+    value = change.get("value") if isinstance(change, dict) else None
+    field_name = change.get("field") if isinstance(change, dict) else None
+    whole = [(_key("change", content_key("change", change)), change)]
+    if not isinstance(value, dict) or field_name not in _SPLIT_ELEMENTS:
+        return whole
+    list_key, kind, with_statuses = _SPLIT_ELEMENTS[field_name]
+    items = value.get(list_key)
+    statuses = value.get("statuses") if with_statuses else None
+    if not isinstance(items, list | type(None)) or not isinstance(statuses, list | type(None)):
+        return whole
+    rest = {k: v for k, v in value.items() if k not in {list_key, "statuses", "contacts"}}
+    if set(rest) - {"messaging_product", "metadata"} or not (items or statuses):
+        # Errors, or content we do not know: kept whole, the parser decides what it is.
+        return whole
+    contacts = {"contacts": value["contacts"]} if "contacts" in value else {}
+    split = []
+    for item in items or []:
+        # The wamid and a digest of the element: Meta's redelivery (the same element) is one row, while
+        # a different element reusing a wamid is still read (the step keeps the first message only).
+        ident = item.get("id") if isinstance(item, dict) else None
+        key = _key(kind, ident, content_key(item)) if isinstance(ident, str) else _key(kind, content_key(item))
+        split.append((key, _minimal_change(field_name, value, list_key, item, **contacts)))
+    for item in statuses or []:
+        # A digest of the element: it names the recipient's phone number, which the key (kept after the
+        # read) must not hold; the step deduplicates by wamid, status and recipient as before.
+        key = _key("status", content_key("status", item))
+        split.append((key, _minimal_change(field_name, value, "statuses", item)))
+    return split

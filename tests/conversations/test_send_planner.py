@@ -17,6 +17,7 @@ from conversations.services.replies import StaffReplyRefused, staff_reply_send
 from conversations.states import Perm, State
 from pyloto.queues import Queue
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
+from tests.support import ingest_stored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,6 +81,7 @@ def post_fake_webhooks(fake_graph, count: int) -> None:
             HTTP_X_HUB_SIGNATURE_256=hook["signature"],
         )
         assert response.status_code == 200
+    ingest_stored()
 
 
 def test_a_staff_reply_after_the_window_closed_goes_out_as_the_mapped_template(agent, fake_graph):
@@ -178,6 +180,7 @@ def test_a_131047_failed_status_after_an_accepted_send_fails_the_reply_and_tells
     from tests.support import post_webhook
 
     post_webhook(body)
+    ingest_stored()
     message.refresh_from_db()
     assert message.status == "failed"
 
@@ -242,6 +245,7 @@ def test_a_template_status_webhook_applies_at_once_and_queues_a_full_sync(fake_g
             ],
         }
     )
+    ingest_stored()
     template.refresh_from_db()
     assert template.status == "PAUSED" and template.status_reason == "LOW_QUALITY"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)

@@ -1,7 +1,9 @@
 """The webhook contract: handshake, signature, size and JSON checks, every payload shape, duplicates, statuses."""
 
+import base64
 import json
 import threading
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -9,27 +11,51 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from conversations.models import Contact, Conversation, DeliveryStatus, Message, UnhandledEvent, WebhookEvent
-from conversations.services.ingestion import webhook_ingest
+from conversations.models import (
+    Contact,
+    Conversation,
+    DeliveryStatus,
+    Message,
+    UnhandledEvent,
+    WebhookElement,
+    WebhookEvent,
+)
+from conversations.services.ingestion import webhook_elements_ingest
+from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.queues import Queue
 from pyloto.whatsapp import simulator
 from pyloto.whatsapp.signature import sign_body
+from tests.support import ingest_stored
 
 URL = "/webhooks/whatsapp/"
 
 
-def post_signed(client, body, *, secret=None, header=None, raw=None):
+def post_signed(client, body, *, secret=None, header=None, raw=None, read=True):
     data = raw if raw is not None else json.dumps(body).encode()
     signature = (
         header if header is not None else sign_body(app_secret=secret or settings.WHATSAPP_APP_SECRET, body=data)
     )
     extra = {"HTTP_X_HUB_SIGNATURE_256": signature} if signature else {}
-    return client.post(URL, data=data, content_type="application/json", **extra)
+    response = client.post(URL, data=data, content_type="application/json", **extra)
+    if response.status_code == 200 and read:
+        ingest_stored()  # the worker step the webhook enqueued, run here (no worker in these tests)
+    return response
 
 
 def broker_queue_length(queue: Queue) -> int:
     return redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(queue.value)
+
+
+def queued_tasks(queue: Queue) -> list[tuple[str, list]]:
+    """(task name, positional args) of every message waiting on `queue`, oldest first per priority list."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    # kombu keeps one Redis list per priority step beside the plain one.
+    keys = [queue.value, *sorted(k.decode() for k in broker.keys(f"{queue.value}\x06\x16*"))]
+    envelopes = [json.loads(raw) for key in keys for raw in reversed(broker.lrange(key, 0, -1))]
+    return [(e["headers"]["task"], json.loads(base64.b64decode(e["body"]))[0]) for e in envelopes]
 
 
 # --- handshake -------------------------------------------------------------------------------------
@@ -265,10 +291,13 @@ def test_concurrent_deliveries_of_the_same_message_store_it_once_and_enqueue_onc
     for thread in threads:
         thread.join()
     assert statuses == [200, 200, 200, 200]
+    assert WebhookElement.objects.filter(key__startswith="message:wamid.RACE|").count() == 1
     assert Message.objects.filter(wamid="wamid.RACE").count() == 1
     assert Contact.objects.count() == 1
     assert Conversation.objects.count() == 1
     assert broker_queue_length(Queue.DELIVERY) == 1
+    # One delivery stored it and enqueued its reading; the others found it stored.
+    assert [name for name, _ in queued_tasks(Queue.PIPELINE)].count("pyloto.pipeline.tasks.ingest_webhook") == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -311,20 +340,57 @@ def test_follow_up_is_enqueued_after_commit_once_per_conversation(client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_nothing_is_enqueued_when_the_transaction_rolls_back():
-    body = simulator.text_webhook(text="oi")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        webhook_ingest(payload=body, correlation_id="c1")
-        raise RuntimeError("boom")
-    assert Message.objects.count() == 0
-    assert broker_queue_length(Queue.DELIVERY) == 0
+def test_the_webhook_stores_in_one_statement_reads_nothing_and_enqueues_one_task(client):
+    body = simulator.webhook_body(
+        messages=[simulator.message_element(text=t, wa_id="5511900000002") for t in ("um", "dois")],
+        contacts=[simulator.contact_element(wa_id="5511900000002")],
+        statuses=[simulator.status_element(wamid="wamid.SOMEOUT", status="read")],
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert post_signed(client, body, read=False).status_code == 200
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+    stored = list(WebhookElement.objects.order_by("pk"))
+    assert [e.key.split(":")[0] for e in stored] == ["message", "message", "status"]
+    assert all(e.processed_at is None for e in stored)
+    # Nothing is read in the request: contacts, conversations and messages are the worker's.
+    assert (Contact.objects.count(), Message.objects.count(), DeliveryStatus.objects.count()) == (0, 0, 0)
+    assert queued_tasks(Queue.PIPELINE) == [("pyloto.pipeline.tasks.ingest_webhook", [[e.pk for e in stored]])]
+    # A redelivery is acknowledged, stored nowhere and enqueues nothing.
+    assert post_signed(client, body, read=False).status_code == 200
+    assert WebhookElement.objects.count() == 3
+    assert len(queued_tasks(Queue.PIPELINE)) == 1
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_broker_outage_at_enqueue_time_still_answers_200_and_keeps_the_message(client):
-    with mock.patch("pyloto.pipeline.tasks.acknowledge_inbound.delay", side_effect=ConnectionError("broker down")):
-        response = post_signed(client, simulator.text_webhook(text="oi"))
-    assert response.status_code == 200
+def test_a_step_that_rolls_back_leaves_its_elements_to_be_read_again(client):
+    assert post_signed(client, simulator.text_webhook(text="oi"), read=False).status_code == 200
+    ids = list(WebhookElement.objects.values_list("pk", flat=True))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        webhook_elements_ingest(element_ids=ids)
+        raise RuntimeError("boom")
+    assert Message.objects.count() == 0
+    assert WebhookElement.objects.get().processed_at is None
+    assert len(webhook_elements_ingest(element_ids=ids).stored_message_ids) == 1
+    # Read once: a second call (a re-drive racing the first task) stores nothing more.
+    assert webhook_elements_ingest(element_ids=ids).stored_message_ids == []
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_at_enqueue_time_still_answers_200_and_the_sweeper_redrives_the_reading(client):
+    with mock.patch(
+        "pyloto.pipeline.tasks.ingest_webhook.apply_async", side_effect=ConnectionError("broker down")
+    ) as enqueue:
+        response = post_signed(client, simulator.text_webhook(text="oi"), read=False)
+    assert response.status_code == 200 and enqueue.called
+    element = WebhookElement.objects.get()
+    assert queued_tasks(Queue.PIPELINE) == []
+    pipeline_sweep(now=timezone.now())  # too early: the enqueue may still be on its way
+    assert queued_tasks(Queue.PIPELINE) == []
+    counts = pipeline_sweep(now=timezone.now() + timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S + 1))
+    assert counts["webhook_elements_redriven"] == 1
+    assert queued_tasks(Queue.PIPELINE) == [("pyloto.pipeline.tasks.ingest_webhook", [[element.pk]])]
+    ingest_stored()
     assert Message.objects.get().status == Message.Status.RECEIVED
 
 

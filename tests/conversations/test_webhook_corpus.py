@@ -130,7 +130,7 @@ def test_an_element_that_cannot_be_stored_is_quarantined_and_the_rest_of_its_bat
     assert post_signed(client, body).status_code == 200
     assert QuarantinedElement.objects.count() == 1
     assert Message.objects.count() == 3
-    assert quarantine_replay(quarantined_id=quarantined.pk) == "still_failing"
+    assert quarantine_replay(quarantined_id=quarantined.pk).outcome == "still_failing"
     quarantined.refresh_from_db()
     assert quarantined.replay_count == 1
     assert quarantined.resolved_at is None
@@ -148,12 +148,12 @@ def test_a_quarantined_element_is_stored_when_replayed_after_the_fault_is_gone(c
         assert post_signed(client, body).status_code == 200
     quarantined = QuarantinedElement.objects.get()
     assert Message.objects.count() == 0
-    assert quarantine_replay(quarantined_id=quarantined.pk) == "replayed"
+    assert quarantine_replay(quarantined_id=quarantined.pk).outcome == "replayed"
     message = Message.objects.get(wamid="wamid.FLAKY")
     assert message.conversation.contact.profile_name == "Bia"
     quarantined.refresh_from_db()
     assert quarantined.resolved_at is not None
-    assert quarantine_replay(quarantined_id=quarantined.pk) == "already_resolved"
+    assert quarantine_replay(quarantined_id=quarantined.pk).outcome == "already_resolved"
 
 
 @pytest.mark.django_db

@@ -1,6 +1,6 @@
 """Property test: whatever a correctly signed JSON body holds, the webhook answers 200 or 4xx, never 5xx,
-and every message element it acknowledged is stored (as a message, an event, an unhandled record or a
-quarantined element): nothing is lost.
+and every message element it acknowledged is stored and, once the worker step read it, is a message, an
+event, an unhandled record or a quarantined element: nothing is lost.
 
 The strategies mirror the parser's models (`WebhookMessage`, `WebhookContact`, `WebhookStatus`): the
 fields it reads, filled with the values that broke it before (ids past any column size, NUL bytes,
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from conversations.models import Message, QuarantinedElement, UnhandledEvent, WebhookEvent
 from pyloto.whatsapp.signature import sign_body
 from pyloto.whatsapp.webhook import OPS_FIELDS, SUPPORTED_TYPES, pg_safe
+from tests.support import ingest_stored
 
 URL = "/webhooks/whatsapp/"
 
@@ -145,5 +146,6 @@ def test_any_signed_json_body_answers_200_or_4xx_and_loses_nothing(client, body)
     if response.status_code != 200:
         assert 400 <= response.status_code < 500
         return
+    ingest_stored()  # the worker step the webhook enqueued (its reading must lose nothing either)
     for element in _message_elements(body):
         assert _acknowledged(element), element

@@ -1,5 +1,6 @@
 """A signed webhook in, exactly one valid reply out — through the real worker, SDK, client and fakes."""
 
+import threading
 from io import StringIO
 
 import pytest
@@ -269,8 +270,16 @@ def test_the_sweeper_re_drives_a_message_whose_task_was_lost(worker, demo_releas
     settings.OPENAI_API_KEY = ""
     import pyloto.pipeline.dispatch as dispatch
 
-    monkeypatch.setattr(dispatch, "_enqueue", lambda *args, **kwargs: False)  # the broker "lost" the tasks
+    lost = threading.Event()
+
+    def lose(*args, **kwargs):
+        lost.set()
+        return False
+
+    monkeypatch.setattr(dispatch, "_enqueue", lose)  # the broker "lost" the run's tasks
     say("Qual o horário de atendimento?", wa_id="5511900000110")
+    # The worker reads the stored element, then its follow-ups are lost.
+    assert lost.wait(timeout=E2E_TIMEOUT_S)
     message = Message.objects.get(direction="in")
     assert message.status == "received"
     monkeypatch.undo()
