@@ -18,7 +18,9 @@ sweep, and a slow but live run is never run twice.
 
 A queued task is lost only with Redis, and then so is its run's heartbeat: a Redis restart without
 persistence wipes the keys, live runs beat again within a quarter lease, and runs whose tasks died
-with Redis (a chord whose counter it lost too) are reclaimed at the next sweep. With AOF the tasks
+with Redis are reclaimed at the next sweep. A task that was running across the restart may have
+lost what it queued (a chord whose counter Redis lost never publishes its body): it sees a new Redis
+epoch when it ends and gives its run one lease instead of the visibility timeout. With AOF the tasks
 and the keys survive together. A killed worker's started tasks beat as executing, so they go silent
 within a lease; the worker reserves no more tasks than it runs (prefetch multiplier 1).
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,24 +44,60 @@ from pyloto.resilience.store import resilience_redis
 log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "pyloto:run-alive:"
+# A random value set once per Redis lifetime: a restart without persistence loses it, so a task that
+# sees another value at its end than at its start knows Redis restarted under it.
+EPOCH_KEY = "pyloto:redis-epoch"
+# KEYS: the run's heartbeat, the epoch. ARGV: the epoch the task started in, the queued TTL, one lease (ms).
+_QUEUED_IF_SAME_REDIS = """
+local ttl = ARGV[3]
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then ttl = ARGV[2] end
+redis.call('SET', KEYS[1], 1, 'PX', ttl)
+return 1
+"""
 
 
-def run_heartbeat(*run_keys: str, queued: bool = False) -> None:
+def run_heartbeat(*run_keys: str, queued: bool = False) -> str | None:
     """Say these runs are alive for one more lease, or the visibility timeout when their next task is queued.
 
-    Best effort: Redis being down must not fail a run.
+    Returns this Redis's epoch (see `_after_task`), None when Redis could not be reached. Best
+    effort: Redis being down must not fail a run.
     """
     if not run_keys or settings.EMBEDDED:
-        return
+        return None
     ttl_s = settings.CELERY_VISIBILITY_TIMEOUT_S if queued else settings.RUN_LEASE_SECONDS
     ttl_ms = int(ttl_s * 1000)
     try:
         pipe = resilience_redis().pipeline(transaction=False)
         for run_key in run_keys:
             pipe.set(KEY_PREFIX + run_key, 1, px=ttl_ms)
-        pipe.execute()
+        pipe.set(EPOCH_KEY, uuid.uuid4().hex, nx=True)
+        pipe.get(EPOCH_KEY)
+        epoch = pipe.execute()[-1]
     except redis.RedisError as exc:
         log.warning("run_heartbeat_failed", runs=len(run_keys), error=str(exc))
+        return None
+    return epoch.decode() if isinstance(epoch, bytes) else None
+
+
+def _after_task(run_key: str, epoch: str | None) -> None:
+    """A task of the run ended: its next task is queued, alive for the visibility timeout — unless
+    Redis restarted while the task ran (its epoch changed), which may have lost what the task queued
+    (a chord's counter: its body is never published). Then the run keeps one lease, and the sweeper
+    reclaims it unless its next task starts and beats."""
+    if settings.EMBEDDED:
+        return
+    try:
+        resilience_redis().eval(
+            _QUEUED_IF_SAME_REDIS,
+            2,
+            KEY_PREFIX + run_key,
+            EPOCH_KEY,
+            epoch or "",
+            int(settings.CELERY_VISIBILITY_TIMEOUT_S * 1000),
+            int(settings.RUN_LEASE_SECONDS * 1000),
+        )
+    except redis.RedisError as exc:
+        log.warning("run_heartbeat_failed", runs=1, error=str(exc))
 
 
 def runs_alive(run_keys: list[str]) -> set[str] | None:
@@ -95,6 +134,7 @@ class _Beater:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._active: dict[str, str] = {}
+        self._epochs: dict[str, str | None] = {}
         self._pid: int | None = None
         self._wake = threading.Event()
 
@@ -104,14 +144,17 @@ class _Beater:
             if self._pid != os.getpid():  # first task in this (possibly forked) process
                 self._pid = os.getpid()
                 threading.Thread(target=self._loop, name="run-heartbeat", daemon=True).start()
-        run_heartbeat(run_key)
+        epoch = run_heartbeat(run_key)
+        with self._lock:
+            self._epochs[task_id] = epoch
 
     def stop(self, task_id: str) -> None:
         with self._lock:
             run_key = self._active.pop(task_id, None)
+            epoch = self._epochs.pop(task_id, None)
             still_running = run_key in self._active.values()
         if run_key and not still_running:
-            run_heartbeat(run_key, queued=True)
+            _after_task(run_key, epoch)
 
     def _loop(self) -> None:
         interval = max(settings.RUN_LEASE_SECONDS / 4, 0.5)

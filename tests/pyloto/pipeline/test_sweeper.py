@@ -236,6 +236,18 @@ def test_a_run_waiting_for_its_next_task_stays_alive_longer_than_one_executing(s
     assert settings.RUN_LEASE_SECONDS * 1000 < queued_ttl <= settings.CELERY_VISIBILITY_TIMEOUT_S * 1000
 
 
+def test_a_task_that_ran_across_a_redis_restart_leaves_its_run_one_lease_not_the_visibility_timeout(settings):
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    with beating("run-across"):
+        client.flushdb()  # Redis restarts without persistence: what this task queued may be gone
+    ttl_ms = client.pttl(KEY_PREFIX + "run-across")
+
+    # Not "queued" for five minutes: a chord that lost its counter would never finalize.
+    assert 0 < ttl_ms <= settings.RUN_LEASE_SECONDS * 1000
+
+
 def test_a_live_lease_is_renewed_before_it_runs_out_so_no_duplicate_run_can_take_it(enqueued, settings):
     conversation = ConversationFactory()
     MessageFactory(conversation=conversation)
