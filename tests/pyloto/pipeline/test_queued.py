@@ -18,14 +18,6 @@ from tests.factories import MessageFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def enqueued(monkeypatch):
-    sent: dict[str, list[int]] = {"runs": [], "sends": []}
-    monkeypatch.setattr(sweeper, "run_enqueue", lambda *, conversation_id: sent["runs"].append(conversation_id))
-    monkeypatch.setattr(sweeper, "reply_send_enqueue", lambda *, message_id: sent["sends"].append(message_id))
-    return sent
-
-
 def _waited(message: Message, seconds: float) -> None:
     Message.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
 

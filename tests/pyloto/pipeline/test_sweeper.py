@@ -21,15 +21,6 @@ from tests.factories import ConversationFactory, MessageFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def enqueued(monkeypatch):
-    """What the sweeper enqueues (the broker itself is covered by the end-to-end tests)."""
-    sent: dict[str, list[int]] = {"runs": [], "sends": []}
-    monkeypatch.setattr(sweeper, "run_enqueue", lambda *, conversation_id: sent["runs"].append(conversation_id))
-    monkeypatch.setattr(sweeper, "reply_send_enqueue", lambda *, message_id: sent["sends"].append(message_id))
-    return sent
-
-
 def reply(status: str, *, age_s: float, attempts: int = 0, ambiguous_age_s: float | None = None) -> Message:
     now = timezone.now()
     message = MessageFactory(
