@@ -18,7 +18,7 @@ run: $(STAMP)
 	@command -v msgfmt >/dev/null 2>&1 && $(PY) manage.py compilemessages --ignore=.venv --verbosity=0 || echo "gettext is not installed: pages show English (Debian: apt-get install gettext)"
 	$(PY) manage.py run_stack
 
-## test: install and run the whole suite against real PostgreSQL and Redis, with coverage and lint
+## test: install and run the whole suite against real PostgreSQL and Redis, with coverage, lint and import contracts
 test: $(STAMP)
 	@bash scripts/ensure_services.sh
 	@bash scripts/ensure_promtool.sh
@@ -27,6 +27,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/pytest --cov --cov-report=term --cov-fail-under=85 --durations=15 -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; exit $$rc
 
@@ -34,6 +35,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -36,16 +36,15 @@ from conversations.models import (
     WebhookEvent,
 )
 from conversations.selectors import conversation_timeline
-from conversations.services.dead_letters import dead_letter_replay
 from conversations.services.ingestion import quarantine_replay
 from conversations.services.planner import send_plan
-from conversations.services.replies import StaffReplyRefused, staff_reply_send
+from conversations.services.replies import StaffReplyRefused
 from conversations.services.state import conversation_staff_transition
 from conversations.services.templates import templates_sync, templates_sync_configured
 from conversations.states import Perm, State, transition_label
 from pyloto.errors import PylotoError
 from pyloto.observability.masking import mask_identifier
-from pyloto.pipeline.dispatch import ingested_follow_ups_enqueue
+from pyloto.pipeline.dispatch import dead_letter_replay, ingested_follow_ups_enqueue, staff_reply_send
 from pyloto.whatsapp.payloads import TextMessage
 
 

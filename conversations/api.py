@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from conversations.kpi_series import BUCKETS, kpi_series
 from conversations.kpis import MAX_PERIOD, KPIReport, kpi_checks, kpis_for_period, month_spend
 from conversations.models import Conversation, TransitionDecision
-from conversations.services.replies import StaffReplyRefused, staff_reply_send
+from conversations.services.replies import StaffReplyRefused
 from conversations.services.state import (
     DecisionOutcome,
     conversation_resolve,
@@ -35,6 +35,7 @@ from conversations.services.state import (
     conversation_take,
 )
 from conversations.states import Perm, State
+from pyloto.pipeline.dispatch import staff_reply_send
 
 
 class CanViewConversations(BasePermission):

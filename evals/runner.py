@@ -219,7 +219,8 @@ class _Trial:
 
     def _staff_reply(self, text: str) -> str:
         """Send a staff reply; the refusal code when the planner refuses it (else "")."""
-        from conversations.services.replies import StaffReplyRefused, staff_reply_send
+        from conversations.services.replies import StaffReplyRefused
+        from pyloto.pipeline.dispatch import staff_reply_send
 
         conversation = self._conversations().first()
         if conversation is None:

@@ -29,7 +29,6 @@ from conversations.services.replies import (
     StaffReplyRefused,
     staff_reply_plan,
     staff_reply_refusal,
-    staff_reply_send,
 )
 from conversations.services.state import (
     DecisionOutcome,
@@ -40,7 +39,7 @@ from conversations.services.state import (
 )
 from conversations.states import Perm, State
 from inbox.selectors import conversation_chat, handoff_summary, inbox_queue
-from pyloto.pipeline.dispatch import reply_send_enqueue
+from pyloto.pipeline.dispatch import reply_send_enqueue, staff_reply_send
 
 INBOX_PERMISSION = "inbox.use_inbox"
 

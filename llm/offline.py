@@ -20,7 +20,7 @@ from conversations.states import State
 from institutional.snapshot import FaqEntry, ReleaseSnapshot, language_code, ordered_faqs
 from llm.faq_search import FILLER, STOPWORDS, FaqIndex, terms
 from llm.language import detect_language, fold
-from pyloto.pipeline.compose import clip
+from pyloto.whatsapp.compose import clip
 from pyloto.whatsapp.payloads import BUTTON_TITLE_MAX, MAX_REPLY_BUTTONS
 
 PROVIDER = "offline"

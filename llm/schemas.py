@@ -2,7 +2,7 @@
 
 OpenAI's strict mode wants every property required and no free-form keys, so optional parts are
 `X | None` and lists may be empty. WhatsApp's length limits are enforced when the reply is composed
-(`pyloto.pipeline.compose`), not here: a schema that rejects a 21-character button title would cost
+(`pyloto.whatsapp.compose`), not here: a schema that rejects a 21-character button title would cost
 a re-ask, while composing can trim or degrade to text deterministically.
 """
 

@@ -5,11 +5,14 @@ admin or `manage.py dead_letters`. Dead-lettering a run closes its inbound messa
 `dead_lettered`, so every inbound message still ends in a terminal state.
 """
 
+from dataclasses import dataclass
+
 import structlog
 from django.db import transaction
 from django.utils import timezone
 
 from conversations.models import DeadLetter, Message
+from conversations.services.inbound import inbound_finish
 from pyloto.observability import metrics
 
 log = structlog.get_logger(__name__)
@@ -41,21 +44,31 @@ def dead_letter_record(
             inbound = inbound.filter(pk=message_id)
         else:
             inbound = inbound.none()
-        closed = inbound.update(status=Message.Status.DEAD_LETTERED, status_reason=error[:255])
+        closed = inbound_finish(messages=inbound, status=Message.Status.DEAD_LETTERED, reason=error)
     metrics.DEAD_LETTERS.inc()
-    metrics.MESSAGES.labels(outcome="dead_lettered").inc(closed)
     log.error("dead_lettered", dead_letter_id=dead_letter.pk, stage=stage, code=error_code, inbound=closed)
     return dead_letter
 
 
-def dead_letter_replay(*, dead_letter_id: int) -> str:
-    """Try again: a failed send goes back to pending and is re-sent; a failed run answers its messages again."""
-    from pyloto.pipeline.dispatch import reply_send_enqueue, run_enqueue
+@dataclass(frozen=True)
+class Replay:
+    """What a replay reopened: `outcome`, and the reply to send again or the conversation to run again."""
 
+    outcome: str
+    send_message_id: int | None = None
+    run_conversation_id: int | None = None
+
+
+def dead_letter_reopen(*, dead_letter_id: int) -> Replay:
+    """Try again: a failed send goes back to pending, a failed run's messages back to received.
+
+    The pipeline carries the replay on (`pyloto.pipeline.dispatch.dead_letter_replay`): it sends the
+    reply or starts the run this returns.
+    """
     with transaction.atomic():
         dead_letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id)
         if dead_letter.resolved_at is not None:
-            return "already_resolved"
+            return Replay("already_resolved")
         dead_letter.replay_count += 1
         dead_letter.replayed_at = timezone.now()
         dead_letter.resolved_at = dead_letter.replayed_at
@@ -67,14 +80,10 @@ def dead_letter_replay(*, dead_letter_id: int) -> str:
         )
         if dead_letter.stage == DeadLetter.Stage.SEND and dead_letter.message_id:
             Message.objects.filter(pk=dead_letter.message_id).update(status=Message.Status.PENDING, status_reason="")
-            inbound.filter(run_key=dead_letter.run_key).update(status=Message.Status.ANSWERED, status_reason="")
-            message_id = dead_letter.message_id
-            transaction.on_commit(lambda: reply_send_enqueue(message_id=message_id))
-            outcome = "send_replayed"
+            inbound_finish(messages=inbound.filter(run_key=dead_letter.run_key), status=Message.Status.ANSWERED)
+            replay = Replay("send_replayed", send_message_id=dead_letter.message_id)
         else:
             inbound.update(status=Message.Status.RECEIVED, status_reason="", run_key="")
-            conversation_id = dead_letter.conversation_id
-            transaction.on_commit(lambda: run_enqueue(conversation_id=conversation_id))
-            outcome = "run_replayed"
-    log.info("dead_letter_replayed", dead_letter_id=dead_letter_id, outcome=outcome)
-    return outcome
+            replay = Replay("run_replayed", run_conversation_id=dead_letter.conversation_id)
+    log.info("dead_letter_replayed", dead_letter_id=dead_letter_id, outcome=replay.outcome)
+    return replay

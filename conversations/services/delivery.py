@@ -34,15 +34,16 @@ from django.utils.translation import gettext as _
 from conversations.models import Conversation, DeadLetter, DeliveryStatus, Message, MessageTemplate, StaffAlert
 from conversations.services.alerts import staff_alert_raise
 from conversations.services.dead_letters import dead_letter_record
+from conversations.services.inbound import inbound_finish
 from conversations.services.planner import SendPlan, send_plan
 from conversations.states import is_bot_silent
 from institutional.guard import check_reply
 from institutional.selectors import current_release
 from pyloto.errors import PermanentError
 from pyloto.observability import metrics
-from pyloto.pipeline.compose import message_body, message_labels
 from pyloto.resilience.pacing import SendPaced, pacing_penalize, pacing_reserve_number, pacing_reserve_pair
 from pyloto.whatsapp.client import WhatsAppClient
+from pyloto.whatsapp.compose import message_body, message_labels
 from pyloto.whatsapp.errors import FREQUENCY_CAPPED, PAIR_RATE_LIMITED, THROTTLING_CODES, WhatsAppTransientError
 from pyloto.whatsapp.payloads import message_from_json
 
@@ -283,14 +284,12 @@ def _refuse(message: Message, plan: SendPlan) -> None:
             error_code=plan.reason_code,
         )
         # Not answered, by WhatsApp's policy: the run's inbound messages say so instead of "answered".
-        closed = (
-            Message.objects.filter(run_key=message.run_key, direction=Message.Direction.INBOUND).update(
-                status=Message.Status.DROPPED, status_reason=f"reply not sent: {plan.reason}"[:255]
+        if message.run_key:
+            inbound_finish(
+                messages=Message.objects.filter(run_key=message.run_key),
+                status=Message.Status.DROPPED,
+                reason=f"reply not sent: {plan.reason}",
             )
-            if message.run_key
-            else 0
-        )
-    metrics.MESSAGES.labels(outcome="dropped").inc(closed)
 
 
 def _audit_sent(message: Message) -> None:

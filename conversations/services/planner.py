@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from conversations.models import TEMPLATE_PURPOSES, Conversation, MessageTemplate, SendPurpose
 from conversations.selectors import conversation_in_service_window
 from institutional.selectors import current_release
-from pyloto.pipeline.compose import message_body
+from pyloto.whatsapp.compose import message_body
 from pyloto.whatsapp.payloads import (
     TEMPLATE_BODY_MAX,
     OutboundMessage,

@@ -7,6 +7,7 @@ idempotency key, so a redelivered finalize finds it instead of creating a second
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message, SendPurpose
 from conversations.selectors import conversation_offline_context
+from conversations.services.inbound import inbound_finish
 from conversations.services.planner import SendPlan, send_plan
 from conversations.services.runs import run_end
 from conversations.services.state import Actor, conversation_apply_decision
@@ -32,9 +34,8 @@ from institutional.textnorm import detect_language
 from llm.judge import judge_reply_call
 from llm.offline import offline_answer
 from llm.services import llm_calls_record
-from pyloto.observability import metrics
 from pyloto.observability.correlation import current_correlation_id
-from pyloto.pipeline.compose import choice_labels, clip, compose_message, message_body, message_labels
+from pyloto.whatsapp.compose import choice_labels, clip, compose_message, message_body, message_labels
 from pyloto.whatsapp.payloads import (
     INTERACTIVE_BODY_MAX,
     TEXT_BODY_MAX,
@@ -55,6 +56,15 @@ def idempotency_key(run_key: str) -> str:
     return f"run:{run_key}"
 
 
+@dataclass(frozen=True)
+class Finalized:
+    """What a finalize wrote: the reply to send (None: stale run, or nothing safe to say) and whether it
+    handed the conversation over (staff then get a summary). The pipeline decides what follows."""
+
+    message: Message | None
+    handed_over: bool = False
+
+
 def reply_finalize(
     *,
     run_key: str,
@@ -65,8 +75,8 @@ def reply_finalize(
     choice: dict[str, Any] | None,
     calls: list[dict[str, Any]],
     provider: str,
-) -> Message | None:
-    """Turn one run's outputs into exactly one guarded, valid outbound message; None when the run is stale."""
+) -> Finalized:
+    """Turn one run's outputs into exactly one guarded, valid outbound message (none when the run is stale)."""
     release = current_release()
     # The policy judge is an LLM call: asked before the row lock is taken, so no lock waits on it.
     judgement = _judge(release=release, reply=reply, choice=choice, provider=provider)
@@ -84,10 +94,10 @@ def reply_finalize(
         existing = Message.objects.filter(idempotency_key=idempotency_key(run_key)).first()
         if existing is not None:
             log.info("finalize_duplicate", message_id=existing.pk)
-            return existing
+            return Finalized(existing)
         if conversation.run_token != run_key:
             log.warning("finalize_stale_run", reason="lease lost; the run that took over answers these messages")
-            return None
+            return Finalized(None)
         inbound = list(
             Message.objects.filter(
                 conversation=conversation, direction=Message.Direction.INBOUND, status=Message.Status.PROCESSING
@@ -172,9 +182,8 @@ def reply_finalize(
             # Not even a safe text passes this release's rules: nothing goes out and a person takes over.
             _close_inbound(inbound, status=Message.Status.HANDED_OFF, run_key=run_key, reason="no safe reply")
             run_end(lease=run_key, conversation_id=conversation.pk)
-            transaction.on_commit(lambda: _after_commit(None, conversation_id))
             log.error("reply_withheld", reason="no safe text passes the release's constraints")
-            return None
+            return Finalized(None)
         if conversation.state == State.HANDOFF_REQUESTED:
             # Outside the window the planner may send a handoff notice as its mapped template.
             purpose = SendPurpose.HANDOFF_NOTICE
@@ -200,9 +209,8 @@ def reply_finalize(
         _close_inbound(inbound, status=inbound_status, run_key=run_key)
         run_end(lease=run_key, conversation_id=conversation.pk)
         handed_over = conversation.state == State.HANDOFF_REQUESTED and expected_state != State.HANDOFF_REQUESTED
-        transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id, handed_over=handed_over))
     log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=conversation.state)
-    return outbound
+    return Finalized(outbound, handed_over=handed_over)
 
 
 def _judge(
@@ -287,36 +295,19 @@ def run_close_without_reply(*, run_key: str, conversation_id: int, status: str, 
         )
         _close_inbound(inbound, status=status, run_key=run_key, reason=reason)
         run_end(lease=run_key, conversation_id=conversation.pk)
-        transaction.on_commit(lambda: _after_commit(None, conversation_id))
     log.info("run_closed_without_reply", status=status, reason=reason, messages=len(inbound))
     return len(inbound)
 
 
 def messages_drop(*, message_ids: list[int], reason: str) -> int:
     """Close inbound messages by policy (rate limit), each with its reason."""
-    dropped = Message.objects.filter(pk__in=message_ids, direction=Message.Direction.INBOUND).update(
-        status=Message.Status.DROPPED, status_reason=reason[:255], updated_at=timezone.now()
-    )
-    metrics.MESSAGES.labels(outcome="dropped").inc(dropped)
+    dropped = inbound_finish(messages=message_ids, status=Message.Status.DROPPED, reason=reason)
     log.info("messages_dropped", count=dropped, reason=reason)
     return dropped
 
 
 def _close_inbound(inbound: list[Message], *, status: str, run_key: str, reason: str = "") -> None:
-    Message.objects.filter(pk__in=[m.pk for m in inbound]).update(
-        status=status, status_reason=reason[:255], run_key=run_key, updated_at=timezone.now()
-    )
-    metrics.MESSAGES.labels(outcome=status).inc(len(inbound))
-
-
-def _after_commit(outbound_id: int | None, conversation_id: int, *, handed_over: bool = False) -> None:
-    from pyloto.pipeline.dispatch import handoff_summary_enqueue, reply_send_enqueue, run_enqueue_if_pending
-
-    if outbound_id is not None:
-        reply_send_enqueue(message_id=outbound_id)
-    if handed_over:
-        handoff_summary_enqueue(conversation_id=conversation_id)
-    run_enqueue_if_pending(conversation_id=conversation_id)
+    inbound_finish(messages=[m.pk for m in inbound], status=status, reason=reason, run_key=run_key)
 
 
 class StaffReplyRefused(Exception):
@@ -379,8 +370,10 @@ def staff_message_store(
     )
 
 
-def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
-    """A person who took the conversation writes to the customer through the same exactly-once delivery.
+def staff_reply_write(*, conversation_id: int, user: Any, text: str) -> Message:
+    """A person who took the conversation writes to the customer; the reply is stored `pending`.
+
+    The pipeline sends it through the same exactly-once delivery (`pyloto.pipeline.dispatch.staff_reply_send`).
 
     Only in `human_active` (take the conversation first), 1 to 4 096 characters. Outside WhatsApp's
     24-hour window it goes out as the approved template mapped to staff replies; without one it is refused
@@ -398,6 +391,5 @@ def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
             raise refusal
         outbound = staff_message_store(conversation=conversation, body=body, purpose=SendPurpose.STAFF_REPLY)
         Conversation.objects.filter(pk=conversation_id).update(last_activity_at=timezone.now())
-        transaction.on_commit(lambda: _after_commit(outbound.pk, conversation_id))
     log.info("staff_reply_queued", message_id=outbound.pk, conversation_id=conversation_id, user_id=user.pk)
     return outbound

@@ -1,19 +1,36 @@
-"""Enqueue pipeline work after commit, never failing the caller when the broker is unreachable.
+"""The conductor's wiring: what follows each step, the LLM canvas, and every enqueue of the pipeline.
 
-Every caller's data is already durable when these run. If the broker cannot be reached we log and
-return: the sweeper re-drives inbound messages left without a terminal status and pending replies,
-so nothing is lost.
+The steps (`run.run_launch`, `finalize.run_finalize`, the sweeper) and the app services only return
+what they did; this module alone decides what runs next and puts it on a queue. Views, the admin,
+the API and commands call the entry points here (`staff_reply_send`, `dead_letter_replay`) when a
+person's action has a pipeline sequel.
+
+Enqueues happen after the caller's transaction commits (`transaction.on_commit`, at once outside
+one) and never fail the caller when the broker is unreachable: the data is durable, and the sweeper
+re-drives inbound messages left without a final status and pending replies, so nothing is lost.
 """
 
-import structlog
-from django.conf import settings
+from typing import Any
 
+import structlog
+from celery import chain, chord
+from django.conf import settings
+from django.db import transaction
+
+from conversations.models import Message
+from conversations.services.dead_letters import Replay, dead_letter_reopen
 from conversations.services.handoff import handoff_summary_payload
 from conversations.services.ingestion import IngestResult
+from conversations.services.replies import Finalized, staff_reply_write
 from conversations.services.runs import run_has_new_inbound
 from llm.client import llm_configured
+from pyloto.pipeline.run import RunStep
 
 log = structlog.get_logger(__name__)
+
+DECIDE_STATE_PRIORITY = 6
+# Shadow calls wait behind every live step: they only measure, the customer waits for the live ones.
+SHADOW_PRIORITY = 9
 
 
 def _enqueue(task_name: str, *args: int, retry_policy: dict | None = None, **fields: int) -> bool:
@@ -107,3 +124,99 @@ def handoff_summary_enqueue(*, conversation_id: int) -> bool:
         log.exception("enqueue_failed", task="summarize_handoff", conversation_id=conversation_id)
         return False
     return True
+
+
+# What follows each step ---------------------------------------------------------------------------
+
+
+def run_step_follow(step: RunStep) -> None:
+    """After the launch step: launch the canvas it prepared, or carry on the run it ended."""
+    if step.payload is not None:
+        canvas_launch(step.payload)
+        for shadow in step.shadow_payloads:
+            shadow_canvas_launch(shadow)
+    elif step.finalized is not None:
+        finalized_follow(step.finalized, conversation_id=step.conversation_id)
+    elif step.ended:
+        conversation_id = step.conversation_id
+        transaction.on_commit(lambda: run_enqueue_if_pending(conversation_id=conversation_id))
+
+
+def finalized_follow(finalized: Finalized, *, conversation_id: int) -> None:
+    """After a run wrote its reply: send it, ask for the handoff summary if it handed over, start the next run."""
+    message = finalized.message
+
+    def follow() -> None:
+        if message is not None and message.status == Message.Status.PENDING:
+            reply_send_enqueue(message_id=message.pk)
+        if finalized.handed_over:
+            handoff_summary_enqueue(conversation_id=conversation_id)
+        run_enqueue_if_pending(conversation_id=conversation_id)
+
+    transaction.on_commit(follow)
+
+
+# The LLM canvas -----------------------------------------------------------------------------------
+
+
+def canvas_launch(payload: dict[str, Any]) -> None:
+    """`chain(decide_state, chord([write_reply, choose_message_type], finalize_reply))`, recover_run on error."""
+    from llm.tasks import choose_message_type, decide_state, write_reply
+    from pyloto.pipeline.tasks import finalize_reply, recover_run
+
+    identity = {
+        "run_key": payload["run_key"],
+        "conversation_id": payload["conversation_id"],
+        "expected_state": payload["current_state"],
+    }
+    canvas = chain(
+        # A run's first LLM step waits behind the later steps of runs already started (Redis lists
+        # are consumed in priority order, the default 0 first): under a backlog started runs finish
+        # instead of every run's steps waiting behind every new run's first one.
+        decide_state.s(payload).set(priority=DECIDE_STATE_PRIORITY),
+        chord([write_reply.s(), choose_message_type.s()], finalize_reply.s(**identity)),
+    )
+    canvas.on_error(recover_run.s(**identity))
+    canvas.apply_async()
+    log.info("run_canvas_launched", messages=len(payload["messages"]))
+
+
+def shadow_canvas_launch(payload: dict[str, Any]) -> None:
+    from llm.tasks import choose_message_type, decide_state, write_reply
+    from pyloto.pipeline.tasks import record_shadow_run
+
+    canvas = chain(
+        decide_state.s(payload).set(priority=SHADOW_PRIORITY),
+        chord(
+            [write_reply.s().set(priority=SHADOW_PRIORITY), choose_message_type.s().set(priority=SHADOW_PRIORITY)],
+            record_shadow_run.s(
+                run_key=payload["run_key"],
+                conversation_id=payload["conversation_id"],
+                release_number=payload["release_number"],
+            ),
+        ),
+    )
+    canvas.apply_async()
+    log.info("run_shadow_canvas_launched", variant=payload["variant"])
+
+
+# What follows a person's action (views, admin, API, commands call these) --------------------------
+
+
+def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
+    """A staff reply: written by the replies service (which refuses what cannot go out), then sent."""
+    outbound = staff_reply_write(conversation_id=conversation_id, user=user, text=text)
+    finalized_follow(Finalized(outbound), conversation_id=conversation_id)
+    return outbound
+
+
+def dead_letter_replay(*, dead_letter_id: int) -> str:
+    """Replay a dead letter: the service reopens it, then its reply is sent again or its run started again."""
+    replay: Replay = dead_letter_reopen(dead_letter_id=dead_letter_id)
+    if replay.send_message_id is not None:
+        send_id = replay.send_message_id
+        transaction.on_commit(lambda: reply_send_enqueue(message_id=send_id))
+    if replay.run_conversation_id is not None:
+        run_id = replay.run_conversation_id
+        transaction.on_commit(lambda: run_enqueue(conversation_id=run_id))
+    return replay.outcome

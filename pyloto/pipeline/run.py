@@ -1,17 +1,17 @@
-"""One run of a conversation: claim the lease, apply the policies, then launch the LLM canvas.
+"""The launch step of a run: claim the lease, apply the policies, then say how the run is answered.
 
-The canvas is `chain(decide_state, chord([write_reply, choose_message_type], finalize_reply))`:
-Celery passes decide_state's result to each header task, the two header tasks run in parallel on the
-llm queue, and finalize_reply receives both results. When no LLM is configured, the breaker is open,
-or the customer plainly asks for a person, the offline provider answers at once, without the canvas.
+A plain function: it returns a `RunStep` and enqueues nothing; `pyloto.pipeline.dispatch` launches
+the LLM canvas its payload asks for, or carries on the reply it already wrote. When no LLM is
+configured, the breaker is open, or the customer plainly asks for a person, the offline provider
+answers here, without the canvas.
 The breaker is only read here (`breaker_rejects_calls`): its half-open trial permit belongs to the LLM
 call itself, so after an outage the first run's decide_state call is the trial that closes it again.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from celery import chain, chord
 from django.conf import settings
 
 from conversations.models import Conversation, Message
@@ -34,9 +34,6 @@ from pyloto.resilience.rate_limit import contact_rate_check
 
 log = structlog.get_logger(__name__)
 
-DECIDE_STATE_PRIORITY = 6
-# Shadow calls wait behind every live step: they only measure, the customer waits for the live ones.
-SHADOW_PRIORITY = 9
 RECENT_MESSAGES = 12  # answered exchanges shown to the LLM for context, besides the unanswered ones
 RATE_LIMIT_NOTICE = (
     "Recebemos muitas mensagens suas em pouco tempo. Para manter o atendimento organizado, vamos pausar "
@@ -61,21 +58,46 @@ VOICE_NOTE_PLEASE_TYPE = (
 )
 
 
-def run_launch(*, conversation_id: int) -> str:
-    """Start answering a conversation's unanswered messages; returns what happened (for logs and tests)."""
+@dataclass(frozen=True)
+class RunStep:
+    """What the launch step did, for the conductor (`pyloto.pipeline.dispatch.run_step_follow`) to carry on.
+
+    `payload` set: the LLM canvas answers (and each of `shadow_payloads` runs beside it). `finalized`
+    set: the step wrote the reply itself (a fixed text, the offline provider). `ended`: the run is over
+    (answered here or closed without a reply), so messages that came in meanwhile need the next run.
+    """
+
+    outcome: str
+    conversation_id: int
+    payload: dict[str, Any] | None = None
+    shadow_payloads: tuple[dict[str, Any], ...] = ()
+    finalized: replies.Finalized | None = None
+    ended: bool = False
+
+
+def run_launch(*, conversation_id: int) -> RunStep:
+    """Start answering a conversation's unanswered messages; says what happened and what follows."""
     # An expired lease whose run still beats is kept: a duplicate task must not answer it a second time.
     lease = run_begin(conversation_id=conversation_id, holder_is_alive=run_is_alive)
     if lease is None:
-        return "busy"  # the run in flight answers these messages too, or starts the next run
+        return RunStep("busy", conversation_id)  # the run in flight answers these messages too, or starts the next run
     if not lease.message_ids:
         run_end(lease=lease)
-        return "nothing_to_answer"
+        return RunStep("nothing_to_answer", conversation_id)
     # The run is alive while this prepares it (a voice note's transcription can outlast a lease).
     with beating(lease.token):
         return _answer(lease, conversation_id)
 
 
-def _answer(lease: RunLease, conversation_id: int) -> str:
+def _closed(outcome: str, conversation: Conversation) -> RunStep:
+    return RunStep(outcome, conversation.pk, ended=True)
+
+
+def _answered(outcome: str, conversation: Conversation, finalized: replies.Finalized) -> RunStep:
+    return RunStep(outcome, conversation.pk, finalized=finalized, ended=True)
+
+
+def _answer(lease: RunLease, conversation_id: int) -> RunStep:
     conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
     inbound = list(Message.objects.filter(pk__in=lease.message_ids).order_by("created_at", "pk"))
     structlog.contextvars.bind_contextvars(conversation_id=conversation_id, run_key=lease.token)
@@ -86,18 +108,17 @@ def _answer(lease: RunLease, conversation_id: int) -> str:
             status=Message.Status.HANDED_OFF,
             reason="a person owns the conversation",
         )
-        return "handed_off"
+        return _closed("handed_off", conversation)
     opt_outcome = _apply_opt_out(lease.token, conversation, inbound)
     if opt_outcome:
         return opt_outcome
-    inbound = _apply_rate_limit(lease.token, conversation, inbound)
-    if not inbound:
-        return "rate_limited"
+    inbound, limited = _apply_rate_limit(lease.token, conversation, inbound)
+    if limited:
+        return limited
     inbound = _transcribe_voice_notes(lease.token, conversation, inbound)
     if all(_unheard(m) for m in inbound):
         # Never "[audio]": without a transcript we cannot know what was said, so we ask (no LLM guess).
-        _fixed_reply(lease.token, conversation, VOICE_NOTE_PLEASE_TYPE, provider="system")
-        return "asked_to_type"
+        return _answered("asked_to_type", conversation, _fixed_reply(lease.token, conversation, VOICE_NOTE_PLEASE_TYPE))
     if all(m.type == "document" and not m.text for m in inbound):
         return _acknowledge_documents(lease.token, conversation)
     release = current_release()
@@ -106,7 +127,7 @@ def _answer(lease: RunLease, conversation_id: int) -> str:
     texts = [m.text for m in inbound]
     if wants_human("\n".join(texts)) or not llm_configured() or breaker_rejects_calls(llm_breaker()):
         # No outputs: finalize asks the offline provider, with the conversation's context, under its lock.
-        replies.reply_finalize(
+        finalized = replies.reply_finalize(
             run_key=lease.token,
             conversation_id=conversation_id,
             expected_state=conversation.state,
@@ -116,61 +137,20 @@ def _answer(lease: RunLease, conversation_id: int) -> str:
             calls=[],
             provider="offline",
         )
-        return "answered_offline"
-    _launch_canvas(payload)
-    for shadow in release.shadow_variants_for(lease.token):
-        # Same inputs, the shadow variant's prompts; its calls are recorded, its reply never sent.
-        _launch_shadow_canvas(
-            {**payload, "templates": _templates(release, shadow), "variant": shadow.name, "shadow": True}
-        )
-    return "launched"
-
-
-def _launch_shadow_canvas(payload: dict[str, Any]) -> None:
-    from llm.tasks import choose_message_type, decide_state, write_reply
-    from pyloto.pipeline.tasks import record_shadow_run
-
-    canvas = chain(
-        decide_state.s(payload).set(priority=SHADOW_PRIORITY),
-        chord(
-            [write_reply.s().set(priority=SHADOW_PRIORITY), choose_message_type.s().set(priority=SHADOW_PRIORITY)],
-            record_shadow_run.s(
-                run_key=payload["run_key"],
-                conversation_id=payload["conversation_id"],
-                release_number=payload["release_number"],
-            ),
-        ),
+        return _answered("answered_offline", conversation, finalized)
+    # Same inputs, each shadow variant's prompts; their calls are recorded, their replies never sent.
+    shadows = tuple(
+        {**payload, "templates": _templates(release, shadow), "variant": shadow.name, "shadow": True}
+        for shadow in release.shadow_variants_for(lease.token)
     )
-    canvas.apply_async()
-    log.info("run_shadow_canvas_launched", variant=payload["variant"])
-
-
-def _launch_canvas(payload: dict[str, Any]) -> None:
-    from llm.tasks import choose_message_type, decide_state, write_reply
-    from pyloto.pipeline.tasks import finalize_reply, recover_run
-
-    identity = {
-        "run_key": payload["run_key"],
-        "conversation_id": payload["conversation_id"],
-        "expected_state": payload["current_state"],
-    }
-    canvas = chain(
-        # A run's first LLM step waits behind the later steps of runs already started (Redis lists
-        # are consumed in priority order, the default 0 first): under a backlog started runs finish
-        # instead of every run's steps waiting behind every new run's first one.
-        decide_state.s(payload).set(priority=DECIDE_STATE_PRIORITY),
-        chord([write_reply.s(), choose_message_type.s()], finalize_reply.s(**identity)),
-    )
-    canvas.on_error(recover_run.s(**identity))
-    canvas.apply_async()
-    log.info("run_canvas_launched", messages=len(payload["messages"]))
+    return RunStep("launched", conversation_id, payload=payload, shadow_payloads=shadows)
 
 
 def opt_out_confirmation() -> str:
     return OPT_OUT_CONFIRMATION.format(keyword=settings.OPT_IN_KEYWORDS[0] if settings.OPT_IN_KEYWORDS else "")
 
 
-def _apply_opt_out(run_key: str, conversation: Conversation, inbound: list[Message]) -> str:
+def _apply_opt_out(run_key: str, conversation: Conversation, inbound: list[Message]) -> RunStep | None:
     """An opted-out contact gets one confirmation (for the keyword) and then silence; VOLTAR is welcomed back.
 
     Ingestion already changed the contact (and closed what an opted-out contact sends later): the run
@@ -179,23 +159,22 @@ def _apply_opt_out(run_key: str, conversation: Conversation, inbound: list[Messa
     keywords = [opt_keyword(m.text) for m in inbound]
     if conversation.contact.opted_out_at is not None:
         if "out" in keywords:
-            _fixed_reply(run_key, conversation, opt_out_confirmation(), provider=OPT_OUT_PROVIDER)
-        else:
-            replies.run_close_without_reply(
-                run_key=run_key,
-                conversation_id=conversation.pk,
-                status=Message.Status.DROPPED,
-                reason="contact opted out",
-            )
-        return "opted_out"
+            confirmed = _fixed_reply(run_key, conversation, opt_out_confirmation(), provider=OPT_OUT_PROVIDER)
+            return _answered("opted_out", conversation, confirmed)
+        replies.run_close_without_reply(
+            run_key=run_key,
+            conversation_id=conversation.pk,
+            status=Message.Status.DROPPED,
+            reason="contact opted out",
+        )
+        return _closed("opted_out", conversation)
     if keywords and keywords[-1] == "in":
-        _fixed_reply(run_key, conversation, OPT_IN_CONFIRMATION, provider="system")
-        return "opted_in"
-    return ""
+        return _answered("opted_in", conversation, _fixed_reply(run_key, conversation, OPT_IN_CONFIRMATION))
+    return None
 
 
-def _fixed_reply(run_key: str, conversation: Conversation, text: str, *, provider: str) -> None:
-    replies.reply_finalize(
+def _fixed_reply(run_key: str, conversation: Conversation, text: str, *, provider: str = "system") -> replies.Finalized:
+    return replies.reply_finalize(
         run_key=run_key,
         conversation_id=conversation.pk,
         expected_state=conversation.state,
@@ -207,8 +186,13 @@ def _fixed_reply(run_key: str, conversation: Conversation, text: str, *, provide
     )
 
 
-def _apply_rate_limit(run_key: str, conversation: Conversation, inbound: list[Message]) -> list[Message]:
-    """Drop what exceeds the contact's rate limit; the first blocked message earns one polite notice."""
+def _apply_rate_limit(
+    run_key: str, conversation: Conversation, inbound: list[Message]
+) -> tuple[list[Message], RunStep | None]:
+    """Drop what exceeds the contact's rate limit; the first blocked message earns one polite notice.
+
+    Returns the messages still to answer, and the run's end when none is left.
+    """
     allowed, dropped, notify = [], [], False
     for message in inbound:
         decision = contact_rate_check(contact_id=conversation.contact_id)
@@ -219,22 +203,21 @@ def _apply_rate_limit(run_key: str, conversation: Conversation, inbound: list[Me
             notify = notify or decision.notify
     if dropped:
         replies.messages_drop(message_ids=dropped, reason="rate limited")
-    if not allowed:
-        if notify:
-            _fixed_reply(run_key, conversation, RATE_LIMIT_NOTICE, provider="system")
-        else:
-            replies.run_close_without_reply(
-                run_key=run_key, conversation_id=conversation.pk, status=Message.Status.DROPPED, reason="rate limited"
-            )
-    return allowed
+    if allowed:
+        return allowed, None
+    if notify:
+        return allowed, _answered("rate_limited", conversation, _fixed_reply(run_key, conversation, RATE_LIMIT_NOTICE))
+    replies.run_close_without_reply(
+        run_key=run_key, conversation_id=conversation.pk, status=Message.Status.DROPPED, reason="rate limited"
+    )
+    return allowed, _closed("rate_limited", conversation)
 
 
-def _acknowledge_documents(run_key: str, conversation: Conversation) -> str:
+def _acknowledge_documents(run_key: str, conversation: Conversation) -> RunStep:
     """Documents alone are acknowledged; while qualifying a lead they are for staff, so the run hands off."""
     if conversation.state != State.QUALIFYING:
-        _fixed_reply(run_key, conversation, DOCUMENT_RECEIVED, provider="system")
-        return "document_acknowledged"
-    replies.reply_finalize(
+        return _answered("document_acknowledged", conversation, _fixed_reply(run_key, conversation, DOCUMENT_RECEIVED))
+    handed_off = replies.reply_finalize(
         run_key=run_key,
         conversation_id=conversation.pk,
         expected_state=conversation.state,
@@ -248,7 +231,7 @@ def _acknowledge_documents(run_key: str, conversation: Conversation) -> str:
         calls=[],
         provider="system",
     )
-    return "document_handed_off"
+    return _answered("document_handed_off", conversation, handed_off)
 
 
 def _transcribe_voice_notes(run_key: str, conversation: Conversation, inbound: list[Message]) -> list[Message]:

@@ -15,11 +15,9 @@ import pyloto.pipeline.queued  # noqa: F401
 from conversations.services.delivery import message_acknowledge, reply_deliver
 from conversations.services.handoff import handoff_summary_store
 from conversations.services.ingestion import webhook_elements_ingest
-from conversations.services.replies import reply_finalize
-from llm.services import llm_calls_record
 from pyloto.errors import TransientError
-from pyloto.observability.correlation import current_correlation_id
-from pyloto.pipeline.dispatch import ingested_follow_ups_enqueue
+from pyloto.pipeline import dispatch
+from pyloto.pipeline.finalize import run_finalize, run_recover, shadow_record
 from pyloto.pipeline.run import run_launch
 from pyloto.pipeline.sweeper import pipeline_sweep
 from pyloto.queues import Queue
@@ -65,46 +63,28 @@ def acknowledge_inbound(message_id: int) -> None:
 )
 def ingest_webhook(element_ids: list[int]) -> None:
     """Read what the webhook stored (contacts, conversations, messages, statuses), then start the runs."""
-    ingested_follow_ups_enqueue(webhook_elements_ingest(element_ids=element_ids))
+    dispatch.ingested_follow_ups_enqueue(webhook_elements_ingest(element_ids=element_ids))
 
 
 @shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
 def run_conversation(conversation_id: int) -> str:
     """Claim the conversation's run lease and launch its pipeline (or answer offline at once)."""
-    return run_launch(conversation_id=conversation_id)
+    step = run_launch(conversation_id=conversation_id)
+    dispatch.run_step_follow(step)
+    return step.outcome
 
 
 @shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
 def finalize_reply(parts: list[dict[str, Any]], *, run_key: str, conversation_id: int, expected_state: str) -> None:
     """Chord body: merge the decision, the reply and the message type into one guarded reply."""
-    by_part = {part["part"]: part for part in parts}
-    step_decision = by_part["reply"]["decision"]
-    reply_step, choice_step = by_part["reply"]["result"], by_part["choice"]["result"]
-    calls = [step["call"] for step in (step_decision, reply_step, choice_step) if step and step.get("call")]
-    reply_finalize(
-        run_key=run_key,
-        conversation_id=conversation_id,
-        expected_state=expected_state,
-        decision=step_decision["output"],
-        reply=reply_step["output"] if reply_step else None,
-        choice=choice_step["output"] if choice_step else None,
-        calls=calls,
-        provider="openai",
-    )
+    finalized = run_finalize(parts, run_key=run_key, conversation_id=conversation_id, expected_state=expected_state)
+    dispatch.finalized_follow(finalized, conversation_id=conversation_id)
 
 
 @shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
 def record_shadow_run(parts: list[dict[str, Any]], *, run_key: str, conversation_id: int, release_number: int) -> None:
     """Chord body of a shadow variant: record its calls for comparison; nothing is sent."""
-    by_part = {part["part"]: part for part in parts}
-    steps = (by_part["reply"]["decision"], by_part["reply"]["result"], by_part["choice"]["result"])
-    llm_calls_record(
-        calls=[step["call"] for step in steps if step and step.get("call")],
-        conversation_id=conversation_id,
-        run_key=run_key,
-        release_number=release_number,
-        correlation_id=current_correlation_id(),
-    )
+    shadow_record(parts, run_key=run_key, conversation_id=conversation_id, release_number=release_number)
 
 
 @shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
@@ -112,16 +92,8 @@ def recover_run(
     request: Any, exc: BaseException, traceback: Any, *, run_key: str, conversation_id: int, expected_state: str
 ) -> None:
     """Error callback of the canvas: a task failed outright, so the offline provider answers the run."""
-    reply_finalize(
-        run_key=run_key,
-        conversation_id=conversation_id,
-        expected_state=expected_state,
-        decision=None,
-        reply=None,
-        choice=None,
-        calls=[],
-        provider="offline",
-    )
+    finalized = run_recover(run_key=run_key, conversation_id=conversation_id, expected_state=expected_state)
+    dispatch.finalized_follow(finalized, conversation_id=conversation_id)
 
 
 @shared_task(

@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from conversations.models import DeadLetter, Message
-from conversations.services.dead_letters import dead_letter_record, dead_letter_replay
+from conversations.services.dead_letters import dead_letter_record
+from pyloto.pipeline.dispatch import dead_letter_replay
 from pyloto.queues import Queue
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
 

@@ -54,7 +54,7 @@ def _finalize(text: str = HARMLESS) -> Message | None:
         choice=None,
         calls=[],
         provider="openai",
-    )
+    ).message
 
 
 def test_off_makes_no_call(judge, settings):

@@ -12,7 +12,7 @@ from institutional.guard import check_reply
 from institutional.loader import process_loader
 from institutional.models import Constraint, GuardViolation
 from institutional.selectors import current_release
-from pyloto.pipeline.compose import message_body, message_labels
+from pyloto.whatsapp.compose import message_body, message_labels
 from pyloto.whatsapp.payloads import message_from_json
 from tests.factories import ConversationFactory, MessageFactory
 
@@ -51,7 +51,7 @@ def _finalize(text: str, labels: list[str] | None = None, *, customer: str = "Oi
         choice=choice,
         calls=[],
         provider="openai",
-    )
+    ).message
 
 
 def _passes_now(message: Message) -> bool:

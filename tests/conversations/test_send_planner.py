@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from conversations.models import DeadLetter, Message, MessageTemplate, StaffAlert
 from conversations.services.delivery import capped_sends_release, reply_deliver
-from conversations.services.replies import StaffReplyRefused, staff_reply_send
+from conversations.services.replies import StaffReplyRefused
 from conversations.states import Perm, State
+from pyloto.pipeline.dispatch import staff_reply_send
 from pyloto.queues import Queue
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
 from tests.support import ingest_stored

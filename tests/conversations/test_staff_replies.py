@@ -12,8 +12,9 @@ from rest_framework.test import APIClient
 
 from conversations.models import Message
 from conversations.services.delivery import reply_deliver
-from conversations.services.replies import StaffReplyRefused, staff_reply_send
+from conversations.services.replies import StaffReplyRefused
 from conversations.states import Perm, State
+from pyloto.pipeline.dispatch import staff_reply_send
 from pyloto.queues import Queue
 from tests.factories import ConversationFactory, UserFactory
 

@@ -68,3 +68,35 @@ def test_the_celery_app_uses_our_transport_for_a_redis_broker():
 
     with app.connection_for_write() as connection:
         assert isinstance(connection.transport, Transport)
+
+
+def _clients_built_for(transport: type, url: str, *, messages: int) -> int:
+    """How many redis clients a channel builds to publish, take and acknowledge `messages` messages."""
+    connection = Connection(url, transport=transport)
+    channel = connection.channel()
+    built = []
+    original = channel._create_client
+
+    def counting(asynchronous: bool = False):
+        built.append(asynchronous)
+        return original(asynchronous=asynchronous)
+
+    channel._create_client = counting
+    with connection.Producer(channel) as producer:
+        for number in range(messages):
+            producer.publish({"n": number}, exchange=QUEUE.exchange, routing_key="fault-test", declare=[QUEUE])
+    channel.basic_qos(0, 1, False)
+    for _ in range(messages):
+        message = QUEUE(channel).get(no_ack=False)
+        assert message is not None
+        message.ack()
+    connection.close()
+    return len(built)
+
+
+def test_kombus_own_channel_builds_a_redis_client_for_every_publish_and_ack(private_redis):
+    assert _clients_built_for(KombuRedisTransport, private_redis.url, messages=20) >= 40
+
+
+def test_our_channel_builds_its_client_once(private_redis):
+    assert _clients_built_for(Transport, private_redis.url, messages=20) <= 2

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from conversations.models import DeadLetter
-from conversations.services.dead_letters import dead_letter_replay
+from pyloto.pipeline.dispatch import dead_letter_replay
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyloto.pipeline.compose import clip, compose_message, message_body, message_labels
+from pyloto.whatsapp.compose import clip, compose_message, message_body, message_labels
 from pyloto.whatsapp.payloads import message_from_json
 from tests.fakes.graph_server import validate_send
 
@@ -111,6 +111,6 @@ def test_clip_keeps_short_text_and_cuts_long_text_on_a_word():
 
 
 def test_a_reply_with_a_nul_is_composed_storable():
-    from pyloto.pipeline.compose import compose_message
+    from pyloto.whatsapp.compose import compose_message
 
     assert compose_message(text="Olá\x00!", choice=None).body == "Olá!"
