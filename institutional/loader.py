@@ -112,6 +112,30 @@ class ReleaseLoader:
             self._checked_at = now
             return snapshot
 
+    def by_token(self, token: str) -> ReleaseSnapshot:
+        """The release `token` names (a run's, which may be older than the live one), usually without I/O.
+
+        Known releases come from this process; others from Redis, then the database. A token nobody
+        holds any more (its content purged) falls back to the live release: a run answers with the
+        content in force rather than not at all.
+        """
+        with self._lock:
+            known = self._known.get(token)
+        if known is not None:
+            return known
+        try:
+            snapshot = self._fetch(token)
+        except (DatabaseError, ValueError) as exc:
+            log.warning("institutional_release_unreadable", token=token, error=exc.__class__.__name__)
+            snapshot = None
+        if snapshot is None:
+            return self.get()
+        with self._lock:
+            self._known[token] = snapshot
+            while len(self._known) > _KEPT_RELEASES:
+                self._known.popitem(last=False)
+        return snapshot
+
     # --- internals -------------------------------------------------------------------------------
     def _load(self) -> ReleaseSnapshot:
         token = self._pointer_token()

@@ -10,7 +10,7 @@ from django.utils.translation import gettext
 
 from institutional.builtin import BUILTIN_CONSTRAINTS, DEFAULT_TEMPLATES, builtin_snapshot
 from institutional.guard import ACTION_RANK, GuardAction
-from institutional.loader import process_loader
+from institutional.loader import process_loader, release_token
 from institutional.models import (
     CompanyProfile,
     Constraint,
@@ -47,6 +47,16 @@ def current_release() -> ReleaseSnapshot:
     constraints and templates), and while the database is unreachable it is the last release loaded.
     """
     return process_loader.get()
+
+
+def release_token_of(release: ReleaseSnapshot) -> str:
+    """What names a release in a run's payload (its number and content hash): the LLM worker reads it back."""
+    return release_token(release.number, release.content_hash)
+
+
+def release_for_token(token: str) -> ReleaseSnapshot:
+    """The release a run was prepared with, from this process' loader (Redis-synced; no database read usually)."""
+    return process_loader.by_token(token)
 
 
 # `make eval VARIANT=b` runs every scenario with one variant, whatever the traffic shares say.

@@ -1,12 +1,15 @@
 """Prompt builders for the three LLM tasks: render the release's templates with the run's inputs.
 
 Everything a builder needs travels in the run payload (JSON primitives assembled by the pipeline from
-the database), so the LLM tasks stay pure: prompt in, validated JSON out.
+the database), so the LLM tasks stay pure: prompt in, validated JSON out. The one exception is the
+institutional context (≈10 KB): the payload names its release (`release_token`) and the builder reads
+the text from the process' Redis-synced release loader instead of carrying it through every task.
 """
 
 from typing import Any
 
 from conversations.states import STATE_DESCRIPTIONS, State
+from institutional.selectors import release_for_token
 from institutional.snapshot import PromptTemplate
 
 # Bumped whenever the way prompts are assembled changes; recorded with each LLM call next to the
@@ -34,6 +37,12 @@ def _allowed_text(allowed: list[str]) -> str:
     return "\n".join(f"- {state}: {STATE_DESCRIPTIONS.get(State(state), '')}" for state in allowed)
 
 
+def run_context(payload: dict[str, Any]) -> str:
+    """The institutional context of the run's release, with the business-hours line the pipeline read."""
+    context = release_for_token(payload["release_token"]).prompt_context()
+    return f"{context}\n{payload['hours_line']}" if payload.get("hours_line") else context
+
+
 def prompt_version(payload: dict[str, Any], task: str) -> str:
     return f"{payload['templates'][task]['version']}+{BUILDER_VERSION}"
 
@@ -41,7 +50,7 @@ def prompt_version(payload: dict[str, Any], task: str) -> str:
 def _render(payload: dict[str, Any], task: str, *, with_images: bool = False, **extra: str) -> list[dict[str, Any]]:
     template = payload["templates"][task]["text"]
     values = {
-        "context": payload["context"],
+        "context": run_context(payload),
         "current_state": payload["current_state"],
         "history": _history_text(payload["history"]),
         "messages": _messages_text(payload["messages"]),

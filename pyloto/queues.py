@@ -21,8 +21,12 @@ def route_by_declared_queue(
 ) -> dict | None:
     """Celery router: a task declares `route_queue=Queue.X` in its decorator and is sent there.
 
-    Celery 5.7 deprecates the `queue` task attribute (ignored from 6.0) in favour of `task_routes`;
-    this router keeps the queue declared next to the task while routing through `task_routes`.
+    Celery 5.7 deprecates the `queue` and `priority` task attributes (ignored from 6.0) in favour of
+    `task_routes`; this router keeps both declared next to the task (`route_priority`, Redis serves 0
+    first) while routing through `task_routes`. A priority set on a signature still wins.
     """
     queue = getattr(task, "route_queue", None)
-    return {"queue": str(queue)} if queue else None
+    if not queue:
+        return None
+    priority = getattr(task, "route_priority", None)
+    return {"queue": str(queue)} if priority is None else {"queue": str(queue), "priority": priority}

@@ -112,3 +112,19 @@ def converse_run(tmp_path, *args: str, out=None) -> str:
         "converse", "run", *args, "--junit", str(tmp_path / "j.xml"), "--json", str(tmp_path / "r.json"), stdout=out
     )
     return out.getvalue()
+
+
+def queued_tasks(queue) -> list[dict]:
+    """The task envelopes waiting on a broker queue, every priority level (kombu keeps one list per level)."""
+    import json
+
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    keys = sorted(key for key in client.keys(f"{queue.value}*") if key.decode().split("\x06\x16")[0] == queue.value)
+    return [json.loads(raw) for key in keys for raw in client.lrange(key, 0, -1)]
+
+
+def queued_task_names(queue) -> list[str]:
+    return [envelope["headers"]["task"] for envelope in queued_tasks(queue)]

@@ -134,10 +134,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = Queue.PIPELINE.value
 CELERY_RESULT_EXPIRES = 3600
-CELERY_WORKER_SEND_TASK_EVENTS = True
-# A task-sent event is one more Redis publish (and a new client object in kombu) for each of the ~7
-# tasks a message costs, from the webhook and every worker; Flower still sees each task from the
-# worker's received/started/succeeded events. CELERY_TASK_SEND_SENT_EVENT=true brings them back.
+# Task events are three Redis publishes per task (received, started, succeeded) that nobody reads
+# unless someone watches: off by default. Flower turns them on in the running workers while it is
+# open (its enable_events control); CELERY_WORKER_SEND_TASK_EVENTS=true keeps them on from the start.
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=False)
+# A task-sent event is one more publish per task, from the webhook and every worker.
+# CELERY_TASK_SEND_SENT_EVENT=true brings them back.
 CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes the database connections around every task and, in a prefork worker,
@@ -221,6 +223,12 @@ SESSION_TTL_HOURS = env.int("SESSION_TTL_HOURS", default=24)
 # quarter lease (pyloto/pipeline/heartbeat.py) and the sweeper renews the lease of a run whose heartbeat
 # is alive, so a live run keeps it however slow; a dead run is reclaimed within a lease plus a sweep.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=15)
+# Bursts (ADR 0017): a run starts only once the conversation has been quiet this long, so quick
+# messages typed one after the other get one reply; a message arriving while a run's LLM calls are in
+# flight makes that run's reply obsolete and the run starts again with every message, unless its oldest
+# message has already waited BURST_MAX_DELAY_S (then it answers what it has; the rest get the next run).
+BURST_QUIET_MS = env.int("BURST_QUIET_MS", default=800)
+BURST_MAX_DELAY_S = env.float("BURST_MAX_DELAY_S", default=20.0)
 
 # --- WhatsApp Cloud API ------------------------------------------------------------------------
 WHATSAPP_APP_SECRET = env("WHATSAPP_APP_SECRET", default="local-app-secret")
@@ -419,6 +427,8 @@ if EMBEDDED:
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT = None
     CELERY_RESULT_BACKEND = "cache+memory://"
+    # Eager tasks ignore countdowns: a run must not wait for a quiet window nobody would end.
+    BURST_QUIET_MS = 0
 
 # --- Resilience --------------------------------------------------------------------------------
 # The LLM circuit breaker, shared by every worker through Redis: this many consecutive transient

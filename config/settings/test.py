@@ -21,3 +21,5 @@ WHATSAPP_API_BASE_URL = "http://127.0.0.1:9"  # tests that reach Graph point thi
 OPENAI_API_KEY = ""
 # Tests send many replies to one customer in a few seconds; the pacing tests set the real pair limit.
 WHATSAPP_PAIR_BURST = 1000
+# Tests answer each message at once unless they test bursts (tests/e2e/test_bursts.py sets the window).
+BURST_QUIET_MS = 0

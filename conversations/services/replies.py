@@ -34,6 +34,7 @@ from institutional.textnorm import detect_language
 from llm.judge import judge_reply_call
 from llm.offline import offline_answer
 from llm.services import llm_calls_record
+from pyloto.observability import metrics
 from pyloto.observability.correlation import current_correlation_id
 from pyloto.whatsapp.compose import choice_labels, clip, compose_message, message_body, message_labels
 from pyloto.whatsapp.payloads import (
@@ -63,6 +64,9 @@ class Finalized:
 
     message: Message | None
     handed_over: bool = False
+    # The customer wrote again while the run's LLM calls were in flight: nothing was written, the
+    # run's messages wait again and the next run answers them with the new ones.
+    superseded: bool = False
 
 
 def reply_finalize(
@@ -75,8 +79,14 @@ def reply_finalize(
     choice: dict[str, Any] | None,
     calls: list[dict[str, Any]],
     provider: str,
+    supersede_on_new_inbound: bool = False,
 ) -> Finalized:
-    """Turn one run's outputs into exactly one guarded, valid outbound message (none when the run is stale)."""
+    """Turn one run's outputs into exactly one guarded, valid outbound message (none when the run is stale).
+
+    `supersede_on_new_inbound` (the LLM canvas' finalize): when the customer wrote again since the run
+    began, its reply answers half a burst, so none is written and the messages wait for the next run,
+    unless the oldest has already waited `BURST_MAX_DELAY_S` (then it answers what it has).
+    """
     release = current_release()
     # The policy judge is an LLM call: asked before the row lock is taken, so no lock waits on it.
     judgement = _judge(release=release, reply=reply, choice=choice, provider=provider)
@@ -103,6 +113,14 @@ def reply_finalize(
                 conversation=conversation, direction=Message.Direction.INBOUND, status=Message.Status.PROCESSING
             ).order_by("created_at", "pk")
         )
+        if supersede_on_new_inbound and _superseded(conversation_id, inbound):
+            Message.objects.filter(pk__in=[m.pk for m in inbound]).update(
+                status=Message.Status.RECEIVED, updated_at=timezone.now()
+            )
+            run_end(lease=run_key, conversation_id=conversation.pk)
+            metrics.RUNS_SUPERSEDED.inc()
+            log.info("run_superseded", messages=len(inbound), reason="the customer wrote again during the run")
+            return Finalized(None, superseded=True)
         newest = inbound[-1] if inbound else None
         correlation_id = newest.correlation_id if newest else ""
         if reply is None or (decision is None and provider not in FIXED_TEXT_PROVIDERS):
@@ -211,6 +229,18 @@ def reply_finalize(
         handed_over = conversation.state == State.HANDOFF_REQUESTED and expected_state != State.HANDOFF_REQUESTED
     log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=conversation.state)
     return Finalized(outbound, handed_over=handed_over)
+
+
+def _superseded(conversation_id: int, inbound: list[Message]) -> bool:
+    """Whether a message arrived after the run began (still `received`) and the run may still wait for it."""
+    if not inbound:
+        return False
+    waited_s = (timezone.now() - inbound[0].created_at).total_seconds()
+    if waited_s >= settings.BURST_MAX_DELAY_S:
+        return False
+    return Message.objects.filter(
+        conversation_id=conversation_id, direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
+    ).exists()
 
 
 def _judge(

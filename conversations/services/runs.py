@@ -178,6 +178,29 @@ def run_has_new_inbound(*, conversation_id: int, since_message_id: int | None = 
     return queryset.exists()
 
 
+def run_quiet_wait_s(*, conversation_id: int, quiet_s: float, now: datetime | None = None) -> float:
+    """How long until the conversation has been quiet for `quiet_s` (0: start the run now).
+
+    Quiet means no inbound message still waiting arrived within `quiet_s`. A tenth of the window is
+    forgiven, so a run scheduled exactly one window after the newest message (its own) starts even
+    when the clocks of the web and worker processes differ by a few milliseconds.
+    """
+    if quiet_s <= 0:
+        return 0.0
+    newest = (
+        Message.objects.filter(
+            conversation_id=conversation_id, direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if newest is None:
+        return 0.0
+    left = quiet_s - ((now or timezone.now()) - newest).total_seconds()
+    return left if left > quiet_s / 10 else 0.0
+
+
 def run_reclaim_expired(*, now: datetime | None = None) -> list[int]:
     """Clear leases whose holder died (expired), put their messages back to `received`; their ids.
 

@@ -77,6 +77,10 @@ END_TO_END_LATENCY = Histogram(
     buckets=(0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 30.0, 60.0, 120.0),
 )
 DEAD_LETTERS = Counter("pyloto_dead_letters", "Runs or sends written to the dead-letter table.")
+RUNS_SUPERSEDED = Counter(
+    "pyloto_runs_superseded",
+    "Runs whose reply was dropped unsent because the customer wrote again meanwhile (the burst runs again).",
+)
 # --- Sending the way WhatsApp bills and limits it ---------------------------------------------------
 SENDS_PLANNED = Counter(
     "pyloto_sends_planned",

@@ -19,12 +19,17 @@ from django.db import transaction
 
 from conversations.models import Message
 from conversations.services.dead_letters import Replay, dead_letter_reopen
+from conversations.services.delivery import message_acknowledge, reply_deliver
 from conversations.services.handoff import handoff_summary_payload
 from conversations.services.ingestion import IngestResult
 from conversations.services.replies import Finalized, staff_reply_write
 from conversations.services.runs import run_has_new_inbound
 from llm.client import llm_configured
+from pyloto.errors import TransientError
 from pyloto.pipeline.run import RunStep
+from pyloto.resilience.backoff import backoff_seconds
+from pyloto.resilience.pacing import SendPaced
+from pyloto.whatsapp.errors import WhatsAppTransientError
 
 log = structlog.get_logger(__name__)
 
@@ -33,11 +38,15 @@ DECIDE_STATE_PRIORITY = 6
 SHADOW_PRIORITY = 9
 
 
-def _enqueue(task_name: str, *args: int, retry_policy: dict | None = None, **fields: int) -> bool:
+def _enqueue(
+    task_name: str, *args: int, retry_policy: dict | None = None, countdown: float | None = None, **fields: int
+) -> bool:
     from pyloto.pipeline import tasks
 
     try:
-        getattr(tasks, task_name).apply_async(args, retry_policy=retry_policy or settings.REDIS_OUTAGE_RETRY_POLICY)
+        getattr(tasks, task_name).apply_async(
+            args, retry_policy=retry_policy or settings.REDIS_OUTAGE_RETRY_POLICY, countdown=countdown or None
+        )
     except Exception:
         log.exception("enqueue_failed", task=task_name, **fields)
         return False
@@ -68,14 +77,18 @@ def ingested_follow_ups_enqueue(result: IngestResult) -> None:
 
 
 def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]) -> None:
-    """Per conversation: mark the newest message read (typing indicator on) and start a run."""
-    for conversation_id, message_id in newest_message_by_conversation.items():
-        # Short retries: the webhook's request waits on these, and the sweeper re-drives what they miss.
-        policy = settings.WEBHOOK_PUBLISH_RETRY_POLICY
-        queued = _enqueue(
-            "acknowledge_inbound", message_id, retry_policy=policy, conversation_id=conversation_id
-        ) and _enqueue("run_conversation", conversation_id, retry_policy=policy, conversation_id=conversation_id)
-        if not queued:
+    """Per conversation with new messages: one run, after the burst's quiet window (`BURST_QUIET_MS`).
+
+    Every message of a burst schedules its own run; the runs that find a newer message wait for it
+    (`run_launch` says `waiting`), so the burst gets one run, started once the customer paused.
+    """
+    # Short retries: the webhook's request waits on these, and the sweeper re-drives what they miss.
+    policy = settings.WEBHOOK_PUBLISH_RETRY_POLICY
+    quiet_s = settings.BURST_QUIET_MS / 1000
+    for conversation_id in newest_message_by_conversation:
+        if not _enqueue(
+            "run_conversation", conversation_id, retry_policy=policy, countdown=quiet_s, conversation_id=conversation_id
+        ):
             # The broker is down: more attempts would only delay the webhook's 200. The sweeper runs them.
             log.warning("enqueue_abandoned", conversations_left=len(newest_message_by_conversation))
             return
@@ -93,12 +106,12 @@ def templates_sync_enqueue() -> bool:
     return True
 
 
-def reply_send_enqueue(*, message_id: int) -> bool:
-    return _enqueue("send_reply", message_id, message_id=message_id)
+def reply_send_enqueue(*, message_id: int, countdown: float | None = None) -> bool:
+    return _enqueue("send_reply", message_id, countdown=countdown, message_id=message_id)
 
 
-def run_enqueue(*, conversation_id: int) -> bool:
-    return _enqueue("run_conversation", conversation_id, conversation_id=conversation_id)
+def run_enqueue(*, conversation_id: int, countdown: float | None = None) -> bool:
+    return _enqueue("run_conversation", conversation_id, countdown=countdown, conversation_id=conversation_id)
 
 
 def run_enqueue_if_pending(*, conversation_id: int) -> bool:
@@ -130,30 +143,73 @@ def handoff_summary_enqueue(*, conversation_id: int) -> bool:
 
 
 def run_step_follow(step: RunStep) -> None:
-    """After the launch step: launch the canvas it prepared, or carry on the run it ended."""
+    """After the launch step: launch the canvas it prepared, or carry on the run it ended.
+
+    The read receipt and typing indicator leave from here, once the run has started: after the canvas
+    is queued (the LLM is not kept waiting for Meta), before a reply written here is sent.
+    """
+    if step.wait_s:
+        run_enqueue(conversation_id=step.conversation_id, countdown=step.wait_s)
+        return
     if step.payload is not None:
         canvas_launch(step.payload)
         for shadow in step.shadow_payloads:
             shadow_canvas_launch(shadow)
-    elif step.finalized is not None:
+    if step.acknowledge_message_id is not None:
+        inbound_acknowledge(message_id=step.acknowledge_message_id)
+    if step.finalized is not None:
         finalized_follow(step.finalized, conversation_id=step.conversation_id)
     elif step.ended:
         conversation_id = step.conversation_id
         transaction.on_commit(lambda: run_enqueue_if_pending(conversation_id=conversation_id))
 
 
-def finalized_follow(finalized: Finalized, *, conversation_id: int) -> None:
-    """After a run wrote its reply: send it, ask for the handoff summary if it handed over, start the next run."""
+def inbound_acknowledge(*, message_id: int) -> bool:
+    """Read receipt and typing indicator for a run's newest message; a courtesy, never retried later."""
+    try:
+        return message_acknowledge(message_id=message_id)
+    except TransientError as exc:
+        log.warning("acknowledge_failed", message_id=message_id, error=str(exc))
+        return False
+
+
+def finalized_follow(finalized: Finalized, *, conversation_id: int, send_here: bool = True) -> None:
+    """After a run wrote its reply: send it, ask for the handoff summary if it handed over, start the next run.
+
+    `send_here`: the worker that finalized sends at once (one task fewer per message); a send that must
+    wait (pacing, a transient Cloud API error) becomes a `send_reply` task with its retries. A web
+    request (a staff reply) never calls Meta itself: `send_here=False` queues the send.
+    """
     message = finalized.message
 
     def follow() -> None:
         if message is not None and message.status == Message.Status.PENDING:
-            reply_send_enqueue(message_id=message.pk)
+            if send_here:
+                reply_send_here(message_id=message.pk)
+            else:
+                reply_send_enqueue(message_id=message.pk)
         if finalized.handed_over:
             handoff_summary_enqueue(conversation_id=conversation_id)
         run_enqueue_if_pending(conversation_id=conversation_id)
 
     transaction.on_commit(follow)
+
+
+def reply_send_here(*, message_id: int) -> str:
+    """Send a pending reply from this worker; what cannot go now is queued as `send_reply` (or left to the sweeper)."""
+    try:
+        return reply_deliver(message_id=message_id)
+    except SendPaced as paced:
+        reply_send_enqueue(message_id=message_id, countdown=paced.wait_s)
+        return "paced"
+    except WhatsAppTransientError as exc:
+        countdown = backoff_seconds(0, cap_s=settings.SEND_BACKOFF_MAX_S, retry_after_s=exc.retry_after)
+        reply_send_enqueue(message_id=message_id, countdown=countdown)
+        return "deferred"
+    except Exception:
+        # The reply is stored: the sweeper sends it (pending) or resolves it (a claim left sending).
+        log.exception("send_failed", message_id=message_id)
+        return "failed"
 
 
 # The LLM canvas -----------------------------------------------------------------------------------
@@ -206,7 +262,7 @@ def shadow_canvas_launch(payload: dict[str, Any]) -> None:
 def staff_reply_send(*, conversation_id: int, user: Any, text: str) -> Message:
     """A staff reply: written by the replies service (which refuses what cannot go out), then sent."""
     outbound = staff_reply_write(conversation_id=conversation_id, user=user, text=text)
-    finalized_follow(Finalized(outbound), conversation_id=conversation_id)
+    finalized_follow(Finalized(outbound), conversation_id=conversation_id, send_here=False)
     return outbound
 
 

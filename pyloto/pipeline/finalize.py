@@ -22,7 +22,10 @@ def _calls(*steps: dict | None) -> list[dict[str, Any]]:
 
 
 def run_finalize(parts: list[dict[str, Any]], *, run_key: str, conversation_id: int, expected_state: str) -> Finalized:
-    """The decision, the reply and the message type, merged into one guarded reply (offline for what failed)."""
+    """The decision, the reply and the message type, merged into one guarded reply (offline for what failed).
+
+    A reply the customer made obsolete by writing again meanwhile is not written (`Finalized.superseded`).
+    """
     decision, reply, choice = _steps(parts)
     return reply_finalize(
         run_key=run_key,
@@ -33,6 +36,7 @@ def run_finalize(parts: list[dict[str, Any]], *, run_key: str, conversation_id: 
         choice=choice["output"] if choice else None,
         calls=_calls(decision, reply, choice),
         provider="openai",
+        supersede_on_new_inbound=True,
     )
 
 

@@ -1,7 +1,5 @@
 """Celery tasks of the pipeline (thin: unpack ids and JSON, call a service)."""
 
-# Imported for their signal handlers: run heartbeats, queued markers (in every process that publishes
-# these tasks, the web too), and dropping unusable DB connections.
 from typing import Any
 
 import structlog
@@ -9,13 +7,14 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+# Imported for their signal handlers: run heartbeats, queued markers (in every process that publishes
+# these tasks, the web too), and dropping unusable DB connections.
 import pyloto.pipeline.db_connections
 import pyloto.pipeline.heartbeat
 import pyloto.pipeline.queued  # noqa: F401
-from conversations.services.delivery import message_acknowledge, reply_deliver
+from conversations.services.delivery import reply_deliver
 from conversations.services.handoff import handoff_summary_store
 from conversations.services.ingestion import webhook_elements_ingest
-from pyloto.errors import TransientError
 from pyloto.pipeline import dispatch
 from pyloto.pipeline.finalize import run_finalize, run_recover, shadow_record
 from pyloto.pipeline.run import run_launch
@@ -26,28 +25,6 @@ from pyloto.resilience.pacing import SendPaced
 from pyloto.whatsapp.errors import WhatsAppTransientError
 
 log = structlog.get_logger(__name__)
-
-# A read receipt and typing indicator older than this is not sent (WhatsApp shows the indicator ~25 s).
-ACKNOWLEDGE_EXPIRES_S = 20.0
-
-
-@shared_task(
-    route_queue=Queue.DELIVERY,
-    acks_late=True,
-    autoretry_for=(TransientError,),
-    retry_backoff=1,
-    retry_backoff_max=5,
-    retry_jitter=True,
-    max_retries=2,  # the typing indicator is only worth showing within seconds of receipt
-    # Behind a delivery backlog it is worth nothing (the reply may already be out): the worker drops
-    # it unrun, and the queue's capacity goes to the sends (half the delivery queue's tasks otherwise).
-    expires=ACKNOWLEDGE_EXPIRES_S,
-    soft_time_limit=30,
-    time_limit=45,
-)
-def acknowledge_inbound(message_id: int) -> None:
-    """Mark an inbound message read and show the typing indicator while the reply is prepared."""
-    message_acknowledge(message_id=message_id)
 
 
 @shared_task(
@@ -66,7 +43,14 @@ def ingest_webhook(element_ids: list[int]) -> None:
     dispatch.ingested_follow_ups_enqueue(webhook_elements_ingest(element_ids=element_ids))
 
 
-@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
+# A new run waits behind the finalize of runs already started (Redis serves priority 0 first): under
+# a backlog, started runs finish before new ones start, so goodput holds instead of every run stalling.
+NEW_RUN_PRIORITY = 6
+
+
+@shared_task(
+    route_queue=Queue.PIPELINE, route_priority=NEW_RUN_PRIORITY, acks_late=True, soft_time_limit=60, time_limit=90
+)
 def run_conversation(conversation_id: int) -> str:
     """Claim the conversation's run lease and launch its pipeline (or answer offline at once)."""
     step = run_launch(conversation_id=conversation_id)

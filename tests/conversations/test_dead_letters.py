@@ -1,11 +1,8 @@
 """Dead letters: recorded with their messages closed, listed and replayed from the admin and the command."""
 
-import json
 from io import StringIO
 
 import pytest
-import redis
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -14,13 +11,9 @@ from conversations.services.dead_letters import dead_letter_record
 from pyloto.pipeline.dispatch import dead_letter_replay
 from pyloto.queues import Queue
 from tests.factories import ConversationFactory, MessageFactory, UserFactory
+from tests.support import queued_task_names
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def queued_task_names(queue: Queue) -> list[str]:
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    return [json.loads(raw)["headers"]["task"] for raw in client.lrange(queue.value, 0, -1)]
 
 
 @pytest.fixture

@@ -295,7 +295,7 @@ def test_concurrent_deliveries_of_the_same_message_store_it_once_and_enqueue_onc
     assert Message.objects.filter(wamid="wamid.RACE").count() == 1
     assert Contact.objects.count() == 1
     assert Conversation.objects.count() == 1
-    assert broker_queue_length(Queue.DELIVERY) == 1
+    assert [name for name, _ in queued_tasks(Queue.PIPELINE)].count("pyloto.pipeline.tasks.run_conversation") == 1
     # One delivery stored it and enqueued its reading; the others found it stored.
     assert [name for name, _ in queued_tasks(Queue.PIPELINE)].count("pyloto.pipeline.tasks.ingest_webhook") == 1
 
@@ -332,11 +332,11 @@ def test_follow_up_is_enqueued_after_commit_once_per_conversation(client):
         contacts=[simulator.contact_element(wa_id="5511900000001")],
     )
     assert post_signed(client, body).status_code == 200
-    assert broker_queue_length(Queue.DELIVERY) == 1
-    envelope = json.loads(redis.Redis.from_url(settings.CELERY_BROKER_URL).lindex(Queue.DELIVERY.value, 0))
-    assert envelope["headers"]["task"] == "pyloto.pipeline.tasks.acknowledge_inbound"
-    newest = Message.objects.get(text="três")
-    assert json.loads(__import__("base64").b64decode(envelope["body"]))[0] == [newest.pk]
+    # One run for the three (its first step sends the read receipt); nothing for the delivery queue.
+    assert broker_queue_length(Queue.DELIVERY) == 0
+    conversation_id = Message.objects.get(text="três").conversation_id
+    runs = [args for name, args in queued_tasks(Queue.PIPELINE) if name == "pyloto.pipeline.tasks.run_conversation"]
+    assert runs == [[conversation_id]]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -401,7 +401,7 @@ def test_dropped_messages_enqueue_nothing(client):
         contacts=[simulator.contact_element(wa_id="5511999990000")],
     )
     assert post_signed(client, body).status_code == 200
-    assert broker_queue_length(Queue.DELIVERY) == 0
+    assert "pyloto.pipeline.tasks.run_conversation" not in [name for name, _ in queued_tasks(Queue.PIPELINE)]
 
 
 # --- statuses --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import pytest
 
 from institutional.builtin import builtin_snapshot
+from institutional.selectors import release_token_of
 from llm import calls
 from llm.services import llm_call_record
 from pyloto.errors import TransientError
@@ -16,7 +17,8 @@ def payload() -> dict:
         "conversation_id": 1,
         "correlation_id": "c1",
         "release_number": release.number,
-        "context": release.prompt_context(),
+        "release_token": release_token_of(release),
+        "hours_line": "",
         "templates": {name: {"version": t.version, "text": t.text} for name, t in release.templates.items()},
         "current_state": "new",
         "allowed_states": ["new", "triage", "answering"],

@@ -14,8 +14,9 @@ from pyloto.local_stack import (
     drop_tasks_of_another_database,
     wait_until_answering,
 )
-from pyloto.pipeline.tasks import acknowledge_inbound
+from pyloto.pipeline.tasks import send_reply
 from pyloto.queues import Queue
+from tests.support import queued_tasks
 
 
 @pytest.fixture
@@ -26,12 +27,12 @@ def broker():
 
 
 def _queued(broker) -> int:
-    return sum(int(broker.llen(queue.value)) for queue in Queue)
+    return sum(len(queued_tasks(queue)) for queue in Queue)
 
 
 def test_a_task_queued_for_another_database_is_dropped_and_the_marker_names_this_one(broker):
     broker.set(BROKER_DATABASE_KEY, "django.db.backends.postgresql|127.0.0.1|5432|some_other_database")
-    acknowledge_inbound.delay(1)
+    send_reply.delay(1)
     assert _queued(broker) == 1
 
     assert drop_tasks_of_another_database() == 1
@@ -41,7 +42,7 @@ def test_a_task_queued_for_another_database_is_dropped_and_the_marker_names_this
 
 
 def test_tasks_of_unknown_origin_are_dropped_too(broker):
-    acknowledge_inbound.delay(1)
+    send_reply.delay(1)
     broker.hset("unacked", "tag-1", b"{}")  # delivered to a worker of an earlier run, never acknowledged
 
     assert drop_tasks_of_another_database() == 2
@@ -52,7 +53,7 @@ def test_tasks_of_unknown_origin_are_dropped_too(broker):
 
 def test_tasks_queued_for_this_database_are_kept(broker):
     drop_tasks_of_another_database()
-    acknowledge_inbound.delay(1)
+    send_reply.delay(1)
 
     assert drop_tasks_of_another_database() == 0
 

@@ -32,7 +32,7 @@ def test_task_options(name):
     task = _project_tasks()[name]
     assert isinstance(getattr(task, "route_queue", None), Queue), f"{name} names no queue"
     route = route_by_declared_queue(name, (), {}, {}, task=task)
-    assert route == {"queue": str(task.route_queue)}
+    assert route is not None and route["queue"] == str(task.route_queue)
     assert task.acks_late is True, f"{name} must acknowledge after it ran (a killed worker's task is redelivered)"
     assert task.soft_time_limit and task.time_limit, f"{name} has no time limits"
     assert task.soft_time_limit < task.time_limit, f"{name}: the soft limit must come first, to clean up"
