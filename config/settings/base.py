@@ -223,10 +223,11 @@ SESSION_TTL_HOURS = env.int("SESSION_TTL_HOURS", default=24)
 # quarter lease (pyloto/pipeline/heartbeat.py) and the sweeper renews the lease of a run whose heartbeat
 # is alive, so a live run keeps it however slow; a dead run is reclaimed within a lease plus a sweep.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=15)
-# Bursts (ADR 0017): a run starts only once the conversation has been quiet this long, so quick
-# messages typed one after the other get one reply; a message arriving while a run's LLM calls are in
-# flight makes that run's reply obsolete and the run starts again with every message, unless its oldest
-# message has already waited BURST_MAX_DELAY_S (then it answers what it has; the rest get the next run).
+# Bursts (ADR 0017): a message that follows the previous one by less than BURST_QUIET_MS is part of a
+# burst, and its run starts once the customer has been quiet that long (a lone message starts at once);
+# a message arriving while a run's LLM calls are in flight makes that run's reply obsolete and the run
+# starts again with every message, unless its oldest message has already waited BURST_MAX_DELAY_S
+# (then it answers what it has; the rest get the next run).
 BURST_QUIET_MS = env.int("BURST_QUIET_MS", default=800)
 BURST_MAX_DELAY_S = env.float("BURST_MAX_DELAY_S", default=20.0)
 

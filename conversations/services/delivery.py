@@ -50,10 +50,12 @@ from pyloto.whatsapp.payloads import message_from_json
 log = structlog.get_logger(__name__)
 
 
-def message_acknowledge(*, message_id: int) -> bool:
+def message_acknowledge(*, message_id: int, reply_coming: bool | None = None) -> bool:
     """Mark the inbound message read with a typing indicator; a permanent refusal is logged, not raised.
 
     Marking the newest message read marks the earlier ones read too, so one call per burst suffices.
+    `reply_coming`: what the run that took the message knows (it wrote or is writing a reply); None
+    judges from the conversation and the message as they are.
     """
     message = (
         Message.objects.filter(pk=message_id, direction=Message.Direction.INBOUND)
@@ -66,11 +68,12 @@ def message_acknowledge(*, message_id: int) -> bool:
     # "Typing…" promises an answer: never shown when the bot will stay silent (a person owns the
     # conversation, the customer opted out, or the message was closed without a reply).
     conversation = message.conversation
-    bot_will_answer = (
-        not is_bot_silent(conversation.state)
-        and conversation.contact.opted_out_at is None
-        and message.status not in (Message.Status.DROPPED, Message.Status.HANDED_OFF)
-    )
+    if reply_coming is None:
+        reply_coming = not is_bot_silent(conversation.state) and message.status not in (
+            Message.Status.DROPPED,
+            Message.Status.HANDED_OFF,
+        )
+    bot_will_answer = reply_coming and conversation.contact.opted_out_at is None
     try:
         WhatsAppClient.from_settings().mark_read(message_id=message.wamid, typing_indicator=bot_will_answer)
     except PermanentError as exc:

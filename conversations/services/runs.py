@@ -179,23 +179,25 @@ def run_has_new_inbound(*, conversation_id: int, since_message_id: int | None = 
 
 
 def run_quiet_wait_s(*, conversation_id: int, quiet_s: float, now: datetime | None = None) -> float:
-    """How long until the conversation has been quiet for `quiet_s` (0: start the run now).
+    """How long a run should wait for the customer to finish a burst (0: start now).
 
-    Quiet means no inbound message still waiting arrived within `quiet_s`. A tenth of the window is
-    forgiven, so a run scheduled exactly one window after the newest message (its own) starts even
-    when the clocks of the web and worker processes differ by a few milliseconds.
+    A burst is a waiting message that came less than `quiet_s` after the conversation's previous
+    inbound message; its run starts once `quiet_s` passed without another. A lone message (nothing
+    inbound within `quiet_s` before it) starts at once, so a single question pays no window. A tenth
+    of the window is forgiven, so a run rescheduled for the window's end starts even when the clocks
+    of two processes differ by a few milliseconds.
     """
     if quiet_s <= 0:
         return 0.0
-    newest = (
-        Message.objects.filter(
-            conversation_id=conversation_id, direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
-        )
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
+    newest_two = list(
+        Message.objects.filter(conversation_id=conversation_id, direction=Message.Direction.INBOUND)
+        .order_by("-created_at", "-pk")
+        .values_list("created_at", "status")[:2]
     )
-    if newest is None:
+    if len(newest_two) < 2 or newest_two[0][1] != Message.Status.RECEIVED:
+        return 0.0
+    (newest, _), (previous, _) = newest_two
+    if (newest - previous).total_seconds() >= quiet_s:
         return 0.0
     left = quiet_s - ((now or timezone.now()) - newest).total_seconds()
     return left if left > quiet_s / 10 else 0.0

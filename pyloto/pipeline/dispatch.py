@@ -77,18 +77,11 @@ def ingested_follow_ups_enqueue(result: IngestResult) -> None:
 
 
 def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]) -> None:
-    """Per conversation with new messages: one run, after the burst's quiet window (`BURST_QUIET_MS`).
-
-    Every message of a burst schedules its own run; the runs that find a newer message wait for it
-    (`run_launch` says `waiting`), so the burst gets one run, started once the customer paused.
-    """
+    """Per conversation with new messages: one run (a burst's run waits for its quiet window, `run_launch`)."""
     # Short retries: the webhook's request waits on these, and the sweeper re-drives what they miss.
     policy = settings.WEBHOOK_PUBLISH_RETRY_POLICY
-    quiet_s = settings.BURST_QUIET_MS / 1000
     for conversation_id in newest_message_by_conversation:
-        if not _enqueue(
-            "run_conversation", conversation_id, retry_policy=policy, countdown=quiet_s, conversation_id=conversation_id
-        ):
+        if not _enqueue("run_conversation", conversation_id, retry_policy=policy, conversation_id=conversation_id):
             # The broker is down: more attempts would only delay the webhook's 200. The sweeper runs them.
             log.warning("enqueue_abandoned", conversations_left=len(newest_message_by_conversation))
             return
@@ -156,7 +149,8 @@ def run_step_follow(step: RunStep) -> None:
         for shadow in step.shadow_payloads:
             shadow_canvas_launch(shadow)
     if step.acknowledge_message_id is not None:
-        inbound_acknowledge(message_id=step.acknowledge_message_id)
+        reply_coming = step.payload is not None or (step.finalized is not None and step.finalized.message is not None)
+        inbound_acknowledge(message_id=step.acknowledge_message_id, reply_coming=reply_coming)
     if step.finalized is not None:
         finalized_follow(step.finalized, conversation_id=step.conversation_id)
     elif step.ended:
@@ -164,10 +158,10 @@ def run_step_follow(step: RunStep) -> None:
         transaction.on_commit(lambda: run_enqueue_if_pending(conversation_id=conversation_id))
 
 
-def inbound_acknowledge(*, message_id: int) -> bool:
-    """Read receipt and typing indicator for a run's newest message; a courtesy, never retried later."""
+def inbound_acknowledge(*, message_id: int, reply_coming: bool) -> bool:
+    """Read receipt (and typing indicator when a reply is coming) for a run's newest message; never retried."""
     try:
-        return message_acknowledge(message_id=message_id)
+        return message_acknowledge(message_id=message_id, reply_coming=reply_coming)
     except TransientError as exc:
         log.warning("acknowledge_failed", message_id=message_id, error=str(exc))
         return False
