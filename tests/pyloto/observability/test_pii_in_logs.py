@@ -60,7 +60,8 @@ def test_a_conversation_logs_no_raw_personal_data(conversation_stack):
     records = [json.loads(line) for line in lines]
     tasks = {cid: {r.get("task_name") for r in records if r["correlation_id"] == cid} for cid in (first, second)}
     for cid in (first, second):
-        assert tasks[cid] >= {None, "pyloto.pipeline.tasks.run_conversation", "pyloto.pipeline.tasks.send_reply"}
+        # The run's step answers (offline here) and sends the reply itself: both carry the id.
+        assert tasks[cid] >= {None, "pyloto.pipeline.tasks.run_conversation"}
     assert {"request_started", "webhook_ingested", "reply_sent"} <= {
         r["event"] for r in records if r["correlation_id"] == first
     }
