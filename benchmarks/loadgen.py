@@ -52,6 +52,29 @@ def text_webhooks(*, prefix: str, count: int, app_secret: str) -> list[Webhook]:
     return webhooks
 
 
+BURST_TEXTS = ("Oi", "tudo bem?", "quanto custa o plano Essencial?")
+
+
+def burst_webhooks(*, prefix: str, customers: int, gap_s: float, rate: float, app_secret: str) -> list[Webhook]:
+    """Each customer sends `BURST_TEXTS` one after the other, `gap_s` apart, when sent open loop at `rate`.
+
+    The uniform schedule of `send_open_loop` gives the gaps: customers go in blocks of `rate * gap_s`,
+    the block's first messages, then its second ones, then its third.
+    """
+    block = max(1, round(rate * gap_s))
+    webhooks = []
+    for first in range(0, customers, block):
+        members = range(first, min(first + block, customers))
+        for position, text in enumerate(BURST_TEXTS):
+            for index in members:
+                wa_id = f"{prefix}{index:06d}"
+                wamid = f"wamid.BENCH{wa_id}.{position}"
+                body = simulator.text_webhook(text=text, wa_id=wa_id, wamid=wamid)
+                raw, headers = simulator.signed_request(body, app_secret=app_secret)
+                webhooks.append(Webhook(wa_id=wa_id, wamid=wamid, raw=raw, headers=headers))
+    return webhooks
+
+
 async def _post(session: aiohttp.ClientSession, url: str, webhook: Webhook, outcomes: list[Outcome]) -> None:
     sent_at = time.time()
     started = time.perf_counter()

@@ -11,11 +11,14 @@ Scenarios, in order (each customer writes once, so each message expects exactly 
 4. overload: twice the capacity (`BENCH_CAPACITY`, else the highest open-loop rate of this run that met
    every KPI) for `BENCH_OVERLOAD_S` (60 s): the acknowledged webhook P99 (target 100 ms), goodput
    (answers while the load is on) as a share of capacity (target 90 %), then the backlog drained
-   within `BENCH_OVERLOAD_DRAIN_S` with nothing lost or answered twice.
+   within `BENCH_OVERLOAD_DRAIN_S` with nothing lost or answered twice;
+5. customers typing in bursts (three messages 300, 700 and 1 500 ms apart, `BENCH_BURST_GAPS_MS`): replies
+   per burst, LLM decisions per burst and the wait from the last message to the reply, under the
+   stack's `BURST_QUIET_MS`.
 
 `BENCH_QUICK=1` runs 10 s per rate at 12 and 50 msgs/s only. `BENCH_RATES=25,100`,
 `BENCH_INGEST_RATES=1000`, `BENCH_DURATION_S=30` and `BENCH_DRAIN_S=30` override the lists and
-lengths; `BENCH_SCENARIOS=ingest,open,burst,overload` picks. Progress goes to stderr; stdout holds only the
+lengths; `BENCH_SCENARIOS=ingest,open,burst,overload,bursts` picks. Progress goes to stderr; stdout holds only the
 JSON lines.
 """
 
@@ -34,7 +37,7 @@ import psutil
 
 from benchmarks.floor import CREATE_TABLE as FLOOR_CREATE_TABLE
 from benchmarks.floor import TABLE as FLOOR_TABLE
-from benchmarks.loadgen import Outcome, send_open_loop, text_webhooks
+from benchmarks.loadgen import BURST_TEXTS, Outcome, burst_webhooks, send_open_loop, text_webhooks
 from benchmarks.stack import APP_SECRET, WORKERS, Stack, StackSettings, log
 
 PROJECT_PROCESSES = ("web", *WORKERS)
@@ -56,6 +59,9 @@ OVERLOAD_GOODPUT_PCT = 90.0
 DEFAULT_CAPACITY = 12.0
 DRAIN_S = float(os.environ.get("BENCH_DRAIN_S", "60"))
 BURST_SIZE = 1000
+# `bursts`: customers typing three quick messages; the gaps people leave between fragments.
+BURST_CUSTOMERS = int(os.environ.get("BENCH_BURST_CUSTOMERS", "60"))
+BURST_GAPS_MS = [int(g) for g in os.environ.get("BENCH_BURST_GAPS_MS", "300,700,1500").split(",")]
 BURST_DRAIN_S = 120.0
 SETTLE_TIMEOUT_S = 30.0
 
@@ -422,6 +428,57 @@ def overload(
     }
 
 
+def customer_bursts(stack: Stack, *, prefix: str, customers: int, gap_s: float, rate: float) -> dict[str, Any]:
+    """Customers typing in bursts (three messages `gap_s` apart): replies per burst and what the window costs.
+
+    Run it with `BURST_QUIET_MS` set for the stack to compare windows: a burst should get one reply;
+    `reply_after_last_p50_ms` is the wait from the burst's last message to that reply.
+    """
+    settle(stack)
+    httpx.delete(f"{stack.graph_url}/_bench/replies", timeout=10).raise_for_status()
+    webhooks = burst_webhooks(prefix=prefix, customers=customers, gap_s=gap_s, rate=rate, app_secret=APP_SECRET)
+    outcomes = send_open_loop(stack.web_url, webhooks, rate=rate)
+    last_sent: dict[str, float] = {}
+    for outcome in outcomes:
+        last_sent[outcome.wa_id] = max(last_sent.get(outcome.wa_id, 0.0), outcome.sent_at)
+    replies: dict[str, list[float]] = defaultdict(list)
+    seen = 0
+    deadline = time.monotonic() + DRAIN_S
+    while len(replies) < customers and time.monotonic() < deadline:
+        time.sleep(0.5)
+        rows = _replies_after(stack, seen)
+        seen += len(rows)
+        for _seq, to, received_at, _wamid, _kind in rows:
+            replies[to].append(received_at)
+    time.sleep(3.0)  # a second reply to a burst would follow its first within a run's time
+    for _seq, to, received_at, _wamid, _kind in _replies_after(stack, seen):
+        replies[to].append(received_at)
+    decisions = dict(
+        stack.sql(
+            "SELECT c.wa_id, count(*) FROM llm_llmcall l JOIN conversations_conversation v ON v.id = l.conversation_id "
+            "JOIN conversations_contact c ON c.id = v.contact_id WHERE c.wa_id LIKE %s AND l.task = 'decide_state' "
+            "GROUP BY c.wa_id",
+            (f"{prefix}%",),
+        )
+    )
+    after_last = [(max(times) - last_sent[wa_id]) * 1000 for wa_id, times in replies.items() if len(times) == 1]
+    abandon_backlog(stack)
+    return {
+        "scenario": "bursts",
+        "burst_quiet_ms": int(os.environ.get("BURST_QUIET_MS", "800")),
+        "customers": customers,
+        "messages_per_burst": len(BURST_TEXTS),
+        "gap_ms": round(gap_s * 1000),
+        "acknowledged": sum(1 for o in outcomes if o.status == 200),
+        "bursts_answered_once": sum(1 for times in replies.values() if len(times) == 1),
+        "bursts_answered_more_than_once": sum(1 for times in replies.values() if len(times) > 1),
+        "bursts_unanswered": customers - len(replies),
+        "decisions_per_burst": round(sum(decisions.values()) / max(len(decisions), 1), 2),
+        "reply_after_last_p50_ms": percentile(after_last, 50),
+        "reply_after_last_p99_ms": percentile(after_last, 99),
+    }
+
+
 def warm_up(stack: Stack, *, llm_latency_ms: float) -> None:
     """A few conversations through every worker, so pools and connections exist before measuring."""
     result = end_to_end(
@@ -436,7 +493,7 @@ def main() -> None:
     quick = os.environ.get("BENCH_QUICK") == "1"
     rates = [float(r) for r in os.environ.get("BENCH_RATES", "12,50" if quick else "12,25,50,100,200").split(",")]
     duration_s = float(os.environ.get("BENCH_DURATION_S", "10" if quick else "60"))
-    scenarios = set(os.environ.get("BENCH_SCENARIOS", "ingest,open,burst,overload").split(","))
+    scenarios = set(os.environ.get("BENCH_SCENARIOS", "ingest,open,burst,overload,bursts").split(","))
     config = StackSettings.from_env()
     started = time.monotonic()
     with Stack(config) as stack:
@@ -449,7 +506,7 @@ def main() -> None:
                 stack.sql(FLOOR_CREATE_TABLE)
                 for index, rate in enumerate(INGEST_RATES):
                     ingest_against_floor(stack, rate=rate, duration_s=INGEST_S, index=index)
-            if not scenarios & {"open", "burst", "overload"}:
+            if not scenarios & {"open", "burst", "overload", "bursts"}:
                 return
             stack.start(["web"])
             stack.wait_ready()
@@ -502,6 +559,14 @@ def main() -> None:
                         llm_latency_ms=config.llm_latency_ms,
                     )
                 )
+            if "bursts" in scenarios:
+                for index, gap_ms in enumerate(BURST_GAPS_MS):
+                    log(f"customer bursts: {BURST_CUSTOMERS} x {len(BURST_TEXTS)} messages {gap_ms} ms apart")
+                    emit(
+                        customer_bursts(
+                            stack, prefix=f"556{index}", customers=BURST_CUSTOMERS, gap_s=gap_ms / 1000, rate=10.0
+                        )
+                    )
         except Exception:
             for name in stack.processes:
                 log(f"--- last lines of {name} ---\n{stack.log_tail(name, 15)}")

@@ -277,7 +277,7 @@ def test_a_duplicate_run_task_takes_over_an_expired_lease_only_when_its_heartbea
     Conversation.objects.filter(pk=conversation.pk).update(run_lease_expires_at=timezone.now() - timedelta(seconds=1))
     run_heartbeat(lease.token, queued=True)  # its next task waits behind a backlog
 
-    assert run_launch(conversation_id=conversation.pk) == "busy"
+    assert run_launch(conversation_id=conversation.pk).outcome == "busy"
     assert Conversation.objects.get(pk=conversation.pk).run_token == lease.token
 
     resilience_redis().delete(KEY_PREFIX + lease.token)  # its worker died: the heartbeat lapses
