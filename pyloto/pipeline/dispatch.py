@@ -78,11 +78,9 @@ def ingested_follow_ups_enqueue(result: IngestResult) -> None:
 
 def inbound_follow_ups_enqueue(*, newest_message_by_conversation: dict[int, int]) -> None:
     """Per conversation with new messages: one run (a burst's run waits for its quiet window, `run_launch`)."""
-    # Short retries: the webhook's request waits on these, and the sweeper re-drives what they miss.
-    policy = settings.WEBHOOK_PUBLISH_RETRY_POLICY
     for conversation_id in newest_message_by_conversation:
-        if not _enqueue("run_conversation", conversation_id, retry_policy=policy, conversation_id=conversation_id):
-            # The broker is down: more attempts would only delay the webhook's 200. The sweeper runs them.
+        if not run_enqueue(conversation_id=conversation_id):
+            # The broker is down: the messages are stored, and the sweeper re-drives their runs.
             log.warning("enqueue_abandoned", conversations_left=len(newest_message_by_conversation))
             return
 
