@@ -4,6 +4,7 @@ Run with `python -m benchmarks.guard_bench`. No database: the release is built i
 """
 
 import json
+import os
 import random
 import sys
 import time
@@ -109,6 +110,8 @@ def measure(iterations: int = ITERATIONS) -> dict:
         **{f"{key}_ms": value for key, value in innocent_ms.items()},
         **{f"blocked_{key}_ms": value for key, value in blocked_ms.items()},
         "target_p99_ms": TARGET_P99_MS,
+        # Other processes compete for the CPU (and its caches): the figures mean little without it.
+        "load_1m": round(os.getloadavg()[0], 2),
     }
 
 

@@ -253,6 +253,14 @@ class ConstraintKPISerializer(serializers.Serializer):
         "pyloto_constraint_violations_sent_total."
     )
     contract_closure_sent = serializers.IntegerField()
+    judge_verdicts = serializers.IntegerField(
+        help_text="Replies the LLM policy judge read (GUARD_JUDGE_MODE shadow or enforce)."
+    )
+    judge_agreed = serializers.IntegerField(help_text="Judge verdicts that agreed with the deterministic guard.")
+    judge_disagreed = serializers.IntegerField(help_text="Judge verdicts that disagreed with the deterministic guard.")
+    judge_blocked = serializers.IntegerField(
+        help_text="Replies the judge blocked or handed over itself (enforce mode), in the promise ledger."
+    )
 
 
 class ResponseTimeKPISerializer(serializers.Serializer):

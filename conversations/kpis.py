@@ -105,6 +105,8 @@ class ConstraintFigures:
     judge_verdicts: int = 0
     judge_agreed: int = 0
     judge_disagreed: int = 0
+    # Replies the judge itself blocked or handed over (enforce mode; shadow mode only records).
+    judge_blocked: int = 0
 
 
 @dataclass(frozen=True)
@@ -253,10 +255,11 @@ def _constraints(*, since: datetime, until: datetime) -> ConstraintFigures:
     rows = (
         GuardViolation.objects.filter(created_at__gte=since, created_at__lt=until)
         .values("constraint_slug")
-        .annotate(count=Count("pk"))
+        .annotate(count=Count("pk"), by_judge=Count("pk", filter=Q(layer=GuardViolation.Layer.JUDGE)))
         .order_by("-count", "constraint_slug")
     )
     by_constraint = {row["constraint_slug"]: row["count"] for row in rows}
+    judge_blocked = sum(row["by_judge"] for row in rows)
     judged = PolicyJudgement.objects.filter(created_at__gte=since, created_at__lt=until).aggregate(
         total=Count("pk"), agreed=Count("pk", filter=Q(agreed=True))
     )
@@ -267,6 +270,7 @@ def _constraints(*, since: datetime, until: datetime) -> ConstraintFigures:
         judge_verdicts=judged["total"],
         judge_agreed=judged["agreed"],
         judge_disagreed=judged["total"] - judged["agreed"],
+        judge_blocked=judge_blocked,
     )
 
 

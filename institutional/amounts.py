@@ -360,11 +360,13 @@ _GENERIC_ITEM_WORDS = frozenset(
 )
 
 
+_NO_VOWELS = str.maketrans("", "", "aeiouy")
+
+
 def item_key(word: str) -> str:
     """A spelling-proof key for an item word, the same in PT, ES and EN: "Profissional", "Profesional" and
     "Professional" all give "prfsnl"; "Essencial", "Esencial" and "Essential" give "sncl"."""
-    word = squeeze(word.replace("ti", "ci"))
-    return re.sub(r"[aeiouy]", "", word)
+    return squeeze(word.replace("ti", "ci")).translate(_NO_VOWELS)
 
 
 def item_vocabulary(service_lines: list[str]) -> dict[str, str]:
@@ -389,7 +391,10 @@ def _items_named(text: str, vocabulary: dict[str, str]) -> list[str]:
 _SENTENCE_END = re.compile(r"[\n;!?]+|\.(?:\s|$)")
 
 
-def _by_sentence(text: str) -> list[tuple[str, list[Amount]]]:
+AmountSentences = list[tuple[str, list[Amount]]]
+
+
+def amount_sentences(text: str) -> AmountSentences:
     """(sentence, its amounts with positions in the sentence) for each sentence of `text` that has one."""
     converted = words_to_digits(text)
     amounts = amounts_found(converted)
@@ -411,7 +416,9 @@ def _by_sentence(text: str) -> list[tuple[str, list[Amount]]]:
     return out
 
 
-def priced_items(text: str, vocabulary: dict[str, str]) -> list[tuple[str, str]]:
+def priced_items(
+    text: str, vocabulary: dict[str, str], *, split: AmountSentences | None = None
+) -> list[tuple[str, str]]:
     """(money key, item) for every price in an amount text tied to an item it names.
 
     A price belongs to the item the clause before it is about (the first item named in the nearest
@@ -421,7 +428,7 @@ def priced_items(text: str, vocabulary: dict[str, str]) -> list[tuple[str, str]]
     pairs: list[tuple[str, str]] = []
     if not vocabulary:
         return pairs
-    for sentence, found in _by_sentence(text):
+    for sentence, found in amount_sentences(text) if split is None else split:
         amounts = [amount for amount in found if amount.key.startswith("money:")]
         previous_end = 0
         for position, amount in enumerate(amounts):
@@ -468,7 +475,7 @@ def amount_topics(fact_units: list[str]) -> dict[str, list[frozenset[str]]]:
     """
     topics: dict[str, list[frozenset[str]]] = {}
     for folded in fact_units:
-        for sentence, found in _by_sentence(folded):
+        for sentence, found in amount_sentences(folded):
             stems = topic_stems(sentence) | topic_stems(folded.split("\n", 1)[0])
             for amount in found:
                 if not amount.key.startswith("money:"):
@@ -476,13 +483,15 @@ def amount_topics(fact_units: list[str]) -> dict[str, list[frozenset[str]]]:
     return topics
 
 
-def ungrounded_amounts(folded: str, topics: dict[str, list[frozenset[str]]]) -> list[Amount]:
+def ungrounded_amounts(
+    folded: str, topics: dict[str, list[frozenset[str]]], *, split: AmountSentences | None = None
+) -> list[Amount]:
     """Published durations, percentages and instalments quoted about something they were not published for.
 
     "Entrega em 24h" when only "o assistente responde 24 horas por dia" is published states a deadline.
     """
     out: list[Amount] = []
-    for sentence, amounts in _by_sentence(folded):
+    for sentence, amounts in amount_sentences(folded) if split is None else split:
         found = [amount for amount in amounts if canonical_key(amount.key) in topics]
         if not found:
             continue

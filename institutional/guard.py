@@ -15,6 +15,8 @@ from typing import Any
 
 from institutional import textnorm
 from institutional.amounts import (
+    AmountSentences,
+    amount_sentences,
     amount_text,
     amount_topics,
     amounts_in,
@@ -295,10 +297,10 @@ def _compile_pattern(pattern: str) -> _CompiledPattern | None:
 
 
 class _CompiledRelease:
-    __slots__ = ("amount_topics", "constraints", "item_words", "known_amounts", "price_items")
+    __slots__ = ("amount_topics", "constraints", "item_words", "known_amounts", "phrase_keys", "price_items")
 
     def __init__(self, release: ReleaseSnapshot) -> None:
-        units = [amount_view(unit) for unit in fact_units(release)]
+        units = [amount_view(unit) for unit in fact_units(release, with_translations=True)]
         self.known_amounts = frozenset(canonical_key(key) for unit in units for key in amounts_in(unit))
         # What each published price prices: "money:199" -> {"plano essencial"}.
         self.item_words = item_vocabulary(list(release.profile.services))
@@ -316,6 +318,12 @@ class _CompiledRelease:
             action = GuardAction.HANDOFF if rule.action == GuardAction.HANDOFF else GuardAction.REPLACE
             compiled.append(_CompiledConstraint(rule=rule, action=action, phrases=phrases, patterns=patterns))
         self.constraints = tuple(compiled)
+        # Each phrase's key word -> the constraints that hold it: one set intersection finds the few
+        # constraints whose phrases may match, instead of a look at every phrase of every constraint.
+        self.phrase_keys: dict[str, set[int]] = {}
+        for position, constraint in enumerate(self.constraints):
+            for phrase in constraint.phrases:
+                self.phrase_keys.setdefault(phrase.key_word, set()).add(position)
 
     def is_published(self, key: str) -> bool:
         """Whether the content states this amount ("10 days" and "10 business days" are one deadline)."""
@@ -386,15 +394,26 @@ def check_reply(
             _violation(rule, _action(rule), f"detector: {finding.reason}", finding.evidence, GuardLayer.DETECTOR)
         )
     amounts: dict[str, str] | None = None
-    views: list[str] = []
-    for compiled in compiled_release.constraints:
+    views: list[AmountSentences] = []
+    keyed = {
+        position
+        for key in compiled_release.phrase_keys.keys() & vocabulary
+        for position in compiled_release.phrase_keys[key]
+    }
+    for position, compiled in enumerate(compiled_release.constraints):
         if compiled.rule.slug in fired:
             continue
-        hit = _first_hit(compiled, plains, words, vocabulary)
+        may_hit = position in keyed or compiled.patterns
+        hit = _first_hit(compiled, plains, words, vocabulary) if may_hit else None
         if hit is None and compiled.rule.amounts_in_context:
             if amounts is None:
-                views = [amount_view(part, memo) for part in (*parts, *joined_variants(parts))]
-                amounts = amounts_in(" \n ".join(views))
+                # Each string's amounts read once, sentence by sentence; every amount check shares them.
+                views = [amount_sentences(amount_view(part, memo)) for part in (*parts, *joined_variants(parts))]
+                amounts = {}
+                for split in views:
+                    for _sentence, found in split:
+                        for amount in found:
+                            amounts.setdefault(amount.key, amount.written)
             hit = _amount_hit(compiled_release, amounts, views)
         if hit is None:
             continue
@@ -470,18 +489,18 @@ def _violation(rule: ConstraintRule, action: GuardAction, why: str, matched: str
 
 
 def _amount_hit(
-    compiled_release: _CompiledRelease, amounts: dict[str, str], folded: list[str]
+    compiled_release: _CompiledRelease, amounts: dict[str, str], views: list[AmountSentences]
 ) -> tuple[str, str, GuardLayer] | None:
     for key, written in amounts.items():
         if not compiled_release.is_published(key):
             return ("amount not in the published content", written, GuardLayer.AMOUNT)
-    for part in folded:
-        for amount in ungrounded_amounts(part, compiled_release.amount_topics):
+    for split in views:
+        for amount in ungrounded_amounts("", compiled_release.amount_topics, split=split):
             return ("amount published for something else", amount.written, GuardLayer.PRICE_ITEM)
     if not compiled_release.price_items or not any(key.startswith("money:") for key in amounts):
         return None
-    for part in folded:
-        for key, item in priced_items(part, compiled_release.item_words):
+    for split in views:
+        for key, item in priced_items("", compiled_release.item_words, split=split):
             published_for = compiled_release.price_items.get(key)
             if published_for and item not in published_for:
                 written = amounts.get(key, key)

@@ -370,12 +370,19 @@ class ReleaseSnapshot:
         return build_context_report(self, budget_chars)
 
 
-def fact_units(snapshot: ReleaseSnapshot) -> list[str]:
-    """Each fact the release states on its own (a service line, a policy, an FAQ with its answer)."""
+def fact_units(snapshot: ReleaseSnapshot, *, with_translations: bool = False) -> list[str]:
+    """Each fact the release states on its own (a service line, a policy, an FAQ with its answer).
+
+    `with_translations` adds the FAQ and description translations: a reply in English quoting the
+    English FAQ's "10 business days" quotes a published fact about the same thing.
+    """
     profile = snapshot.profile
     parts = [profile.description, *profile.services, profile.service_hours]
     parts.extend(f"{policy.title}\n{policy.body}" for policy in snapshot.policies)
     parts.extend(f"{faq.question}\n{faq.answer}" for faq in snapshot.faqs)
+    if with_translations:
+        parts.extend(text for _code, text in profile.description_translations)
+        parts.extend(f"{item.question}\n{item.answer}" for faq in snapshot.faqs for item in faq.translations)
     return [part for part in parts if part]
 
 

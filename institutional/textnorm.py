@@ -73,6 +73,9 @@ def fold(text: str) -> str:
     """
     if text.isascii():
         return text.casefold()
+    stripped = INVISIBLE.sub("", unicodedata.normalize("NFKD", text))
+    if stripped.isascii():
+        return stripped.casefold()  # accents only (most Portuguese and Spanish): nothing else to undo
     text = INVISIBLE.sub("", text).translate(CONFUSABLES)
     text = INVISIBLE.sub("", unicodedata.normalize("NFKD", text))
     text = text.casefold().translate(CONFUSABLES)
@@ -250,7 +253,12 @@ def _merge_from(words: list[Token], start: int, known: Callable[[str], bool]) ->
     for count in range(2, min(len(pieces), 14) + 1):
         joined = squeeze("".join(text for text, _end, _glued in pieces[:count]))
         all_glued = all(glued for _text, _end, glued in pieces[1:count])
-        if len(joined) >= (3 if all_glued else 5) and known(joined):
+        # Spaced pieces must spell a longer word, unless they start with a syllable ("nul o" is "nulo",
+        # while "a prova" stays two words).
+        first = squeeze(pieces[0][0])
+        syllable = len(first) >= 2 and joined != first and not known(first)
+        shortest = 3 if all_glued else (4 if syllable else 5)
+        if len(joined) >= shortest and known(joined):
             best = ([joined], pieces[count - 1][1])
     return best
 

@@ -74,6 +74,7 @@ def main() -> int:
         "guard_blocked_cpu_p99_ms": timing["blocked_cpu_p99_ms"],
         "constraints": timing["constraints"],
         "reply_chars": timing["reply_chars"],
+        "load_1m": timing["load_1m"],
     }
     out.write(json.dumps(figures) + "\n")
     met = (

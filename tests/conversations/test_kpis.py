@@ -316,6 +316,9 @@ def test_the_kpi_api_reports_the_period_asked_for(dataset, now):
     assert body["fsm"]["refused"] == 1
     assert body["constraints"]["contract_closure_blocked"] == 2
     assert body["constraints"]["violations_sent"] == 0
+    # The judge's figures, as on the KPIs page (the dataset has no judge verdicts).
+    judge = {key: value for key, value in body["constraints"].items() if key.startswith("judge_")}
+    assert judge == {"judge_verdicts": 0, "judge_agreed": 0, "judge_disagreed": 0, "judge_blocked": 0}
     assert body["response_time"]["p50_seconds"] == pytest.approx(4.0)
     assert body["llm"]["estimated_cost_usd"] == pytest.approx(0.0035)
     assert body["replies"]["fallback_share"] == pytest.approx(0.2)

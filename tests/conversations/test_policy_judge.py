@@ -3,7 +3,10 @@
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from conversations.kpis import kpis_for_period
 from conversations.models import Conversation, Message
@@ -15,7 +18,7 @@ from institutional.loader import process_loader
 from institutional.models import GuardViolation, PolicyJudgement
 from llm.models import LLMCall
 from pyloto.resilience.breaker import llm_breaker
-from tests.factories import ConversationFactory, MessageFactory
+from tests.factories import ConversationFactory, MessageFactory, UserFactory
 from tests.support import scripted
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +85,10 @@ def test_shadow_only_records_and_the_kpis_show_the_disagreement(judge, settings)
     now = timezone.now()
     figures = kpis_for_period(since=now - timedelta(hours=1), until=now + timedelta(minutes=1)).constraints
     assert (figures.judge_verdicts, figures.judge_agreed, figures.judge_disagreed) == (2, 1, 1)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=UserFactory(staff=True)).key}")
+    api = client.get(reverse("api-kpis")).json()["constraints"]
+    assert (api["judge_verdicts"], api["judge_agreed"], api["judge_disagreed"], api["judge_blocked"]) == (2, 1, 1, 0)
     assert LLMCall.objects.filter(task="judge_reply", outcome="ok").count() == 2
     prompt = next(r for r in judge.requests() if r["schema_name"] == "PolicyVerdict")["messages"][0]["content"]
     assert HARMLESS in prompt and "no-contract-closure" in prompt
@@ -103,6 +110,9 @@ def test_enforce_blocks_what_the_judge_blocks_with_the_named_rule(judge, setting
     assert (entry.layer, entry.constraint_slug, entry.action) == ("judge", "no-contract-closure", "handoff")
     assert outbound.text == replacement_text(slug="no-contract-closure", action="handoff", language="pt")
     assert Conversation.objects.get().state == State.HANDOFF_REQUESTED
+    now = timezone.now()
+    figures = kpis_for_period(since=now - timedelta(hours=1), until=now + timedelta(minutes=1)).constraints
+    assert (figures.judge_verdicts, figures.judge_blocked) == (1, 1)
 
 
 @pytest.mark.parametrize("answer", ["unsure", "timeout", "error"])

@@ -1,0 +1,297 @@
+"""Text to tokens for the detector: folded, repaired against evasion, long replies read only where they may commit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from institutional.amounts import AMOUNT_WORDS, NUMBER_NAMES
+from institutional.commitments.acts import DATE_WORDS, MONTHS, READY
+from institutional.commitments.advice import (
+    CREDENTIAL_PHRASES,
+    CREDENTIAL_WORDS,
+    DOSE_UNITS,
+    INTAKE,
+    LEGAL,
+    LEGAL_CONTEXT,
+    MEDICAL,
+    PROFESSIONALS,
+    SYMPTOMS,
+    WIN,
+)
+from institutional.commitments.lexicon import (
+    ACT_WORDS,
+    CONDITION,
+    CONGRATULATE,
+    CONSIDER,
+    DEAL_OBJECTS,
+    FILLERS,
+    FIRST_PERSON,
+    FIRST_PERSON_AUX,
+    FIRST_PERSON_WORDS,
+    NEGATION,
+    OBJECTS,
+    POSSESSIVE_CUSTOMER,
+    SECOND_PERSON,
+    SPECIAL,
+    THIRD_PARTY,
+    act_stem_length,
+    classify,
+    squeezed_words,
+)
+from institutional.commitments.sales import (
+    BILLING,
+    CHARGE,
+    CLOSING_INTERJECTIONS,
+    CUSTOMER_STATUS,
+    DONE,
+    DONE_PARTICIPLES,
+    FRACTION,
+    INSIDE,
+    ISSUE,
+    ISSUED,
+    PHRASE_WORDS,
+    PLACED,
+    START,
+    YOURS,
+)
+from institutional.textnorm import Token, fold, raw_tokens, repair, sentences, squeeze
+
+# Words of the advice and sale rules: known to the repairs; the distinctive ones make a chunk worth reading
+# (billing and "done" words matter only beside an issuing verb or a deal, see `_trigger_pairs`).
+_NEWER_RULE_WORDS = (
+    SYMPTOMS | INTAKE | DOSE_UNITS | WIN | LEGAL_CONTEXT | START | FRACTION | BILLING | ISSUED | DONE | PLACED | INSIDE
+) | MONTHS
+_RULE_TRIGGERS = (
+    SYMPTOMS | INTAKE | DOSE_UNITS | WIN | LEGAL_CONTEXT | START | FRACTION | PLACED | MONTHS
+) - squeezed_words("dor alta passa passe aplica cabeca causa e")
+
+_SCOPE_WORDS = (
+    NEGATION
+    | CONDITION
+    | THIRD_PARTY
+    | FIRST_PERSON
+    | FIRST_PERSON_AUX
+    | FILLERS
+    | CONSIDER
+    | CONGRATULATE
+    | SPECIAL
+    | SECOND_PERSON
+    | POSSESSIVE_CUSTOMER
+)
+
+# Endings a verb stem takes in the three languages (squeezed): what joined pieces may add to a stem.
+_INFLECTIONS = squeezed_words(
+    "o a e os as es ar er ir ado ada ados adas ido ida idos idas ei ou eu iu amos emos imos aram eram iram "
+    "arei aremos erei eremos irei iremos aria ariamos ando endo indo am em ou aste ou are ere ire aremos "
+    "ed ing s es ion ions acao acoes amento amentos ativo iza izo izamos izado izada izar izare izaremos "
+    "ate ated ating ation ee eed eing an en aron ieron o ó adisimo adisima alo ala ala-lo ado-lo"
+)
+
+
+def known_word(word: str) -> bool:
+    """Whether the detector gives `word` a role: what letter-level repairs may produce.
+
+    A stem counts with an inflection of at most a few letters, so joined pieces never run past a word.
+    """
+    if len(word) < 2:
+        return False
+    if word in _SCOPE_WORDS or word in CREDENTIAL_WORDS or word in OBJECTS or word in ACT_WORDS:
+        return True
+    if word in MEDICAL or word in LEGAL or word in PROFESSIONALS or word in READY or word in DATE_WORDS:
+        return True
+    if any(word == head or word in tails for head, tails in CREDENTIAL_PHRASES):
+        return True
+    if word in DONE or word in BILLING or word in ISSUE or word in CLOSING_INTERJECTIONS:
+        return True
+    if word in CHARGE or word in CUSTOMER_STATUS or word in YOURS or word in PHRASE_WORDS:
+        return True
+    if word in _NEWER_RULE_WORDS:
+        return True
+    if word in AMOUNT_WORDS:
+        return True
+    role = classify(word)
+    if role is None:
+        return False
+    return role[0] != "act" or word in ACT_WORDS or word[act_stem_length(word) :] in _INFLECTIONS | {""}
+
+
+# Where a reply is cut into chunks before tokenising: after a sentence's end, at a line break.
+_CHUNK = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+_LETTER_RUNS = re.compile(r"[a-z]+")
+
+# A chunk with a digit or a leet sign, or with letters glued by signs ("f.e.c.h", "fe_cha_do"), is read in
+# full whatever its words look like; so is one with letters spaced apart (three one-letter words in a row).
+_DIGIT_OR_LEET = re.compile(r"[0-9@$]")
+
+_GLUED = re.compile(r"[a-z][.\-_*~|/\\·•+][a-z]")
+
+
+@lru_cache(maxsize=1)
+def _trigger_words() -> frozenset[str]:
+    """Words besides acts that can start a finding or an amount: credentials, advice, named days,
+    congratulations, discounts and fees, numbers in words. A contract or a plan named without an act commits
+    to nothing, so objects alone do not make a chunk worth reading."""
+    words: set[str] = set()
+    words.update(CREDENTIAL_WORDS, MEDICAL, LEGAL, DATE_WORDS, CONGRATULATE, FIRST_PERSON_WORDS)
+    words.update(word for word, kind in OBJECTS.items() if kind in ("discount", "fee"))
+    words.update(head for head, _tails in CREDENTIAL_PHRASES)
+    words.update(squeeze(word) for word in NUMBER_NAMES if word not in _ARTICLE_NUMBERS)
+    # Distinctive words of the other rules (common ones like "pronto" or "mês" would make every chunk worth
+    # reading; a reply under 400 characters is always read in full anyway).
+    words.update(CLOSING_INTERJECTIONS, CHARGE, _RULE_TRIGGERS)
+    words.update(squeeze(word) for word in "custo custos cost costo pagar paying house combinado comemorar".split())
+    words.update(DONE_PARTICIPLES)
+    words.update(squeeze(word) for word in "link enlace fim final end fin proxima next vigor".split())
+    return frozenset(words)
+
+
+@lru_cache(maxsize=65536)
+def _is_trigger(word: str) -> bool:
+    word = squeeze(word)
+    if word in _trigger_words():
+        return True
+    role = classify(word)
+    return role is not None and role[0] == "act"
+
+
+_ARTICLE_NUMBERS = frozenset({"um", "uma", "un", "una", "uno", "one"})
+
+
+@lru_cache(maxsize=1)
+def _trigger_pairs() -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    """Common words that matter only together (defined by the rules further down)."""
+    return (
+        *_TRIGGER_PAIRS,
+        (BILLING, ISSUED),
+        (DONE, frozenset(word for word, kind in OBJECTS.items() if kind in DEAL_OBJECTS)),
+        (ISSUE, squeezed_words("contrato contract contrato proposta proposal propuesta")),
+        (YOURS, squeezed_words("negocio deal trato acordo acuerdo")),
+    )
+
+
+_TRIGGER_PAIRS = (
+    (
+        squeezed_words("boleto boletos fatura faturas invoice invoices factura facturas cobranca cobro"),
+        squeezed_words(
+            "gerar gero geramos emitir emito emitimos enviar envio enviamos mandar mando mandamos send issue generate"
+        ),
+    ),
+    (
+        squeezed_words("cliente clientes customer client member membro assinante subscriber"),
+        squeezed_words("voce you usted tu"),
+    ),
+    (squeezed_words("conta cuenta"), squeezed_words("minha nossa nuestra mi")),
+    (squeezed_words("us me"), squeezed_words("on")),
+)
+
+# "um mês", "one week": an article read as a number only before a unit.
+_ARTICLE_AMOUNT = re.compile(
+    r"\b(?:um|uma|un|una|uno|one|a|an)\s+(?:dias?|semanas?|mes|meses|horas?|days?|weeks?|months?|hours?|anos?"
+    r"|years?|minutos?|minutes?|vez|parcela|cuota)\b"
+)
+# A digit or leet sign, letters glued by signs, or an article amount: one search for the three.
+_SIGNS_TO_READ = re.compile("|".join(pattern.pattern for pattern in (_DIGIT_OR_LEET, _GLUED, _ARTICLE_AMOUNT)))
+
+
+def _worth_reading(chunk: str) -> bool:
+    """Whether a chunk of folded text may hold a finding or an amount: a cheap test that skips the rest.
+
+    Repeated letters need no test of their own: a trigger word is recognised squeezed.
+    """
+    if _SIGNS_TO_READ.search(chunk):
+        return True
+    letters = _LETTER_RUNS.findall(chunk)
+    distinct = set(letters)
+    if any(_is_trigger(word) for word in distinct):
+        return True
+    present = frozenset(squeeze(word) for word in distinct)
+    if any(not first.isdisjoint(present) and not second.isdisjoint(present) for first, second in _trigger_pairs()):
+        return True
+    # Letters or syllables apart need the words in order; most chunks have no short uncommon word at all.
+    if all(len(word) > 3 or (word in _SHORT_WORDS and len(word) > 1) for word in distinct):
+        return False
+    singles = short = fragments = 0
+    for word in letters:
+        singles = singles + 1 if len(word) == 1 else 0
+        if singles >= 3:
+            return True
+        # Syllables apart ("fec har", "ati vad o"): two short pieces in a row that are not common words.
+        if len(word) <= 3:
+            short += 1
+            fragments += word not in _SHORT_WORDS
+            if short >= 2 and fragments:
+                return True
+        else:
+            short = fragments = 0
+    return False
+
+
+# Short words of everyday PT, EN and ES: a chunk made of these is not written in syllables apart.
+_SHORT_WORDS = frozenset(
+    "a o e os as um de do da dos das em no na nos nas por pra pro com sem que se me te eu ja so vc vcs nao "
+    "mas mais ate seu sua meu teu tua ele ela voc sim ou ao aos la ai vai ver tem ter faz sao foi vez dia mes "
+    "ano hoje boa bom oi ola ok the to of and in is it you we i an at on or by be do if my me us our for are "
+    "can not all yes no so get one two day el los las en y es un una con lo tu su mi al del hay muy hoy ya "
+    "pero dia r us".split()
+)
+
+_CHUNK_END = Token("punct", "\n", "\n")
+
+
+def tokens_of(text: str, folded: str | None = None) -> tuple[Token, ...]:
+    """The folded, repaired tokens of `text` (what the rules and the amount patterns read).
+
+    Only the chunks that may hold a finding or an amount are tokenised; the others cannot matter.
+    """
+    folded = fold(text) if folded is None else folded
+    if len(folded) < 400:
+        return tuple(repair(raw_tokens(folded), known_word, _known_digit_word))
+    tokens: list[Token] = []
+    for chunk in _CHUNK.split(folded):
+        if chunk and _worth_reading(chunk):
+            tokens.extend(repair(raw_tokens(chunk), known_word, _known_digit_word))
+            tokens.append(_CHUNK_END)
+    return tuple(tokens)
+
+
+def _known_digit_word(word: str) -> bool:
+    """A number read as a word only when that word commits: an act, "set", "done" (never "isso" for 150)."""
+    role = classify(word)
+    return (role is not None and role[0] == "act") or word in DONE or word in CLOSING_INTERJECTIONS
+
+
+class TokenMemo(dict[str, tuple[Token, ...]]):
+    """Tokens of the strings one check reads, each tokenised once (the detector and the amounts share them).
+
+    `folded` may hold texts the caller already folded.
+    """
+
+    def __init__(self, folded: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.folded = folded or {}
+
+    def __missing__(self, text: str) -> tuple[Token, ...]:
+        tokens = tokens_of(text, self.folded.get(text))
+        self[text] = tokens
+        return tokens
+
+
+def parse(text: str, memo: TokenMemo | None = None) -> list[list[Token]]:
+    """The folded, repaired sentences of `text`."""
+    return sentences(memo[text] if memo is not None else tokens_of(text))
+
+
+_JOIN_TAIL = 300
+
+
+def joined_variants(texts: Sequence[str]) -> list[str]:
+    """The strings a customer reads as one: the end of the body followed by the labels, with a space and
+    without one (a word cut in two between the body and a button: "forma" + "lizado")."""
+    pieces = [text for text in texts if text and text.strip()]
+    if len(pieces) < 2:
+        return []
+    tail = pieces[0][-_JOIN_TAIL:]
+    return [" ".join([tail, *pieces[1:]]), "".join([tail, *pieces[1:]])]

@@ -1,0 +1,329 @@
+"""A sale treated as made without a closing verb: slang, the customer's plan started, billing issued."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from institutional.commitments.acts import DATE_PHRASES, FREE_PHRASES, ON_ME, offer_to_customer
+from institutional.commitments.lexicon import (
+    ALREADY,
+    CLOSE,
+    CLOSURE,
+    CONDITION,
+    DEAL_OBJECTS,
+    DETERMINERS,
+    FILLERS,
+    FIRST_PERSON,
+    FIRST_PERSON_MARKERS,
+    FIRST_PERSON_WORDS,
+    HIRE,
+    NEGATION,
+    POSSESSIVE_CUSTOMER,
+    PRICE,
+    PRICE_OBJECTS,
+    SECOND_PERSON,
+    SIGN,
+    THIRD_PARTY,
+    TIME_PLACE,
+    classify,
+    squeezed_phrases,
+    squeezed_words,
+)
+from institutional.commitments.sentence import Finding, Sentence, has_condition_before, is_negated
+
+# Said of the customer's own deal ("tudo certo com a sua contratação", "your plan is all set"): done.
+DONE = squeezed_words(
+    "certo certinho feito resolvido pronto ok set done listo hecho garantido garantida rodando funcionando "
+    "running operando operating funcionando vigente valendo"
+)
+
+DONE_PARTICIPLES = squeezed_words("feita feitos feitas hecha through")
+
+_DONE_ANY = DONE | DONE_PARTICIPLES
+
+# Billing the customer is selling: "vou gerar o boleto", "I'll send the invoice".
+BILLING = squeezed_words(
+    "boleto boletos fatura faturas invoice invoices factura facturas cobranca cobro nota notas nf nfe recibo "
+    "recibos receipt receipts"
+)
+
+_ISSUE_FIRST = squeezed_words(
+    "envio enviamos mando mandamos gero geramos emito emitimos enviei mandei gerei emiti sent issued generated "
+    "envie mande genere emiti"
+)
+
+ISSUE = _ISSUE_FIRST | squeezed_words(
+    "gerar gero geramos emitir emito emitimos enviar envio enviamos mandar mando mandamos send sending issue "
+    "generate genero generamos emito mando"
+)
+
+# "O seu boleto já foi gerado": billing stated as issued.
+ISSUED = squeezed_words(
+    "gerado gerada gerados geradas emitido emitida emitidos emitidas enviado enviada enviados enviadas mandado "
+    "mandada generado generada sent issued generated"
+)
+
+# A sentence that is only "Fechou!", "Deal!", "Trato hecho!": closing slang.
+CLOSING_INTERJECTIONS = squeezed_words(
+    "fechou fechado fechadisimo deal trato fechamos closed done topado topamos feito valendo"
+)
+
+# "Você agora é cliente", "you're now a customer": the sale made, said as the customer's new status.
+CUSTOMER_STATUS = squeezed_words("cliente clientes customer client member membro assinante subscriber suscriptor socio")
+
+_BE = squeezed_words("e es is are eres sou somos esta estas virou became agora now ya already")
+
+_BE_SECOND = squeezed_words("eres estas youre")  # "ya eres cliente": the verb says who
+
+# "O negócio é seu", "it's yours": the deal handed over.
+YOURS = squeezed_words("seu sua seus suas yours tuyo tuya suyo suya teu tua")
+
+_PAYMENT_LINK = squeezed_phrases(
+    *(("link", "de", "pagamento"), ("payment", "link"), ("enlace", "de", "pago"), ("link", "de", "pago"))
+)
+
+# Charging verbs: "não cobramos a implantação" waives a published price.
+CHARGE = squeezed_words("cobramos cobro cobrarei cobraremos cobrar charge charging cobramos cobraremos")
+
+_WAIVABLE = frozenset({"service", "price", "plan", "subscription"})
+
+# "Você já pode usar o plano a partir de hoje": access granted, the sale made.
+_USE = squeezed_words("usar utilizar use using aproveitar acessar access usar utilizarlo")
+
+_CAN = squeezed_words("pode podes can puede puedes ja already ya")
+
+_ACCESS_NOW = squeezed_words("ja agora hoje partir now today already ya ahora hoy desde")
+
+_WAS = squeezed_words("foi foram was were fue fueron sido been esta estao is")
+
+_NOTE = squeezed_words("nota notas nf nfe recibo recibos receipt receipts")
+
+# "Seu plano começa segunda", "a gente começa a implantação já": the service started, the sale made.
+START = squeezed_words(
+    "comeca comecar comecamos comecara comecaremos inicia iniciamos iniciar iniciara iniciaremos start starts "
+    "started begin begins empieza empezamos empezar comienza comenzamos arranca arrancamos vigora"
+)
+
+# "Você fica com o Profissional", "you get the Pro plan", "te quedas con el plan": the plan handed over.
+_KEEP_WITH = squeezed_phrases(("fica", "com"), ("ficou", "com"), ("quedas", "con"), ("queda", "con"), ("get", "the"))
+
+# "Já te coloquei no plano", "you're in the Pro plan": the customer placed in a plan.
+PLACED = squeezed_words(
+    "coloquei colocamos adicionei adicionamos inseri inserimos cadastrei matriculei added put enrolled "
+    "agregue agregamos meti metimos"
+)
+INSIDE = squeezed_words("dentro inside adentro")
+# "Metade do preço", "half price": a discount written as a fraction.
+FRACTION = squeezed_words("metade meio half mitad medio")
+
+# A closure conditioned on doing it now: "se assinar hoje", "fechando ainda hoje", "if you sign today".
+_NOW = squeezed_words("hoje agora today now hoy ahora ja already ya")
+
+_CLOSING_NOW_GERUNDS = re.compile(r"^(?:fech|asin|contrat|firm|cerr|sign|clos)\w*(?:ando|endo|ing)$")
+
+PHRASE_WORDS = frozenset(
+    word
+    for phrase in (*ON_ME, *FREE_PHRASES, *_PAYMENT_LINK, *DATE_PHRASES, *_KEEP_WITH)
+    for word in phrase
+    if len(word) >= 3
+)
+
+
+def _issued_by_speaker(words: list[str], index: int) -> bool:
+    """The sending verb at `index` is the speaker's: "envio o contrato", "vou gerar o boleto", "I'll send".
+
+    "O envio do orçamento" is a noun: a first-person form counts only when it takes its object.
+    """
+    if not (FIRST_PERSON_MARKERS | FIRST_PERSON).isdisjoint(words[max(0, index - 3) : index]):
+        return True
+    return words[index] in _ISSUE_FIRST and words[index + 1 : index + 2] != [] and words[index + 1] in DETERMINERS
+
+
+def sale_findings(sentence: Sentence) -> Iterable[Finding]:
+    """A sale treated as made: closing slang on its own, the customer's deal called done, or billing issued."""
+    words = sentence.words
+    if sentence.question or not words:
+        return
+    content = [word for word in words if word not in FILLERS]
+    if content and all(word in CLOSING_INTERJECTIONS for word in content):
+        yield Finding(CLOSURE, "closing slang (the sale treated as made)", sentence.evidence(0, 6))
+        return
+    if (
+        content
+        and content[0] in CLOSING_INTERJECTIONS
+        and (len(words) == 1 or sentence.segment_start[1] == 1)
+        and not any(classify(word) == ("noun", "") or word in TIME_PLACE for word in words)
+    ):
+        yield Finding(CLOSURE, "closing slang (the sale treated as made)", sentence.evidence(0, 6))
+        return  # "Fechou, parceiro!": the interjection, then whom it is said to
+    negated = any(word in NEGATION for word in words)
+    yield from _started_findings(sentence, negated)
+    yield from _conditional_offer(sentence)
+    for index, word in enumerate(words):
+        if word in _USE and not negated and not has_condition_before(sentence, index):
+            left = words[max(0, index - 4) : index]
+            now = not _ACCESS_NOW.isdisjoint(words)
+            addressed = not SECOND_PERSON.isdisjoint(words[max(0, index - 6) : index]) or not START.isdisjoint(left)
+            if not _CAN.isdisjoint(left) and (now or not START.isdisjoint(left)) and addressed:
+                roles = [classify(w) for w in words[index + 1 : index + 6]]
+                if any(f is not None and f[0] == "object" and f[1] in DEAL_OBJECTS for f in roles):
+                    yield Finding(
+                        CLOSURE,
+                        "the customer told to start using a plan (access granted)",
+                        sentence.evidence(index - 4, index + 4),
+                    )
+                    return
+        if word in CUSTOMER_STATUS and not negated and not has_condition_before(sentence, index):
+            left = words[max(0, index - 6) : index]
+            if (not SECOND_PERSON.isdisjoint(left) or not _BE_SECOND.isdisjoint(left)) and not _BE.isdisjoint(left):
+                yield Finding(
+                    CLOSURE, "the customer told they are now a customer", sentence.evidence(index - 4, index + 2)
+                )
+                return
+        if word in YOURS and index >= 2 and words[index - 1] in _BE and not negated:
+            given = next((classify(w) for w in words[max(0, index - 4) : index - 1] if classify(w)), None)
+            if given is not None and given[0] == "object" and given[1] in DEAL_OBJECTS | PRICE_OBJECTS:
+                yield Finding(
+                    CLOSURE, "the deal handed to the customer (it is theirs)", sentence.evidence(index - 4, index + 1)
+                )
+                return
+        if word in CHARGE and negated and not sentence.third_party:
+            charged = next((classify(w) for w in words[index + 1 : index + 5] if classify(w)), None)
+            if charged is not None and charged[0] == "object" and charged[1] in _WAIVABLE:
+                yield Finding(
+                    PRICE, "a published price waived for the customer", sentence.evidence(index - 2, index + 4)
+                )
+                return
+    if not negated and not sentence.third_party:
+        index = sentence.phrase_at(_PAYMENT_LINK)
+        if index >= 0:
+            yield Finding(
+                CLOSURE, "a payment link sent (the sale treated as made)", sentence.evidence(index - 2, index + 4)
+            )
+            return
+    if not negated:
+        index = sentence.phrase_at(ON_ME)
+        if index >= 0:
+            yield Finding(PRICE, "something offered at the company's expense", sentence.evidence(index - 4, index + 3))
+            return
+    for index, word in enumerate(words):
+        role = classify(word)
+        if role is None or role[0] != "object" or role[1] not in DEAL_OBJECTS or negated:
+            continue
+        owned = not POSSESSIVE_CUSTOMER.isdisjoint(words[max(0, index - 3) : index]) or not ALREADY.isdisjoint(
+            words[index + 1 : index + 4]
+        )
+        if owned and not _DONE_ANY.isdisjoint(sentence.vocabulary) and not sentence.third_party:
+            yield Finding(CLOSURE, "the customer's deal called done", sentence.evidence(index - 5, index + 3))
+            return
+    for index, word in enumerate(words):
+        if word in ISSUE and not negated and not sentence.third_party:
+            speaker = _issued_by_speaker(words, index)
+            sent = [classify(w) for w in words[index + 1 : index + 5]]
+            if speaker and any(f is not None and f[0] == "object" and f[1] in ("contract", "proposal") for f in sent):
+                yield Finding(
+                    CLOSURE,
+                    "the speaker sends the contract or proposal itself",
+                    sentence.evidence(index - 3, index + 4),
+                )
+                return
+    for index, word in enumerate(words):
+        if word not in BILLING:
+            continue
+        issued = any(
+            words[position] in ISSUE and _issued_by_speaker(words, position)
+            for position in range(max(0, index - 4), index)
+        )
+        after = words[index + 1 : index + 5]
+        issued = issued or not _ISSUE_FIRST.isdisjoint(after)
+        owned_or_done = not (POSSESSIVE_CUSTOMER | ALREADY | _WAS).isdisjoint(words[max(0, index - 3) : index + 4])
+        issued = issued or (not ISSUED.isdisjoint(after) and owned_or_done)
+        if word in _NOTE and not issued:
+            continue
+        if (
+            issued
+            and not negated
+            and not has_condition_before(sentence, index)
+            and THIRD_PARTY.isdisjoint(set(words[:index]) - SECOND_PERSON)
+        ):
+            yield Finding(
+                CLOSURE,
+                "billing issued to the customer (the sale treated as made)",
+                sentence.evidence(index - 4, index + 2),
+            )
+            return
+    for phrase in FREE_PHRASES:
+        index = sentence.phrase_at((phrase,))
+        if index >= 0:
+            finding = offer_to_customer(sentence, index + len(phrase) - 1, own_negation=index)
+            if finding is not None:
+                yield finding
+                return
+
+
+def _deal_object(word: str) -> bool:
+    role = classify(word)
+    return role is not None and role[0] == "object" and role[1] in DEAL_OBJECTS
+
+
+def _started_findings(sentence: Sentence, negated: bool) -> Iterable[Finding]:
+    """The customer's plan said to start, the speaker starting the service, the plan handed over."""
+    words = sentence.words
+    if negated or sentence.third_party or sentence.question:
+        return
+    conditional = not CONDITION.isdisjoint(sentence.vocabulary)
+    for index, word in enumerate(words):
+        if word not in START or conditional:
+            continue
+        before = words[max(0, index - 4) : index]
+        after = words[index + 1 : index + 5]
+        owned = any(
+            _deal_object(w) and not POSSESSIVE_CUSTOMER.isdisjoint(before[max(0, k - 2) : k])
+            for k, w in enumerate(before)
+        )
+        speaker = not (FIRST_PERSON | FIRST_PERSON_MARKERS).isdisjoint(before) or word.endswith(("amos", "emos"))
+        if owned or (speaker and any(_deal_object(w) for w in after)):
+            yield Finding(
+                CLOSURE, "the customer's plan or service said to start", sentence.evidence(index - 4, index + 4)
+            )
+            return
+    for index, word in enumerate(words):
+        placed = word in PLACED and any(_deal_object(w) for w in words[index + 1 : index + 5])
+        inside = word in INSIDE and not SECOND_PERSON.isdisjoint(words[max(0, index - 4) : index])
+        if placed or (inside and any(_deal_object(w) for w in words[index + 1 : index + 4])):
+            yield Finding(CLOSURE, "the customer placed in a plan", sentence.evidence(index - 3, index + 4))
+            return
+    index = sentence.phrase_at(_KEEP_WITH)
+    handed = index >= 0 and any(_deal_object(w) for w in words[index + 2 : index + 6]) and not conditional
+    if handed and (not SECOND_PERSON.isdisjoint(words[max(0, index - 3) : index]) or words[index] == "get"):
+        yield Finding(CLOSURE, "the plan handed to the customer", sentence.evidence(index - 3, index + 5))
+        return
+    if not FRACTION.isdisjoint(sentence.vocabulary):
+        for index, word in enumerate(words):
+            near = words[index + 1 : index + 4]
+            if word in FRACTION and any(classify(w) == ("object", "price") for w in near):
+                yield Finding(PRICE, "a price cut by a fraction (half price)", sentence.evidence(index - 3, index + 4))
+                return
+
+
+def _conditional_offer(sentence: Sentence) -> Iterable[Finding]:
+    """An offer that depends on closing now: "se assinar hoje, a implantação sai de graça", "fechando hoje"."""
+    words = sentence.words
+    if _NOW.isdisjoint(sentence.vocabulary) or sentence.question:
+        return
+    for index, word in enumerate(words):
+        act = classify(word)
+        gerund = _CLOSING_NOW_GERUNDS.match(word) is not None
+        conditioned = gerund or (has_condition_before(sentence, index) and act is not None and act[0] == "act")
+        if not conditioned or act is None or act[1] not in (CLOSE, SIGN, HIRE):
+            continue
+        if _NOW.isdisjoint(words[index + 1 : index + 4]):
+            continue
+        offer = any(
+            (found := classify(w)) is not None and found[0] == "object" and found[1] in ("discount", "fee", "price")
+            for w in words
+        ) or not (FIRST_PERSON_WORDS | FIRST_PERSON_MARKERS | FIRST_PERSON).isdisjoint(sentence.vocabulary)
+        if offer and not is_negated(sentence, index):
+            yield Finding(PRICE, "an offer conditioned on closing now", sentence.evidence(index - 2, index + 6))
+            return

@@ -1,0 +1,205 @@
+"""A sentence as the rules read it: words with their scope (negation, condition, person, the nearest object)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from institutional.commitments.lexicon import (
+    ACCOUNT,
+    BEFORE_NOUN,
+    CONDITION,
+    CONDITION_PAIRS,
+    CONSIDER,
+    END,
+    FIRST_PERSON,
+    FIRST_PERSON_ENDINGS,
+    FIRST_PERSON_MARKERS,
+    FIRST_PERSON_WORDS,
+    HOURS,
+    NEGATION,
+    NEGATION_EN_ES,
+    NOT_ACTS,
+    POSSESSIVE_CUSTOMER,
+    SECOND_PERSON,
+    THIRD_PARTY,
+    THIRD_PARTY_ONLY,
+    classify,
+)
+from institutional.textnorm import Token
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One commitment the detector found: which family it breaks and the parse that says so."""
+
+    family: str  # CLOSURE, PRICE, CREDENTIALS or ADVICE
+    reason: str  # the parse in words, for the ledger and the admin tester
+    evidence: str  # the words of the sentence that fired
+
+
+# --- The rules -------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Sentence:
+    words: list[str]
+    raw: list[str]  # each word as written (folded, before squeezing): what the evidence shows
+    # Index into `words` of the first word after the last comma/quote before each word (negation scope).
+    segment_start: list[int]
+    question: bool
+    language: str
+    quoted: set[int]
+    vocabulary: frozenset[str] = frozenset()
+
+    def evidence(self, start: int, end: int) -> str:
+        return " ".join(self.raw[max(start, 0) : end])
+
+    def phrase_at(self, phrases: Iterable[tuple[str, ...]]) -> int:
+        """Where the first of `phrases` occurs (-1 when none does): a word test before any slicing."""
+        words = self.words
+        for phrase in phrases:
+            if phrase[0] not in self.vocabulary or not self.vocabulary.issuperset(phrase):
+                continue
+            size = len(phrase)
+            for index, word in enumerate(words):
+                if word == phrase[0] and tuple(words[index : index + size]) == phrase:
+                    return index
+        return -1
+
+    @property
+    def third_party(self) -> bool:
+        """Someone other than the speaker or the customer is in the sentence (the team, a salesperson)."""
+        return not THIRD_PARTY_ONLY.isdisjoint(self.vocabulary)
+
+
+def prepare(tokens: list[Token], language: str) -> Sentence:
+    words: list[str] = []
+    raw: list[str] = []
+    segment_start: list[int] = []
+    quoted: set[int] = set()
+    start = 0
+    in_quote = False
+    question = False
+    for token in tokens:
+        if token.kind == "punct":
+            if token.text in "?¿":
+                question = True
+            if token.text in '"“”«»':
+                in_quote = not in_quote
+            if token.text in ',()"“”«»':
+                start = len(words)
+            continue
+        if token.kind == "word":
+            if in_quote:
+                quoted.add(len(words))
+            words.append(token.text)
+        else:
+            words.append("#" + token.text)  # numbers and money: never a word of any list
+        raw.append(token.raw or token.text)
+        segment_start.append(start)
+    return Sentence(
+        words=words,
+        raw=raw,
+        segment_start=segment_start,
+        question=question,
+        language=language,
+        quoted=quoted,
+        vocabulary=frozenset(words),
+    )
+
+
+def left_of(sentence: Sentence, index: int, size: int) -> list[str]:
+    start = max(sentence.segment_start[index], index - size)
+    return sentence.words[start:index]
+
+
+def is_negated(sentence: Sentence, index: int, size: int = 5) -> bool:
+    for word in left_of(sentence, index, size):
+        if word in NEGATION or (word in NEGATION_EN_ES and sentence.language in ("en", "es")):
+            return True
+    return False
+
+
+def nearest_role(sentence: Sentence, index: int, size: int = 6) -> tuple[str, str, int] | None:
+    """The nearest object or innocent noun around `index`: (role, kind, position)."""
+    best: tuple[float, tuple[str, str, int]] | None = None
+    for position in range(max(0, index - size), min(len(sentence.words), index + size + 1)):
+        if position == index:
+            continue
+        word = sentence.words[position]
+        if HOURS.match(word.lstrip("#")):
+            role: tuple[str, str] | None = ("noun", "")
+        else:
+            found = classify(word)
+            role = found if found is not None and found[0] in ("object", "noun") else None
+            if role is not None and role[0] == "object" and sentence.language == "es" and word == "fecha":
+                role = ("object", "deadline")
+            if role == ("noun", "") and word in END and sentence.words[position + 1 : position + 3] != ["de", "semana"]:
+                role = None  # "até o fim do mês" is a date; "fim de semana" is when the office is closed
+            if role is None and word in ACCOUNT and position and sentence.words[position - 1] in POSSESSIVE_CUSTOMER:
+                role = ("object", "subscription")  # "sua conta foi criada" (not "me conta", "a conta de luz")
+        if role is None:
+            continue
+        distance = abs(position - index) + (0.5 if position > index else 0)
+        if best is None or distance < best[0]:
+            best = (distance, (role[0], role[1], position))
+    return best[1] if best else None
+
+
+def is_first_person(sentence: Sentence, index: int, word: str, act_stem_len: int) -> bool:
+    """The act at `index` is the speaker's own: a first-person ending, pronoun or auxiliary before it."""
+    suffix = word[act_stem_len:]
+    language = sentence.language
+    if word in FIRST_PERSON_WORDS:
+        return True
+    if language != "en" and (suffix in FIRST_PERSON_ENDINGS or (suffix == "o" and word not in NOT_ACTS)):
+        return True
+    if language == "es" and suffix == "e":
+        return True  # "firmé", "cerré" (the accent folded away)
+    left = left_of(sentence, index, 4)
+    for offset, previous in enumerate(reversed(left)):
+        if previous in THIRD_PARTY and previous not in SECOND_PERSON:
+            return False
+        if previous in FIRST_PERSON_MARKERS or previous in FIRST_PERSON:
+            if previous == "me" and language != "en":
+                continue  # "me" is the customer in "me confirma" (PT/ES)
+            if previous == "he" and language == "en":
+                continue
+            return True
+        if language == "en" and previous in ("can", "will", "wil", "shall", "could", "would", "have", "am", "are"):
+            before = left[: len(left) - offset - 1]
+            return bool(before) and before[-1] in ("i", "we")
+        if previous in ("te", "lhe", "le", "you", "ti"):
+            # "te garanto", "te dou", "I can give you": the customer as the one receiving; with a first-person
+            # word earlier in the sentence ("vou abrir uma exceção e te dar"), the speaker is the giver.
+            if offset == 0 and not (FIRST_PERSON_MARKERS | FIRST_PERSON).isdisjoint(sentence.words[:index]):
+                return True
+            continue
+        if previous in SECOND_PERSON:
+            return False
+    return False
+
+
+def has_condition_before(sentence: Sentence, index: int) -> bool:
+    left = sentence.words[sentence.segment_start[index] : index][-7:]
+    for position, word in enumerate(left):
+        previous = left[position - 1] if position else ""
+        if (previous, word) in CONDITION_PAIRS:
+            return True
+        if word not in CONDITION:
+            continue
+        if word == "se" and previous in CONSIDER:
+            continue  # reflexive: "considera-se contratado"
+        if word == "caso" and previous in BEFORE_NOUN:
+            continue  # a noun: "no seu caso"
+        return True
+    return False
+
+
+def is_generic_plural(sentence: Sentence, index: int) -> bool:
+    nearest = nearest_role(sentence, index)
+    if nearest is None or nearest[0] != "object":
+        return False
+    position = nearest[2]
+    word = sentence.words[position]
+    owned = any(w in POSSESSIVE_CUSTOMER for w in sentence.words[max(0, position - 2) : position])
+    return word.endswith("s") and not owned and sentence.words[position - 1 : position] != ["os"]
