@@ -16,7 +16,8 @@ overlapping. Each pass:
   or stopped on transient errors for longer than a retry can wait (`SEND_BACKOFF_MAX_S`) — and
   dead-letters those pending past the dead-letter budget;
 - marks ambiguous a `sending` claim older than any live send could hold it (its worker died), and
-  resends ambiguous replies no status webhook confirmed within `SEND_CONFIRM_WINDOW_S`.
+  resends ambiguous replies no status webhook confirmed within `SEND_CONFIRM_WINDOW_S`, once every
+  webhook element received in that window has been read.
 """
 
 from collections.abc import Iterator
@@ -189,14 +190,19 @@ def _recover_sends(now: datetime) -> dict[str, int]:
         for message_id in lost_claims
         if reply_mark_ambiguous(message_id=message_id, cause="worker_lost", reason="the send's worker died")
     ]
-    unconfirmed = outbound.filter(
-        status=Message.Status.SENDING,
-        send_ambiguous_since__lt=now - timedelta(seconds=settings.SEND_CONFIRM_WINDOW_S),
-    ).values_list("pk", flat=True)
+    window = timedelta(seconds=settings.SEND_CONFIRM_WINDOW_S)
+    unconfirmed = outbound.filter(status=Message.Status.SENDING, send_ambiguous_since__lt=now - window).values_list(
+        "pk", "send_ambiguous_since"
+    )
+    # The status webhook that confirms it may be stored and not read yet: webhook elements are read by
+    # a worker step, behind whatever backlog there is. Resend only once every element received within
+    # the confirm window has been read (a fault run resent five replies Meta had got, their statuses
+    # still queued).
     resent = [
         message_id
-        for message_id in unconfirmed
-        if reply_resend_unconfirmed(message_id=message_id, confirm_window_s=settings.SEND_CONFIRM_WINDOW_S)
+        for message_id, since in unconfirmed
+        if not webhook_elements_waiting(received_before=(since or now) + window, limit=1)
+        and reply_resend_unconfirmed(message_id=message_id, confirm_window_s=settings.SEND_CONFIRM_WINDOW_S)
     ]
     for message_id in sorted(set(unsent) | set(resent)):
         reply_send_enqueue(message_id=message_id)

@@ -170,6 +170,24 @@ def test_an_ambiguous_timeout_waits_for_its_status_webhook_then_is_resent(enqueu
     assert ambiguous_replies_count() == 0
 
 
+def test_an_ambiguous_send_waits_while_webhooks_of_its_confirm_window_are_still_unread(enqueued, settings):
+    from conversations.models import WebhookElement
+
+    settings.SEND_CONFIRM_WINDOW_S = 30
+    unsure = reply("sending", age_s=60, attempts=1, ambiguous_age_s=60)
+    # Stored 10 s after the claim, not read yet (the ingest step is behind a backlog): it may be the status.
+    element = WebhookElement.objects.create(
+        key="wamid.X|sent|5511", body={}, received_at=unsure.send_ambiguous_since + timedelta(seconds=10)
+    )
+
+    sweeper.pipeline_sweep()
+    assert enqueued["sends"] == []
+
+    WebhookElement.objects.filter(pk=element.pk).update(processed_at=timezone.now())  # it was another message's
+    sweeper.pipeline_sweep()
+    assert enqueued["sends"] == [unsure.pk]
+
+
 def test_an_ambiguous_send_confirmed_by_a_status_webhook_is_never_resent(enqueued, settings):
     settings.SEND_CONFIRM_WINDOW_S = 30
     unsure = reply("sending", age_s=40, attempts=1, ambiguous_age_s=5)
