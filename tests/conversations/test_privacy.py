@@ -17,6 +17,7 @@ from conversations.models import (
     Message,
     TransitionDecision,
     UnhandledEvent,
+    WebhookElement,
 )
 from conversations.services.privacy import PrivacyRequestError, contact_erase, contact_export, retention_purge
 from conversations.services.state import Actor, conversation_request_handoff
@@ -188,6 +189,21 @@ def test_retention_blanks_payloads_and_texts_older_than_n_days_only(settings):
     assert UnhandledEvent.objects.get(pk=event.pk).raw == {}
     # A second run has nothing left to do.
     assert retention_purge(now=now).messages == 0
+
+
+def test_retention_deletes_read_webhook_elements_past_it_and_keeps_the_unread(settings):
+    settings.DATA_RETENTION_DAYS = 30
+    now = timezone.now()
+    long_ago = now - timedelta(days=31)
+    read_long_ago = WebhookElement.objects.create(
+        key="message:old", body={}, received_at=long_ago, processed_at=long_ago
+    )
+    read_lately = WebhookElement.objects.create(key="message:new", body={}, received_at=now, processed_at=now)
+    # Never read (an outage kept the worker away): it is a message still to be read, never purged.
+    unread = WebhookElement.objects.create(key="message:waiting", body={"entry": []}, received_at=long_ago)
+    retention_purge(now=now)
+    assert set(WebhookElement.objects.values_list("pk", flat=True)) == {read_lately.pk, unread.pk}
+    assert not WebhookElement.objects.filter(pk=read_long_ago.pk).exists()
 
 
 def test_retention_off_does_nothing(settings):

@@ -371,6 +371,8 @@ def test_a_step_that_rolls_back_leaves_its_elements_to_be_read_again(client):
     assert Message.objects.count() == 0
     assert WebhookElement.objects.get().processed_at is None
     assert len(webhook_elements_ingest(element_ids=ids).stored_message_ids) == 1
+    # Read: the content lives on in the message; the row keeps only its key (a redelivery's duplicate).
+    assert WebhookElement.objects.get().body == {}
     # Read once: a second call (a re-drive racing the first task) stores nothing more.
     assert webhook_elements_ingest(element_ids=ids).stored_message_ids == []
     assert Message.objects.count() == 1
