@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from institutional.textnorm import Token, fold, squeeze
 
@@ -91,6 +92,8 @@ _VAGUE_TAIL = re.compile(
     r"(?<=[a-z0-9])(?:\s+(?:e|y|and)\s+(?:poucos?|pouco|tantos|pico|algo|quebrados|something)|-?ish)\b"
 )
 _LETTERS = re.compile(r"[a-z]+")
+# Every vague tail holds one of these: most texts have none, and the regex is not run over them at all.
+_VAGUE_WORDS = ("pouco", "tantos", "pico", "algo", "quebrados", "something", "ish")
 
 
 def words_to_digits(folded: str) -> str:
@@ -99,7 +102,7 @@ def words_to_digits(folded: str) -> str:
     Only a number followed by a unit (money, percent, instalments, a duration) is replaced: "dos planos"
     stays Portuguese and "once the contract is signed" stays English, while "um mês grátis" is an amount.
     """
-    if " e " in folded or " y " in folded or "ish" in folded or " and " in folded:
+    if any(word in folded for word in _VAGUE_WORDS):
         folded = _VAGUE_TAIL.sub("", folded)
     if NUMBER_NAMES.isdisjoint(_LETTERS.findall(folded)):
         return folded
@@ -226,13 +229,19 @@ _INSTALMENT_UNITS = frozenset(
 )
 
 
+@lru_cache(maxsize=65536)
+def _word_as_written(text: str, raw: str) -> str:
+    """A word token as the amount patterns read it: a number or unit word restored, any other as written."""
+    return AMOUNT_WORDS.get(text) or AMOUNT_WORDS.get(squeeze(raw)) or raw.replace("'", "")
+
+
 def amount_text(tokens: list[Token]) -> str:
     """The repaired tokens of a text written back for the amount patterns (number and unit words restored)."""
     out: list[str] = []
     glue_next = False
     for token in tokens:
         if token.kind == "word":
-            value = AMOUNT_WORDS.get(token.text) or AMOUNT_WORDS.get(squeeze(token.raw)) or token.raw.replace("'", "")
+            value = _word_as_written(token.text, token.raw)
         else:
             value = token.text if token.kind != "money" else token.raw
         if token.kind == "punct" and value in "%,.:/;!?)":
@@ -268,9 +277,12 @@ class Amount:
 _DIGITS = re.compile(r"\d+")
 
 
-def amounts_found(folded: str) -> list[Amount]:
-    """Every amount in folded text, in order, with its canonical key (positions in `words_to_digits(folded)`)."""
-    text = words_to_digits(folded)
+def amounts_found(folded: str, *, converted: bool = False) -> list[Amount]:
+    """Every amount in folded text, in order, with its canonical key (positions in `words_to_digits(folded)`).
+
+    `converted`: `folded` is already `words_to_digits`'s output (the conversion is not run twice).
+    """
+    text = folded if converted else words_to_digits(folded)
     found: list[Amount] = []
     for low, high in _digit_windows(text):
         found.extend(_numeric_amounts(text, low, high))
@@ -397,7 +409,7 @@ AmountSentences = list[tuple[str, list[Amount]]]
 def amount_sentences(text: str) -> AmountSentences:
     """(sentence, its amounts with positions in the sentence) for each sentence of `text` that has one."""
     converted = words_to_digits(text)
-    amounts = amounts_found(converted)
+    amounts = amounts_found(converted, converted=True)
     if not amounts:
         return []
     out: list[tuple[str, list[Amount]]] = []

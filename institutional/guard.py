@@ -249,6 +249,8 @@ class _CompiledPhrase:
     padded: str
     # Its longest word: when that word is absent from the text, the substring search is skipped.
     key_word: str
+    # All its words: the substring search runs only when every one of them is in the text.
+    words: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +258,8 @@ class _CompiledPattern:
     original: str
     exact: re.Pattern[str]
     # One of these substrings occurs in every match: when none is in the text, no regex runs at all.
-    literals: tuple[str, ...]
+    # Each with whether it is made only of word characters (see `_Haystack`).
+    literals: tuple[tuple[str, bool], ...]
     # Otherwise a regex matching a superset of `exact`, much faster; `exact` runs only where it matched.
     prefilter: re.Pattern[str]
 
@@ -274,7 +277,9 @@ def _compile_phrase(phrase: str) -> _CompiledPhrase | None:
     if not normalised:
         return None
     key_word = max(normalised.split(), key=len)
-    return _CompiledPhrase(original=phrase, padded=f" {normalised} ", key_word=key_word)
+    return _CompiledPhrase(
+        original=phrase, padded=f" {normalised} ", key_word=key_word, words=frozenset(normalised.split())
+    )
 
 
 _MIN_LITERAL = 2
@@ -292,12 +297,27 @@ def _compile_pattern(pattern: str) -> _CompiledPattern | None:
         prefilter = exact
     literals = required_literals(normalize_pattern(pattern))
     # Too short a literal is in almost every text: the regex prefilter does better then.
-    usable = tuple(sorted(literals)) if literals and min(map(len, literals)) >= _MIN_LITERAL else ()
+    usable = (
+        tuple((literal, _WORD_RUN.fullmatch(literal) is not None) for literal in sorted(literals))
+        if literals and min(map(len, literals)) >= _MIN_LITERAL
+        else ()
+    )
     return _CompiledPattern(original=pattern, exact=exact, literals=usable, prefilter=prefilter)
 
 
 class _CompiledRelease:
-    __slots__ = ("amount_topics", "constraints", "item_words", "known_amounts", "phrase_keys", "price_items")
+    __slots__ = (
+        "amount_topics",
+        "by_slug",
+        "constraints",
+        "item_words",
+        "known_amounts",
+        "phrase_keys",
+        "price_items",
+        "text_literals",
+        "unfiltered",
+        "word_literals",
+    )
 
     def __init__(self, release: ReleaseSnapshot) -> None:
         units = [amount_view(unit) for unit in fact_units(release, with_translations=True)]
@@ -324,6 +344,21 @@ class _CompiledRelease:
         for position, constraint in enumerate(self.constraints):
             for phrase in constraint.phrases:
                 self.phrase_keys.setdefault(phrase.key_word, set()).add(position)
+        # Likewise each pattern literal -> the constraints whose pattern needs it, and the constraints with
+        # a pattern no literal announces (their prefilter always runs): a reply is tested once per literal,
+        # not once per pattern per constraint.
+        owners: dict[tuple[str, bool], set[int]] = {}
+        unfiltered: set[int] = set()
+        for position, constraint in enumerate(self.constraints):
+            for pattern in constraint.patterns:
+                if not pattern.literals:
+                    unfiltered.add(position)
+                for literal in pattern.literals:
+                    owners.setdefault(literal, set()).add(position)
+        self.unfiltered = frozenset(unfiltered)
+        self.word_literals = tuple((literal, frozenset(found)) for (literal, word), found in owners.items() if word)
+        self.text_literals = tuple((literal, frozenset(found)) for (literal, word), found in owners.items() if not word)
+        self.by_slug = {constraint.rule.slug: constraint for constraint in self.constraints}
 
     def is_published(self, key: str) -> bool:
         """Whether the content states this amount ("10 days" and "10 business days" are one deadline)."""
@@ -372,7 +407,9 @@ def check_reply(
     parts = [part for part in (text, *labels) if part]
     folded = [_fold(part) for part in parts]
     plain = _PART_SEPARATOR.join(" ".join(part.split()) for part in folded)
-    plains = (plain, plain.translate(_LEET)) if _LEET_IN_WORD.search(plain) else (plain,)
+    plains = tuple(
+        _Haystack(text) for text in ((plain, plain.translate(_LEET)) if _LEET_IN_WORD.search(plain) else (plain,))
+    )
     words = " " + " \x00 ".join(_words(part) for part in folded) + " "
     vocabulary = frozenset(words.split())
     reply_language = textnorm.language_of(" ".join(parts)[:600])
@@ -380,7 +417,7 @@ def check_reply(
 
     violations: list[Violation] = []
     compiled_release = _compiled_for(release)
-    by_slug = {compiled.rule.slug: compiled for compiled in compiled_release.constraints}
+    by_slug = compiled_release.by_slug
     fired: set[str] = set()
     memo = TokenMemo(dict(zip(parts, folded, strict=True)))
     for finding in find_commitments(parts, language=reply_language, memo=memo):
@@ -395,16 +432,25 @@ def check_reply(
         )
     amounts: dict[str, str] | None = None
     views: list[AmountSentences] = []
+    # The constraints whose phrase key word or pattern literal is in the reply: only they can hit.
     keyed = {
         position
         for key in compiled_release.phrase_keys.keys() & vocabulary
         for position in compiled_release.phrase_keys[key]
     }
+    keyed.update(compiled_release.unfiltered)
+    for haystack in plains:
+        runs = haystack.runs if compiled_release.word_literals else ""
+        for literal, owners in compiled_release.word_literals:
+            if literal in runs:
+                keyed.update(owners)
+        for literal, owners in compiled_release.text_literals:
+            if literal in haystack.text:
+                keyed.update(owners)
     for position, compiled in enumerate(compiled_release.constraints):
         if compiled.rule.slug in fired:
             continue
-        may_hit = position in keyed or compiled.patterns
-        hit = _first_hit(compiled, plains, words, vocabulary) if may_hit else None
+        hit = _first_hit(compiled, plains, words, vocabulary) if position in keyed else None
         if hit is None and compiled.rule.amounts_in_context:
             if amounts is None:
                 # Each string's amounts read once, sentence by sentence; every amount check shares them.
@@ -512,16 +558,43 @@ def _amount_hit(
     return None
 
 
+_WORD_RUN = re.compile(r"\w+")
+
+
+class _Haystack:
+    """A folded text the regexes run on, with its distinct whitespace-separated pieces joined (built once).
+
+    A literal made only of word characters can only occur inside one run of them, hence inside one
+    whitespace-separated piece: testing it against the distinct pieces gives the same answer as against
+    the whole text, on a string many times shorter (a reply repeats its words).
+    """
+
+    __slots__ = ("_runs", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._runs: str | None = None
+
+    @property
+    def runs(self) -> str:
+        if self._runs is None:
+            self._runs = "\x00".join(set(self.text.split()))
+        return self._runs
+
+
 def _first_hit(
-    compiled: _CompiledConstraint, plains: tuple[str, ...], words: str, vocabulary: frozenset[str]
+    compiled: _CompiledConstraint, plains: tuple[_Haystack, ...], words: str, vocabulary: frozenset[str]
 ) -> tuple[str, str, GuardLayer] | None:
     for phrase in compiled.phrases:
-        if phrase.key_word in vocabulary and phrase.padded in words:
+        if phrase.key_word in vocabulary and phrase.words <= vocabulary and phrase.padded in words:
             return (f"phrase:{phrase.original}", phrase.padded.strip(), GuardLayer.PHRASE)
     for pattern in compiled.patterns:
-        for plain in plains:
+        for haystack in plains:
+            plain = haystack.text
             if pattern.literals:
-                if not any(literal in plain for literal in pattern.literals):
+                if not any(
+                    literal in (haystack.runs if word_only else plain) for literal, word_only in pattern.literals
+                ):
                     continue
             elif pattern.prefilter.search(plain) is None:
                 continue

@@ -105,7 +105,9 @@ _TOKEN = re.compile(
     r"|(?P<punct>[.!?;:,\n\"“”«»¿¡()%/])"
 )
 # A dot, hyphen, underscore or markdown sign directly between two letters joins them ("f.e.c.h.a.d.o").
-_INNER_SEPARATOR = re.compile(r"(?<=[a-z@])[.\-_*~|/\\·•+](?=[a-z0-9@])|(?<=[0-9])[.\-_*~|\\·•+](?=[a-z@])")
+# (The sign is matched first and what precedes it looked at behind: the regex engine then skips straight
+# to the next sign instead of trying a lookbehind at every position.)
+_INNER_SEPARATOR = re.compile(r"[.\-_*~|/\\·•+](?:(?<=[a-z@].)(?=[a-z0-9@])|(?<=[0-9][.\-_*~|\\·•+])(?=[a-z@]))")
 _MARKDOWN = re.compile(r"[*_~`#>|]+")
 BOUNDARY = frozenset(".!?;:\n")
 _CONTRACTIONS = {"n't": ("not",), "'ll": ("will",), "'ve": ("have",), "'m": ("am",), "'re": ("are",), "'d": ("would",)}

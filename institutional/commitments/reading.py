@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import lru_cache, reduce
+from operator import or_
 
 from institutional.amounts import AMOUNT_WORDS, NUMBER_NAMES
 from institutional.commitments.acts import DATE_WORDS, MONTHS, READY
@@ -90,6 +91,7 @@ _INFLECTIONS = squeezed_words(
 )
 
 
+@lru_cache(maxsize=65536)
 def known_word(word: str) -> bool:
     """Whether the detector gives `word` a role: what letter-level repairs may produce.
 
@@ -192,8 +194,12 @@ _ARTICLE_AMOUNT = re.compile(
     r"\b(?:um|uma|un|una|uno|one|a|an)\s+(?:dias?|semanas?|mes|meses|horas?|days?|weeks?|months?|hours?|anos?"
     r"|years?|minutos?|minutes?|vez|parcela|cuota)\b"
 )
-# A digit or leet sign, letters glued by signs, or an article amount: one search for the three.
-_SIGNS_TO_READ = re.compile("|".join(pattern.pattern for pattern in (_DIGIT_OR_LEET, _GLUED, _ARTICLE_AMOUNT)))
+# The words an article amount needs: its regex runs only when the chunk has both kinds.
+_ARTICLES = frozenset({"um", "uma", "un", "una", "uno", "one", "a", "an"})
+_ARTICLE_UNITS = frozenset(
+    "dia dias semana semanas mes meses hora horas day days week weeks month months hour hours ano anos year years "
+    "minuto minutos minute minutes vez parcela cuota".split()
+)
 
 
 def _worth_reading(chunk: str) -> bool:
@@ -201,17 +207,19 @@ def _worth_reading(chunk: str) -> bool:
 
     Repeated letters need no test of their own: a trigger word is recognised squeezed.
     """
-    if _SIGNS_TO_READ.search(chunk):
+    if _DIGIT_OR_LEET.search(chunk) or _GLUED.search(chunk):
         return True
     letters = _LETTER_RUNS.findall(chunk)
     distinct = set(letters)
-    if any(_is_trigger(word) for word in distinct):
+    if not distinct.isdisjoint(_ARTICLES) and not distinct.isdisjoint(_ARTICLE_UNITS) and _ARTICLE_AMOUNT.search(chunk):
         return True
-    present = frozenset(squeeze(word) for word in distinct)
-    if any(not first.isdisjoint(present) and not second.isdisjoint(present) for first, second in _trigger_pairs()):
+    mask = reduce(or_, map(_word_flags, distinct), 0)
+    if mask & _TRIGGER:
+        return True
+    if any(mask & first and mask & second for first, second in _pair_bits()):
         return True
     # Letters or syllables apart need the words in order; most chunks have no short uncommon word at all.
-    if all(len(word) > 3 or (word in _SHORT_WORDS and len(word) > 1) for word in distinct):
+    if not mask & _ODD_SHORT:
         return False
     singles = short = fragments = 0
     for word in letters:
@@ -227,6 +235,30 @@ def _worth_reading(chunk: str) -> bool:
         else:
             short = fragments = 0
     return False
+
+
+# What one word tells `_worth_reading`, as bits OR-ed over a chunk's words: a trigger, a word of the first or
+# the second half of each trigger pair, a short word that is not an everyday one.
+_TRIGGER, _ODD_SHORT = 1, 2
+
+
+@lru_cache(maxsize=1)
+def _pair_bits() -> tuple[tuple[int, int], ...]:
+    return tuple((1 << (2 + 2 * index), 1 << (3 + 2 * index)) for index in range(len(_trigger_pairs())))
+
+
+@lru_cache(maxsize=65536)
+def _word_flags(word: str) -> int:
+    flags = _TRIGGER if _is_trigger(word) else 0
+    if not (len(word) > 3 or (word in _SHORT_WORDS and len(word) > 1)):
+        flags |= _ODD_SHORT
+    squeezed = squeeze(word)
+    for (first, second), (first_bit, second_bit) in zip(_trigger_pairs(), _pair_bits(), strict=True):
+        if squeezed in first:
+            flags |= first_bit
+        if squeezed in second:
+            flags |= second_bit
+    return flags
 
 
 # Short words of everyday PT, EN and ES: a chunk made of these is not written in syllables apart.
@@ -293,5 +325,18 @@ def joined_variants(texts: Sequence[str]) -> list[str]:
     pieces = [text for text in texts if text and text.strip()]
     if len(pieces) < 2:
         return []
-    tail = pieces[0][-_JOIN_TAIL:]
+    tail = _last_sentences(pieces[0][-_JOIN_TAIL:])
     return [" ".join([tail, *pieces[1:]]), "".join([tail, *pieces[1:]])]
+
+
+def _last_sentences(tail: str) -> str:
+    """The body's tail from its last sentence break on: only a sentence that runs on into a label can hold
+    a commitment split across fields (every whole sentence before it was read with the body), and a
+    sentence cut in the middle would lose its start ("não", "se") and read as a commitment it is not."""
+    end = len(tail.rstrip())
+    cut = 0
+    for match in _CHUNK.finditer(tail):
+        if match.end() >= end:
+            break
+        cut = match.end()
+    return tail[cut:]

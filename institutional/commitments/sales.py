@@ -97,6 +97,7 @@ _ACCESS_NOW = squeezed_words("ja agora hoje partir now today already ya ahora ho
 
 _WAS = squeezed_words("foi foram was were fue fueron sido been esta estao is")
 
+_FIRST_LOOP_WORDS = _USE | CUSTOMER_STATUS | YOURS | CHARGE
 _NOTE = squeezed_words("nota notas nf nfe recibo recibos receipt receipts")
 
 # "Seu plano começa segunda", "a gente começa a implantação já": the service started, the sale made.
@@ -157,10 +158,12 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
     ):
         yield Finding(CLOSURE, "closing slang (the sale treated as made)", sentence.evidence(0, 6))
         return  # "Fechou, parceiro!": the interjection, then whom it is said to
-    negated = any(word in NEGATION for word in words)
+    negated = not NEGATION.isdisjoint(sentence.vocabulary)
+    vocabulary = sentence.vocabulary
     yield from _started_findings(sentence, negated)
     yield from _conditional_offer(sentence)
-    for index, word in enumerate(words):
+    # Each loop below looks only for words of its own lists: a sentence with none of them skips it.
+    for index, word in enumerate(words if not vocabulary.isdisjoint(_FIRST_LOOP_WORDS) else ()):
         if word in _USE and not negated and not has_condition_before(sentence, index):
             left = words[max(0, index - 4) : index]
             now = not _ACCESS_NOW.isdisjoint(words)
@@ -207,7 +210,8 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
         if index >= 0:
             yield Finding(PRICE, "something offered at the company's expense", sentence.evidence(index - 4, index + 3))
             return
-    for index, word in enumerate(words):
+    done_possible = not negated and not _DONE_ANY.isdisjoint(vocabulary) and not sentence.third_party
+    for index, word in enumerate(words if done_possible else ()):
         role = classify(word)
         if role is None or role[0] != "object" or role[1] not in DEAL_OBJECTS or negated:
             continue
@@ -217,7 +221,8 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
         if owned and not _DONE_ANY.isdisjoint(sentence.vocabulary) and not sentence.third_party:
             yield Finding(CLOSURE, "the customer's deal called done", sentence.evidence(index - 5, index + 3))
             return
-    for index, word in enumerate(words):
+    issue_possible = not negated and not sentence.third_party and not vocabulary.isdisjoint(ISSUE)
+    for index, word in enumerate(words if issue_possible else ()):
         if word in ISSUE and not negated and not sentence.third_party:
             speaker = _issued_by_speaker(words, index)
             sent = [classify(w) for w in words[index + 1 : index + 5]]
@@ -228,7 +233,7 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
                     sentence.evidence(index - 3, index + 4),
                 )
                 return
-    for index, word in enumerate(words):
+    for index, word in enumerate(words if not vocabulary.isdisjoint(BILLING) else ()):
         if word not in BILLING:
             continue
         issued = any(
