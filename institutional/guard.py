@@ -407,9 +407,8 @@ def check_reply(
     parts = [part for part in (text, *labels) if part]
     folded = [_fold(part) for part in parts]
     plain = _PART_SEPARATOR.join(" ".join(part.split()) for part in folded)
-    plains = tuple(
-        _Haystack(text) for text in ((plain, plain.translate(_LEET)) if _LEET_IN_WORD.search(plain) else (plain,))
-    )
+    haystack = _Haystack(plain)
+    plains = (haystack, haystack.leet()) if _LEET_IN_WORD.search(plain) else (haystack,)
     words = " " + " \x00 ".join(_words(part) for part in folded) + " "
     vocabulary = frozenset(words.split())
     reply_language = textnorm.language_of(" ".join(parts)[:600])
@@ -571,15 +570,19 @@ class _Haystack:
 
     __slots__ = ("_runs", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, runs: str | None = None) -> None:
         self.text = text
-        self._runs: str | None = None
+        self._runs = runs
 
     @property
     def runs(self) -> str:
         if self._runs is None:
             self._runs = "\x00".join(set(self.text.split()))
         return self._runs
+
+    def leet(self) -> _Haystack:
+        """The text leet-folded; its pieces are this text's pieces leet-folded (no sign maps to a space)."""
+        return _Haystack(self.text.translate(_LEET), self.runs.translate(_LEET))
 
 
 def _first_hit(

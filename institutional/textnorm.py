@@ -147,24 +147,32 @@ def _contraction_tokens(raw: str) -> list[Token]:
     return [Token("word", squeeze(raw.replace("'", "")), raw)]
 
 
+_GLUE = Token("glue", "", "")
+
+
+@lru_cache(maxsize=65536)
+def _plain_token(kind: str, value: str) -> Token:
+    return Token(kind, value, value)
+
+
 def raw_tokens(folded: str) -> list[Token]:
     """Tokens of already folded text, before vocabulary-aware repairs."""
-    text = _INNER_SEPARATOR.sub("\x01", folded)
     # Inner separators first become a marker so a word split by them can be told from spaced words.
+    text = _MARKDOWN.sub(" ", _INNER_SEPARATOR.sub("\x01", folded))
     tokens: list[Token] = []
-    for piece in re.split(r"(\x01)", _MARKDOWN.sub(" ", text)):
-        if piece == "\x01":
-            tokens.append(Token("glue", "", ""))
-            continue
-        for match in _TOKEN.finditer(piece):
-            kind = match.lastgroup or "punct"
-            value = match.group(0)
-            if kind == "word":
-                tokens.extend(_word_tokens(value))
-            elif kind == "punct":
-                tokens.append(Token("punct", "\n" if value == "\n" else value, value))
+    for position, piece in enumerate(text.split("\x01") if "\x01" in text else (text,)):
+        if position:
+            tokens.append(_GLUE)
+        # One group of the four matches each time (a money sign, a number, a word or a punctuation mark).
+        for money, number, word, punct in _TOKEN.findall(piece):
+            if word:
+                tokens.extend(_word_tokens(word))
+            elif punct:
+                tokens.append(_plain_token("punct", punct))
+            elif number:
+                tokens.append(_plain_token("number", number))
             else:
-                tokens.append(Token(kind, value, value))
+                tokens.append(_plain_token("money", money))
     return tokens
 
 
@@ -197,7 +205,9 @@ def repair(
     index = 0
     while index < len(words):
         token = words[index]
-        if token.kind == "word" and (len(token.text) <= 4 or _glued_next(words, index)):
+        if token.kind == "word" and (
+            len(token.text) <= 4 or (index + 1 < len(words) and words[index + 1].kind == "glue")
+        ):
             merged = _merge_from(words, index, known)
             if merged is not None:
                 joined, end = merged
@@ -213,10 +223,6 @@ def repair(
 
 def _after_money(words: list[Token]) -> bool:
     return bool(words) and words[-1].kind == "money"
-
-
-def _glued_next(words: list[Token], index: int) -> bool:
-    return index + 1 < len(words) and words[index + 1].kind == "glue"
 
 
 _MAX_PIECES = 30
