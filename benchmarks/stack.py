@@ -37,7 +37,7 @@ ACCESS_TOKEN = "bench-access-token"  # noqa: S105 - the fake Graph server's toke
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/pyloto_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 STOP_GRACE_S = 10.0
-QUEUES = ("pipeline", "llm", "delivery")
+QUEUES = ("pipeline", "ingest", "llm", "delivery")
 WEB_APPLICATION = "config.wsgi:application"
 FLOOR_APPLICATION = "benchmarks.floor:application"
 

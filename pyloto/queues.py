@@ -5,8 +5,11 @@ from typing import Any
 
 
 class Queue(StrEnum):
-    # Database work on prefork workers: ingestion follow-ups, run orchestration, finalize, sweeper.
+    # Database work on prefork workers: run orchestration, finalize, sweeper.
     PIPELINE = "pipeline"
+    # Reading what the webhook stored (contacts, conversations, messages, statuses): short DB work on
+    # the delivery worker's threads, so a stream of webhooks never takes the processes the runs need.
+    INGEST = "ingest"
     # Pure, DB-free LLM calls on a high-concurrency I/O pool (threads): prompt in, JSON out.
     LLM = "llm"
     # Outbound WhatsApp Cloud API calls (send, mark-as-read); I/O bound, retried on transient errors.

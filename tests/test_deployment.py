@@ -42,6 +42,9 @@ def test_workers_send_no_events_until_flower_asks_and_each_owns_one_queue_and_tw
         "worker_delivery",
         "worker_pipeline",
     ]
+    # The webhook's reading step runs on the delivery worker's threads, never on the pipeline's
+    # processes: a stream of webhooks must not take the processes that started runs need to finish.
+    assert [name for name, own in queues.items() if "ingest" in own] == ["worker_delivery"]
     # Task events cost three publishes per task: off unless Flower (its enable_events control) asks.
     assert not any(" -E " in cmd for cmd in workers.values())
 

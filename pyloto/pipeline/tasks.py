@@ -28,7 +28,7 @@ log = structlog.get_logger(__name__)
 
 
 @shared_task(
-    route_queue=Queue.PIPELINE,
+    route_queue=Queue.INGEST,
     acks_late=True,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=1,

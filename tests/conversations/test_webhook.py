@@ -297,7 +297,7 @@ def test_concurrent_deliveries_of_the_same_message_store_it_once_and_enqueue_onc
     assert Conversation.objects.count() == 1
     assert [name for name, _ in queued_tasks(Queue.PIPELINE)].count("pyloto.pipeline.tasks.run_conversation") == 1
     # One delivery stored it and enqueued its reading; the others found it stored.
-    assert [name for name, _ in queued_tasks(Queue.PIPELINE)].count("pyloto.pipeline.tasks.ingest_webhook") == 1
+    assert [name for name, _ in queued_tasks(Queue.INGEST)].count("pyloto.pipeline.tasks.ingest_webhook") == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -354,11 +354,13 @@ def test_the_webhook_stores_in_one_statement_reads_nothing_and_enqueues_one_task
     assert all(e.processed_at is None for e in stored)
     # Nothing is read in the request: contacts, conversations and messages are the worker's.
     assert (Contact.objects.count(), Message.objects.count(), DeliveryStatus.objects.count()) == (0, 0, 0)
-    assert queued_tasks(Queue.PIPELINE) == [("pyloto.pipeline.tasks.ingest_webhook", [[e.pk for e in stored]])]
+    # Its reading goes to the ingest queue, never to the pipeline processes the runs need.
+    assert queued_tasks(Queue.INGEST) == [("pyloto.pipeline.tasks.ingest_webhook", [[e.pk for e in stored]])]
+    assert queued_tasks(Queue.PIPELINE) == []
     # A redelivery is acknowledged, stored nowhere and enqueues nothing.
     assert post_signed(client, body, read=False).status_code == 200
     assert WebhookElement.objects.count() == 3
-    assert len(queued_tasks(Queue.PIPELINE)) == 1
+    assert len(queued_tasks(Queue.INGEST)) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -386,12 +388,12 @@ def test_a_broker_outage_at_enqueue_time_still_answers_200_and_the_sweeper_redri
         response = post_signed(client, simulator.text_webhook(text="oi"), read=False)
     assert response.status_code == 200 and enqueue.called
     element = WebhookElement.objects.get()
-    assert queued_tasks(Queue.PIPELINE) == []
+    assert queued_tasks(Queue.INGEST) == []
     pipeline_sweep(now=timezone.now())  # too early: the enqueue may still be on its way
-    assert queued_tasks(Queue.PIPELINE) == []
+    assert queued_tasks(Queue.INGEST) == []
     counts = pipeline_sweep(now=timezone.now() + timedelta(seconds=settings.SWEEP_REDRIVE_AFTER_S + 1))
     assert counts["webhook_elements_redriven"] == 1
-    assert queued_tasks(Queue.PIPELINE) == [("pyloto.pipeline.tasks.ingest_webhook", [[element.pk]])]
+    assert queued_tasks(Queue.INGEST) == [("pyloto.pipeline.tasks.ingest_webhook", [[element.pk]])]
     ingest_stored()
     assert Message.objects.get().status == Message.Status.RECEIVED
 
