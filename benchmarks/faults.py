@@ -48,6 +48,10 @@ RATE = float(os.environ.get("FAULTS_RATE", "5"))
 EVERY_S = float(os.environ.get("FAULTS_EVERY_S", "22"))
 FIRST_AT_S = float(os.environ.get("FAULTS_FIRST_AT_S", "15"))
 OUTAGE_S = 20.0
+# Meta redelivers a webhook that did not get a 200 "with decreasing frequency" for up to 7 days; the
+# first retries come within seconds. The run does the same while the load goes on, so a message
+# refused during a fault counts in that fault's recovery window instead of waiting for the load's end.
+REDELIVER_AFTER_S = (2.0, 4.0, 8.0, 16.0, 30.0)
 SETTLE_TIMEOUT_S = float(os.environ.get("FAULTS_SETTLE_S", "600"))
 P95_TARGET_S = 10.0
 RECOVERY_BUDGET_S = 30.0
@@ -387,7 +391,7 @@ def main() -> int:
 
 
 def _redeliver_refused(run: Run, webhooks: list, outcomes: list[Outcome]) -> None:
-    """Meta retries a webhook that did not get a 200 (with backoff, for up to days): so does this run."""
+    """Webhooks still refused after the load's own redeliveries get more, later ones (Meta retries for days)."""
     by_wamid = {webhook.wamid: webhook for webhook in webhooks}
     for attempt in range(1, 6):
         refused = [o for o in outcomes if o.status != 200]
@@ -401,7 +405,9 @@ def _redeliver_refused(run: Run, webhooks: list, outcomes: list[Outcome]) -> Non
             again = answered.get(outcome.wamid)
             if outcome.status != 200 and again is not None:
                 # The customer's clock starts at the first attempt: a refusal costs its latency.
-                outcomes[index] = Outcome(outcome.wa_id, outcome.wamid, outcome.sent_at, again.status, again.latency_ms)
+                outcomes[index] = Outcome(
+                    outcome.wa_id, outcome.wamid, outcome.sent_at, again.status, again.latency_ms, outcome.attempts + 1
+                )
                 run.redelivered += 1
 
 
@@ -411,7 +417,9 @@ def _drive(run: Run) -> int:
     outcomes: list[Outcome] = []
 
     def load() -> None:
-        outcomes.extend(send_open_loop(run.stack.web_url, webhooks, rate=RATE, timeout_s=60.0))
+        outcomes.extend(
+            send_open_loop(run.stack.web_url, webhooks, rate=RATE, timeout_s=60.0, redeliver_after_s=REDELIVER_AFTER_S)
+        )
 
     sender = threading.Thread(target=load)
     started = time.time()
@@ -430,6 +438,7 @@ def _drive(run: Run) -> int:
             log(f"fault {name!r} could not be injected: {exc!r}")
             run.faults[-1].detail = f"NOT INJECTED: {exc!r}"
     sender.join()
+    run.redelivered = sum(outcome.attempts - 1 for outcome in outcomes)
     run.machine_busy_pct = _busy_pct(cpu_before, psutil.cpu_times())
     run.load_averages.append(os.getloadavg()[0])
     _redeliver_refused(run, webhooks, outcomes)

@@ -36,6 +36,7 @@ class Outcome:
     sent_at: float  # epoch seconds, comparable with the Graph recorder's received_at
     status: int  # 0 when the request failed without an HTTP answer
     latency_ms: float
+    attempts: int = 1  # more than one when a refusal was redelivered (`redeliver_after_s`)
 
 
 def text_webhooks(*, prefix: str, count: int, app_secret: str) -> list[Webhook]:
@@ -75,21 +76,45 @@ def burst_webhooks(*, prefix: str, customers: int, gap_s: float, rate: float, ap
     return webhooks
 
 
-async def _post(session: aiohttp.ClientSession, url: str, webhook: Webhook, outcomes: list[Outcome]) -> None:
+async def _post(
+    session: aiohttp.ClientSession,
+    url: str,
+    webhook: Webhook,
+    outcomes: list[Outcome],
+    redeliver_after_s: tuple[float, ...] = (),
+) -> None:
+    """POST one webhook; a refusal is posted again after each delay of `redeliver_after_s`, as Meta does.
+
+    The outcome keeps the first attempt's `sent_at`: the customer's clock starts when they wrote,
+    so a refusal costs the message its redelivery delay.
+    """
     sent_at = time.time()
-    started = time.perf_counter()
-    status = 0
-    try:
-        async with session.post(url, data=webhook.raw, headers=webhook.headers) as response:
-            await response.read()
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError):
+    attempts = 0
+    for delay in (0.0, *redeliver_after_s):
+        if delay:
+            await asyncio.sleep(delay)
+        attempts += 1
+        started = time.perf_counter()
         status = 0
-    outcomes.append(Outcome(webhook.wa_id, webhook.wamid, sent_at, status, (time.perf_counter() - started) * 1000))
+        try:
+            async with session.post(url, data=webhook.raw, headers=webhook.headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = 0
+        if status == 200:
+            break
+    latency_ms = (time.perf_counter() - started) * 1000
+    outcomes.append(Outcome(webhook.wa_id, webhook.wamid, sent_at, status, latency_ms, attempts))
 
 
 async def _run(
-    base_url: str, webhooks: list[Webhook], rate: float, connections: int, timeout_s: float
+    base_url: str,
+    webhooks: list[Webhook],
+    rate: float,
+    connections: int,
+    timeout_s: float,
+    redeliver_after_s: tuple[float, ...],
 ) -> list[Outcome]:
     url = base_url.rstrip("/") + WEBHOOK_PATH
     outcomes: list[Outcome] = []
@@ -103,7 +128,7 @@ async def _run(
         while launched < len(webhooks):
             due = len(webhooks) if math.isinf(rate) else min(len(webhooks), int((loop.time() - start) * rate) + 1)
             while launched < due:
-                tasks.append(asyncio.create_task(_post(session, url, webhooks[launched], outcomes)))
+                tasks.append(asyncio.create_task(_post(session, url, webhooks[launched], outcomes, redeliver_after_s)))
                 launched += 1
             if launched < len(webhooks):
                 await asyncio.sleep(min(0.002, 1 / rate))
@@ -112,7 +137,17 @@ async def _run(
 
 
 def send_open_loop(
-    base_url: str, webhooks: list[Webhook], *, rate: float, connections: int = 256, timeout_s: float = 30.0
+    base_url: str,
+    webhooks: list[Webhook],
+    *,
+    rate: float,
+    connections: int = 256,
+    timeout_s: float = 30.0,
+    redeliver_after_s: tuple[float, ...] = (),
 ) -> list[Outcome]:
-    """POST every webhook at `rate` per second (math.inf: all at once); one outcome per webhook."""
-    return asyncio.run(_run(base_url, webhooks, rate, connections, timeout_s))
+    """POST every webhook at `rate` per second (math.inf: all at once); one outcome per webhook.
+
+    `redeliver_after_s`: the delays before posting a refused webhook again (none by default, so a
+    benchmark sees every refusal); the fault run passes Meta-like backoff.
+    """
+    return asyncio.run(_run(base_url, webhooks, rate, connections, timeout_s, redeliver_after_s))
