@@ -6,6 +6,8 @@ from django.conf import settings
 from django.test import Client
 
 from conversations.models import Message, WebhookElement
+from institutional.builtin import builtin_snapshot
+from institutional.selectors import release_token_of
 from pyloto.whatsapp import simulator
 
 # Generous: it only bounds how long a failing test waits, on a machine others load too.
@@ -128,3 +130,21 @@ def queued_tasks(queue) -> list[dict]:
 
 def queued_task_names(queue) -> list[str]:
     return [envelope["headers"]["task"] for envelope in queued_tasks(queue)]
+
+
+def llm_payload(*, hours_line: str = "") -> dict:
+    """A run's payload for the LLM steps, as the pipeline builds it, on the built-in release."""
+    release = builtin_snapshot()
+    return {
+        "run_key": "r1",
+        "conversation_id": 1,
+        "correlation_id": "c1",
+        "release_number": release.number,
+        "release_token": release_token_of(release),
+        "hours_line": hours_line,
+        "templates": {name: {"version": t.version, "text": t.text} for name, t in release.templates.items()},
+        "current_state": "new",
+        "allowed_states": ["new", "triage", "answering"],
+        "history": [],
+        "messages": [{"role": "customer", "text": "Olá", "unanswered": True}],
+    }

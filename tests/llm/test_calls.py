@@ -2,29 +2,11 @@
 
 import pytest
 
-from institutional.builtin import builtin_snapshot
-from institutional.selectors import release_token_of
 from llm import calls
 from llm.services import llm_call_record
 from pyloto.errors import TransientError
 from pyloto.resilience.breaker import breaker_record_failure, llm_breaker
-
-
-def payload() -> dict:
-    release = builtin_snapshot()
-    return {
-        "run_key": "r1",
-        "conversation_id": 1,
-        "correlation_id": "c1",
-        "release_number": release.number,
-        "release_token": release_token_of(release),
-        "hours_line": "",
-        "templates": {name: {"version": t.version, "text": t.text} for name, t in release.templates.items()},
-        "current_state": "new",
-        "allowed_states": ["new", "triage", "answering"],
-        "history": [],
-        "messages": [{"role": "customer", "text": "Olá", "unanswered": True}],
-    }
+from tests.support import llm_payload
 
 
 @pytest.mark.django_db
@@ -32,7 +14,7 @@ def test_a_step_skipped_by_the_open_breaker_is_recorded_with_its_moment(fake_ope
     breaker = llm_breaker()
     for _ in range(breaker.fail_max):
         breaker_record_failure(breaker, TransientError("down"))
-    step = calls.decide_state_call(payload())
+    step = calls.decide_state_call(llm_payload())
     assert step["output"] is None
     assert step["call"]["outcome"] == "circuit_open"
     assert fake_openai.requests() == []
@@ -53,7 +35,7 @@ def test_a_step_skipped_by_the_open_breaker_is_recorded_with_its_moment(fake_ope
 
 
 def test_a_successful_step_carries_output_and_accounting(fake_openai):
-    step = calls.decide_state_call(payload())
+    step = calls.decide_state_call(llm_payload())
     assert step["output"]["target_state"] in {
         "new",
         "triage",

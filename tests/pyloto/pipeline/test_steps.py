@@ -9,7 +9,6 @@ from conversations.models import Conversation, Message
 from conversations.services.runs import run_begin
 from conversations.states import State
 from institutional.builtin import builtin_snapshot
-from institutional.selectors import release_token_of
 from llm import prompts, tasks
 from llm.client import response_format_of
 from llm.models import LLMCall
@@ -19,7 +18,7 @@ from pyloto.pipeline.finalize import run_finalize, run_recover
 from pyloto.pipeline.run import RunStep, run_launch
 from pyloto.queues import Queue
 from tests.factories import ConversationFactory, MessageFactory
-from tests.support import queued_tasks
+from tests.support import llm_payload, queued_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -245,34 +244,19 @@ def test_a_stale_finalize_writes_no_reply():
 
 # --- prompts and the LLM tasks ---------------------------------------------------------------------
 
-
-def llm_payload() -> dict:
-    release = builtin_snapshot()
-    return {
-        "run_key": "r1",
-        "conversation_id": 1,
-        "correlation_id": "c1",
-        "release_number": release.number,
-        "release_token": release_token_of(release),
-        "hours_line": "Atendimento humano agora: aberto.",
-        "templates": {name: {"version": t.version, "text": t.text} for name, t in release.templates.items()},
-        "current_state": "new",
-        "allowed_states": ["new", "triage", "answering"],
-        "history": [],
-        "messages": [{"role": "customer", "text": "Olá", "unanswered": True}],
-    }
+HOURS_OPEN = "Atendimento humano agora: aberto."
 
 
 def test_the_prompt_reads_the_context_of_the_release_the_payload_names():
     release = builtin_snapshot()
-    context = prompts.run_context(llm_payload())
-    assert context == f"{release.prompt_context()}\nAtendimento humano agora: aberto."
-    system = prompts.build_decide_state(llm_payload())[0]["content"]
+    context = prompts.run_context(llm_payload(hours_line=HOURS_OPEN))
+    assert context == f"{release.prompt_context()}\n{HOURS_OPEN}"
+    system = prompts.build_decide_state(llm_payload(hours_line=HOURS_OPEN))[0]["content"]
     assert release.prompt_context()[:200] in system
 
 
 def test_a_release_nobody_holds_any_more_falls_back_to_the_live_one():
-    payload = {**llm_payload(), "release_token": "987654:feedbeef", "hours_line": ""}
+    payload = {**llm_payload(), "release_token": "987654:feedbeef"}
     assert prompts.run_context(payload) == builtin_snapshot().prompt_context()
 
 
@@ -295,7 +279,10 @@ def test_the_llm_tasks_run_as_plain_calls_against_the_fake(fake_openai):
 
 
 def test_the_header_tasks_skip_their_call_when_the_decision_failed(fake_openai):
-    failed = {"payload": llm_payload(), "decision": {"output": None, "call": {"outcome": "permanent_error"}}}
+    failed = {
+        "payload": llm_payload(),
+        "decision": {"output": None, "call": {"outcome": "permanent_error"}},
+    }
     assert tasks.write_reply.apply(args=(failed,)).get()["result"] is None
     assert tasks.choose_message_type.apply(args=(failed,)).get()["result"] is None
     assert fake_openai.requests() == []
