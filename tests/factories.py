@@ -70,3 +70,10 @@ class MessageFactory(DjangoModelFactory):
 
     class Params:
         outbound = factory.Trait(direction=Message.Direction.OUTBOUND, status=Message.Status.SENT, wamid=None)
+        # A bot reply the pipeline wrote and nothing has sent yet: its payload is its text.
+        pending_reply = factory.Trait(
+            direction=Message.Direction.OUTBOUND,
+            status=Message.Status.PENDING,
+            wamid=None,
+            raw=factory.LazyAttribute(lambda message: {"kind": "text", "body": message.text, "preview_url": False}),
+        )

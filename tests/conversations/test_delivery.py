@@ -18,13 +18,9 @@ pytestmark = pytest.mark.django_db
 def outbound(text: str, **conversation_fields) -> Message:
     conversation = ConversationFactory(**conversation_fields)
     return MessageFactory(
+        pending_reply=True,
         conversation=conversation,
-        direction="out",
-        wamid=None,
-        status="pending",
-        type="text",
         text=text,
-        raw={"kind": "text", "body": text, "preview_url": False},
         run_key="run-x",
         idempotency_key=f"run:{uuid.uuid4().hex}",
     )

@@ -58,13 +58,9 @@ def handoff_template() -> MessageTemplate:
 
 def bot_reply(conversation, *, purpose="reply", text="Nosso horário é de 8h às 18h.") -> Message:
     return MessageFactory(
+        pending_reply=True,
         conversation=conversation,
-        direction="out",
-        wamid=None,
-        status="pending",
-        type="text",
         text=text,
-        raw={"kind": "text", "body": text, "preview_url": False},
         run_key="run-planner",
         purpose=purpose,
     )
