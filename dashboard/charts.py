@@ -98,6 +98,14 @@ def _axis(frame: _Frame, labels: Sequence[str], axis_text: str, targets: Sequenc
     return parts
 
 
+def _framed(series: Sequence[Series], axis_text: str, targets: Sequence[Target]) -> tuple[_Frame, list[str]]:
+    """The frame scaled to every series' values and targets, and the axis drawn in it."""
+    labels = [point.label for point in series[0].points] if series else []
+    values = [float(p.value) for s in series for p in s.points if p.value is not None]
+    frame = _Frame(maximum=_maximum(values, targets), count=len(labels))
+    return frame, _axis(frame, labels, axis_text, targets)
+
+
 def _svg(chart_id: str, title: str, parts: list[str], *, height: int = HEIGHT) -> SafeString:
     body = "".join(parts)
     return mark_safe(  # noqa: S308 - every dynamic value above went through escape()
@@ -128,10 +136,7 @@ def bar_chart(
     targets: Sequence[Target] = (),
 ) -> SafeString:
     """Vertical bars, one group per key, one bar per series."""
-    labels = [point.label for point in series[0].points] if series else []
-    values = [float(p.value) for s in series for p in s.points if p.value is not None]
-    frame = _Frame(maximum=_maximum(values, targets), count=len(labels))
-    parts = _axis(frame, labels, axis_text, targets)
+    frame, parts = _framed(series, axis_text, targets)
     for series_index, one in enumerate(series):
         color = one.color or COLORS[series_index % len(COLORS)]
         for index, point in enumerate(one.points):
@@ -161,10 +166,7 @@ def line_chart(
     targets: Sequence[Target] = (),
 ) -> SafeString:
     """Lines with a dot per value; gaps where a bucket has no data (None)."""
-    labels = [point.label for point in series[0].points] if series else []
-    values = [float(p.value) for s in series for p in s.points if p.value is not None]
-    frame = _Frame(maximum=_maximum(values, targets), count=len(labels))
-    parts = _axis(frame, labels, axis_text, targets)
+    frame, parts = _framed(series, axis_text, targets)
     for series_index, one in enumerate(series):
         color = one.color or COLORS[series_index % len(COLORS)]
         path: list[str] = []
