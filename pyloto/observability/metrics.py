@@ -250,17 +250,23 @@ class PipelineStateCollector(Collector):
     """Scrape-time gauges: Celery queue depths, the oldest unanswered inbound message, ambiguous replies, spend."""
 
     def collect(self) -> Iterable[Metric]:
-        yield from self._queue_depth()
-        yield from self._unanswered()
-        yield from self._ambiguous()
-        yield from self._budget()
+        parts = {
+            "queue_depth": self._queue_depth,
+            "unanswered": self._unanswered,
+            "ambiguous": self._ambiguous,
+            "budget": self._budget,
+        }
+        for name, part in parts.items():
+            try:
+                families = list(part())
+            except Exception as exc:  # noqa: BLE001 - a scrape never fails because the database or Redis is down
+                # One event per part (`metrics_unanswered_failed`, …): the runbook names them.
+                log.warning(f"metrics_{name}_failed", error=type(exc).__name__)
+                continue
+            yield from families
 
     def _budget(self) -> Iterable[Metric]:
-        try:
-            summary = month_spend_summary()
-        except Exception as exc:  # noqa: BLE001 - a scrape never fails because the database is down
-            log.warning("metrics_budget_failed", error=type(exc).__name__)
-            return
+        summary = month_spend_summary()
         spend = GaugeMetricFamily(
             MONTH_SPEND_METRIC,
             "Estimated spend since the 1st of this month, in BRL, by source (whatsapp, llm).",
@@ -275,11 +281,7 @@ class PipelineStateCollector(Collector):
             )
 
     def _ambiguous(self) -> Iterable[Metric]:
-        try:
-            count = ambiguous_replies_count()
-        except Exception as exc:  # noqa: BLE001 - a scrape never fails because the database is down
-            log.warning("metrics_ambiguous_failed", error=type(exc).__name__)
-            return
+        count = ambiguous_replies_count()
         yield GaugeMetricFamily(
             AMBIGUOUS_REPLIES_METRIC,
             "Replies in `sending` whose outcome is unknown (waiting for a status webhook or their resend).",
@@ -290,21 +292,13 @@ class PipelineStateCollector(Collector):
         family = GaugeMetricFamily(QUEUE_DEPTH_METRIC, "Messages waiting in each Celery queue.", labels=["queue"])
         if not str(settings.CELERY_BROKER_URL).startswith(("redis://", "rediss://", "unix://")):
             return  # embedded mode: tasks run in-process, there is no queue to measure
-        try:
-            depths = queue_depths(settings.CELERY_BROKER_URL, [q.value for q in Queue])
-        except Exception as exc:  # noqa: BLE001 - a scrape never fails because Redis is down
-            log.warning("metrics_queue_depth_failed", error=type(exc).__name__)
-            return
+        depths = queue_depths(settings.CELERY_BROKER_URL, [q.value for q in Queue])
         for name, depth in depths.items():
             family.add_metric([name], depth)
         yield family
 
     def _unanswered(self) -> Iterable[Metric]:
-        try:
-            count, oldest = inbound_open_summary()
-        except Exception as exc:  # noqa: BLE001 - a scrape never fails because the database is down
-            log.warning("metrics_unanswered_failed", error=type(exc).__name__)
-            return
+        count, oldest = inbound_open_summary()
         age = max(0.0, time.time() - oldest.timestamp()) if oldest else 0.0
         yield GaugeMetricFamily(
             OLDEST_UNANSWERED_METRIC,

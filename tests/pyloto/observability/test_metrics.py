@@ -7,9 +7,11 @@ import pytest
 import redis
 from celery.signals import task_failure
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
 from conversations.models import Contact, Conversation, Message
 from pyloto.observability import metrics
@@ -120,11 +122,29 @@ def test_the_loss_detector_query_can_use_the_partial_index():
 @pytest.mark.django_db
 def test_a_scrape_survives_an_unreachable_broker(client, settings):
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-    response = client.get("/metrics")
+    with capture_logs() as logs:
+        response = client.get("/metrics")
     assert response.status_code == 200
     body = response.content.decode()
     assert "pyloto_queue_depth{" not in body
     assert "pyloto_oldest_unanswered_age_seconds" in body
+    assert [entry["event"] for entry in logs if entry["log_level"] == "warning"] == ["metrics_queue_depth_failed"]
+
+
+@pytest.mark.django_db
+def test_a_part_that_fails_mid_scrape_is_left_out_and_named_and_the_rest_is_served(client, monkeypatch):
+    def database_gone() -> tuple[int, None]:
+        raise OperationalError("the connection is lost")
+
+    monkeypatch.setattr(metrics, "inbound_open_summary", database_gone)
+    with capture_logs() as logs:
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    names = _families(response.content.decode())
+    assert "pyloto_oldest_unanswered_age_seconds" not in names and "pyloto_inbound_open_messages" not in names
+    assert {"pyloto_ambiguous_replies", "pyloto_month_spend_brl"} <= names
+    failed = [entry for entry in logs if entry["event"] == "metrics_unanswered_failed"]
+    assert failed and failed[0]["error"] == "OperationalError"
 
 
 def test_webhook_posts_are_timed_and_other_paths_are_not(client):
