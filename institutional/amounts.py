@@ -375,6 +375,7 @@ _GENERIC_ITEM_WORDS = frozenset(
 _NO_VOWELS = str.maketrans("", "", "aeiouy")
 
 
+@lru_cache(maxsize=65536)
 def item_key(word: str) -> str:
     """A spelling-proof key for an item word, the same in PT, ES and EN: "Profissional", "Profesional" and
     "Professional" all give "prfsnl"; "Essencial", "Esencial" and "Essential" give "sncl"."""
@@ -405,6 +406,13 @@ _SENTENCE_END = re.compile(r"[\n;!?]+|\.(?:\s|$)")
 
 AmountSentences = list[tuple[str, list[Amount]]]
 
+# The business closed for a reason (stock-taking, works, holidays): a weekday then says when it reopens.
+_CLOSED = re.compile(r"\b(?:fechad[oa]s?|closed|cerrad[oa]s?)\b")
+_CLOSED_FOR = re.compile(
+    r"\b(?:balanco|inventario|reforma|reformas|ferias|feriado|feriados|manutencao|obras|mudanca|dedetizacao"
+    r"|stock-?taking|inventory|renovations?|maintenance|holidays?|vacation|vacaciones|mantenimiento|mudanza)\b"
+)
+
 
 def amount_sentences(text: str) -> AmountSentences:
     """(sentence, its amounts with positions in the sentence) for each sentence of `text` that has one."""
@@ -418,10 +426,18 @@ def amount_sentences(text: str) -> AmountSentences:
     position = 0
     for end in ends:
         inside = []
+        closed_for = None
         while position < len(amounts) and amounts[position].start < end:
             amount = amounts[position]
-            inside.append(Amount(amount.key, amount.written, amount.start - start))
             position += 1
+            if amount.key.startswith("date:weekday:"):
+                if closed_for is None:
+                    closed_for = _CLOSED.search(converted, start, end) is not None and bool(
+                        _CLOSED_FOR.search(converted, start, end)
+                    )
+                if closed_for:
+                    continue  # "fechado para balanço até segunda-feira": when the business opens, not a deadline
+            inside.append(Amount(amount.key, amount.written, amount.start - start))
         if inside:
             out.append((converted[start:end], inside))
         start = end
@@ -473,11 +489,28 @@ _TOPIC_STOPWORDS = frozenset(
 )
 
 
+# Stems of one topic in the three languages: "setup" and "onboarding" are the "implantação", a "trial" the
+# "teste" (the published content is often in Portuguese only, the reply in the customer's language).
+_TOPIC_SYNONYMS = {
+    "setup": "impla",
+    "onboa": "impla",
+    "insta": "impla",
+    "imple": "impla",
+    "trial": "teste",
+    "prueb": "teste",
+    "notic": "aviso",
+    "asist": "assis",
+    "signi": "assin",
+    "signe": "assin",
+    "firma": "assin",
+    "firme": "assin",
+}
+
+
 def topic_stems(folded: str) -> frozenset[str]:
     """What a sentence is about, roughly: the first letters of its content words."""
-    return frozenset(
-        word[:_STEM] for word in _ITEM_WORD.findall(folded) if word not in _TOPIC_STOPWORDS and len(word) >= 4
-    )
+    stems = (word[:_STEM] for word in _ITEM_WORD.findall(folded) if word not in _TOPIC_STOPWORDS and len(word) >= 4)
+    return frozenset(_TOPIC_SYNONYMS.get(stem, stem) for stem in stems)
 
 
 def amount_topics(fact_units: list[str]) -> dict[str, list[frozenset[str]]]:

@@ -310,6 +310,7 @@ class _CompiledRelease:
         "amount_topics",
         "by_slug",
         "constraints",
+        "item_keys",
         "item_words",
         "known_amounts",
         "phrase_keys",
@@ -324,6 +325,8 @@ class _CompiledRelease:
         self.known_amounts = frozenset(canonical_key(key) for unit in units for key in amounts_in(unit))
         # What each published price prices: "money:199" -> {"plano essencial"}.
         self.item_words = item_vocabulary(list(release.profile.services))
+        # The plans' own names ("Profissional" in "Plano Profissional"): the detector reads them as plans.
+        self.item_keys = frozenset(key for key, title in self.item_words.items() if title.split()[0] in _PLAN_WORDS)
         self.amount_topics = amount_topics(units)
         self.price_items: dict[str, set[str]] = {}
         for unit in units:
@@ -369,6 +372,8 @@ def amount_view(text: str, memo: TokenMemo | None = None) -> str:
     """`text` as the amount patterns read it: folded, repaired against evasion, number words restored."""
     return amount_text(list(memo[text] if memo is not None else tokens_of(text)))
 
+
+_PLAN_WORDS = frozenset({"plano", "plan", "planes", "planos", "plans"})
 
 _COMPILED_MAX = 16
 _compiled: OrderedDict[str, _CompiledRelease] = OrderedDict()
@@ -419,7 +424,7 @@ def check_reply(
     by_slug = compiled_release.by_slug
     fired: set[str] = set()
     memo = TokenMemo(dict(zip(parts, folded, strict=True)))
-    for finding in find_commitments(parts, language=reply_language, memo=memo):
+    for finding in find_commitments(parts, language=reply_language, memo=memo, items=compiled_release.item_keys):
         slug = FAMILY_SLUGS[finding.family]
         if slug in fired:
             continue

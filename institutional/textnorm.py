@@ -226,6 +226,7 @@ def _after_money(words: list[Token]) -> bool:
 
 
 _MAX_PIECES = 30
+_COPULAS = frozenset({"es", "e", "is"})
 _SHORT = 4
 
 
@@ -241,6 +242,8 @@ def _merge_from(words: list[Token], start: int, known: Callable[[str], bool]) ->
         if token.kind != "word" or not token.text.isalpha():
             break
         glued = index > start and words[index - 1].kind == "glue"
+        if len(pieces) == 1 and not glued and token.text in _COPULAS and known(pieces[0][0]):
+            break  # "el plan es tuyo": a known word, then "is" (never "planes")
         if pieces and not glued and len(token.text) > _SHORT:
             # A longer last piece only after syllables ("fe chado"), never after a one-letter word ("a prova").
             if len(token.text) <= _SHORT + 2 and all(len(text) >= 2 for text, _end, _glued in pieces):

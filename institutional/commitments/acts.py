@@ -165,6 +165,8 @@ def act_findings(sentence: Sentence, *, is_label: bool = False) -> Iterable[Find
         act = role[1]
         if is_negated(sentence, index):
             continue
+        if act == APPROVE and word.startswith(_ACCEPT) and not _PAYMENT_MEANS.isdisjoint(words[index + 1 : index + 6]):
+            continue  # "aceitamos boleto, Pix e cartão": the ways to pay, not a proposal accepted
         nearest = nearest_role(sentence, index)
         kind = nearest[1] if nearest is not None and nearest[0] == "object" else ""
         innocent = nearest is not None and nearest[0] == "noun"
@@ -182,6 +184,12 @@ def act_findings(sentence: Sentence, *, is_label: bool = False) -> Iterable[Find
         if finding is not None:
             yield finding
 
+
+_ACCEPT = ("aceit", "acept")  # squeezed: "accept" reads "acept"
+_PAYMENT_MEANS = squeezed_words(
+    "boleto boletos pix cartao cartoes card cards credito debito credit debit tarjeta tarjetas transferencia "
+    "transferencias transfer transfers ted doc dinheiro efectivo cash paypal cheque cheques deposito"
+)
 
 _FOR = squeezed_words("for pelo pela por at al")
 

@@ -39,9 +39,9 @@ _ACT_STEMS: dict[str, str] = {
         APPROVE: "aprov aprob approv autoriz authoriz aceit accept acept",
         ACTIVATE: "ativ activ habilit liber enabl inscrev inscrib enrol subscrib suscrib matricul providenc "
         "arrang gestion agiliz criad cread created upgrad",
-        RESERVE: "reserv book lock congel bloque",
+        RESERVE: "reserv book lock congel bloque trav guard",
         GUARANTEE: "garant guarant asegur assegur ensur promet promis",
-        WAIVE: "isent dispens abon perdo waiv exim exoner condon",
+        WAIVE: "isent dispens abon perdo waiv exim exoner condon retir remov elimin",
         DISCOUNT: "descont rebaj",
         GRANT: "conced aplic ofere ofrec ofrez offer consig conseg otorg grant baix reduz reduc",
         EXTEND: "estend prorrog extend amplia alarg",
@@ -152,6 +152,7 @@ for _kind, _words in {
     "matricula matriculas adesao inscricao enrollment enrolment registration inscripcion cadastro vaga vagas "
     "slot slots spot cupo account",
     "service": "servico servicos service services servicio servicios implantacao implantacion setup "
+    "implementacion implementacao implementation "
     "instalacao acesso access acceso onboarding",
     "price": "preco precos valor valores price prices precio precios custo custos cost tarifa tarifas rate "
     "condicao condicoes condition conditions condiciones terms pagamento pagamentos payment payments pago "
@@ -260,7 +261,10 @@ FILLERS = squeezed_words(
 
 CONSIDER = squeezed_words("considere considerar considera considerelo consider considerala considerado dalo")
 
-CONGRATULATE = squeezed_words("parabens congratulations congrats felicidades felicitaciones welcome bemvindo bemvinda")
+CONGRATULATE = squeezed_words(
+    "parabens congratulations congrats felicidades felicitaciones welcome bemvindo bemvinda bienvenido "
+    "bienvenida bienvenidos"
+)
 
 SPECIAL = squeezed_words(
     "especial especiais exclusivo exclusiva melhor menor special exclusive better best lower cheaper "

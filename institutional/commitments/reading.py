@@ -57,6 +57,7 @@ from institutional.commitments.sales import (
     START,
     YOURS,
 )
+from institutional.commitments.sales import TRIGGER_PAIRS as SALE_PAIRS
 from institutional.textnorm import Token, fold, raw_tokens, repair, sentences, squeeze
 
 # Words of the advice and sale rules: known to the repairs; the distinctive ones make a chunk worth reading
@@ -171,6 +172,7 @@ def _trigger_pairs() -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
         (DONE, frozenset(word for word, kind in OBJECTS.items() if kind in DEAL_OBJECTS)),
         (ISSUE, squeezed_words("contrato contract contrato proposta proposal propuesta")),
         (YOURS, squeezed_words("negocio deal trato acordo acuerdo")),
+        *SALE_PAIRS,
     )
 
 

@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from institutional.commitments.acts import DATE_PHRASES, FREE_PHRASES, ON_ME, offer_to_customer
 from institutional.commitments.lexicon import (
+    ACTIVATE,
     ALREADY,
+    APPROVE,
     CLOSE,
     CLOSURE,
     CONDITION,
+    CONSIDER,
     DEAL_OBJECTS,
     DETERMINERS,
     FILLERS,
     FIRST_PERSON,
     FIRST_PERSON_MARKERS,
     FIRST_PERSON_WORDS,
+    GUARANTEE,
     HIRE,
     NEGATION,
+    NOT_ACTS,
+    PARTICIPLE,
     POSSESSIVE_CUSTOMER,
     PRICE,
     PRICE_OBJECTS,
+    RESERVE,
     SECOND_PERSON,
     SIGN,
+    STATE_WORDS,
     THIRD_PARTY,
     TIME_PLACE,
     classify,
@@ -80,7 +89,23 @@ _BE_SECOND = squeezed_words("eres estas youre")  # "ya eres cliente": the verb s
 YOURS = squeezed_words("seu sua seus suas yours tuyo tuya suyo suya teu tua")
 
 _PAYMENT_LINK = squeezed_phrases(
-    *(("link", "de", "pagamento"), ("payment", "link"), ("enlace", "de", "pago"), ("link", "de", "pago"))
+    *(
+        ("link", "de", "pagamento"),
+        ("payment", "link"),
+        ("enlace", "de", "pago"),
+        ("link", "de", "pago"),
+        ("link", "pra", "pagar"),
+        ("link", "para", "pagar"),
+        ("link", "pra", "pagamento"),
+        ("link", "para", "pagamento"),
+        ("pix", "pra", "pagamento"),
+        ("pix", "para", "pagamento"),
+        ("pix", "pra", "pagar"),
+        ("pix", "para", "pagar"),
+        ("chave", "pix"),
+        ("link", "to", "pay"),
+        ("enlace", "para", "pagar"),
+    )
 )
 
 # Charging verbs: "não cobramos a implantação" waives a published price.
@@ -112,7 +137,8 @@ _KEEP_WITH = squeezed_phrases(("fica", "com"), ("ficou", "com"), ("quedas", "con
 # "Já te coloquei no plano", "you're in the Pro plan": the customer placed in a plan.
 PLACED = squeezed_words(
     "coloquei colocamos adicionei adicionamos inseri inserimos cadastrei matriculei added put enrolled "
-    "agregue agregamos meti metimos"
+    "agregue agregamos meti metimos mudei mudamos migrei migramos troquei trocamos transferi transferimos "
+    "alterei alteramos upgraded switched moved migrated changed cambie cambiamos migre"
 )
 INSIDE = squeezed_words("dentro inside adentro")
 # "Metade do preço", "half price": a discount written as a fraction.
@@ -160,6 +186,23 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
         return  # "Fechou, parceiro!": the interjection, then whom it is said to
     negated = not NEGATION.isdisjoint(sentence.vocabulary)
     vocabulary = sentence.vocabulary
+    if not _WITHOUT.isdisjoint(vocabulary):
+        finding = _fee_waived_for_you(sentence)
+        if finding is not None:
+            yield finding
+            return
+    if not negated:
+        finding = (
+            _bare_done(sentence)
+            or _customer_in_plan(sentence)
+            or _handed_over(sentence)
+            or _in_customer_name(sentence)
+            or _free_offer(sentence)
+            or _other_plan_price(sentence)
+        )
+        if finding is not None:
+            yield finding
+            return
     yield from _started_findings(sentence, negated)
     yield from _conditional_offer(sentence)
     # Each loop below looks only for words of its own lists: a sentence with none of them skips it.
@@ -184,9 +227,16 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
                     CLOSURE, "the customer told they are now a customer", sentence.evidence(index - 4, index + 2)
                 )
                 return
-        if word in YOURS and index >= 2 and words[index - 1] in _BE and not negated:
-            given = next((classify(w) for w in words[max(0, index - 4) : index - 1] if classify(w)), None)
-            if given is not None and given[0] == "object" and given[1] in DEAL_OBJECTS | PRICE_OBJECTS:
+        if word in YOURS and index >= 2 and words[index - 1] in _BE and not negated and _predicate(sentence, index):
+            given_at = next((k for k in range(max(0, index - 4), index - 1) if classify(words[k])), -1)
+            given = classify(words[given_at]) if given_at >= 0 else None
+            complement = given_at > 0 and words[given_at - 1] in _OF
+            if (
+                given is not None
+                and given[0] == "object"
+                and given[1] in DEAL_OBJECTS | PRICE_OBJECTS
+                and not complement
+            ):
                 yield Finding(
                     CLOSURE, "the deal handed to the customer (it is theirs)", sentence.evidence(index - 4, index + 1)
                 )
@@ -267,6 +317,192 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
                 return
 
 
+# Acts whose participle alone, with nothing named, states the deal done: "Tá garantido!", "It's guaranteed",
+# "Ya está reservado para ti" (a confirmation alone is too often an appointment's or an understanding's).
+_BARE_ACTS = frozenset({CLOSE, SIGN, APPROVE, ACTIVATE, RESERVE, GUARANTEE, HIRE})
+# Words around such a participle that name nothing: being, the customer as receiver, reassurance.
+_AROUND_BARE = _BE | squeezed_words(
+    "ta fica ficou pra para voce vc ti te you for usted tu was been has have already just tranquilo tranquila "
+    "relax fique pode deixei deixo dejo deje tudo everything no em seu sua nome name your in a su tu nombre "
+    "por aqui"
+)
+# "Pode considerar o plano como seu", "consider it yours".
+_AS = squeezed_words("como as")
+
+
+@lru_cache(maxsize=65536)
+def _bare_participle(word: str) -> bool:
+    role = classify(word)
+    participle = word in STATE_WORDS or (bool(PARTICIPLE.search(word)) and word not in NOT_ACTS)
+    return role is not None and role[0] == "act" and role[1] in _BARE_ACTS and participle
+
+
+def _bare_done(sentence: Sentence) -> Finding | None:
+    """A comma-separated part that is only an act's participle, maybe with being and "for you": "Tá garantido!",
+    "Reservado pra você", "It's guaranteed", "Ya está garantizado"; or only "it's yours", "é seu"."""
+    words = sentence.words
+    if sentence.question or sentence.third_party:
+        return None
+    if YOURS.isdisjoint(sentence.vocabulary) and not any(map(_bare_participle, sentence.vocabulary)):
+        return None
+    start = 0
+    for end in [*(index for index in range(1, len(words)) if sentence.segment_start[index] == index), len(words)]:
+        segment = words[start:end]
+        start = end
+        part = [word for word in segment if word not in FILLERS and word not in _AROUND_BARE]
+        owned = [
+            word
+            for word in segment
+            if word not in FILLERS and word not in _AROUND_BARE - YOURS and word not in _AS and not _deal_object(word)
+        ]
+        if len(owned) == 1 and owned[0] in YOURS and not (_BE | CONSIDER).isdisjoint(segment):
+            return Finding(CLOSURE, "the deal handed to the customer (it is theirs)", " ".join(segment))
+        if len(part) != 1 or has_condition_before(sentence, end - 1):
+            continue
+        if _bare_participle(part[0]):
+            return Finding(CLOSURE, "an act stated done with nothing named (the deal understood)", " ".join(segment))
+    return None
+
+
+# Being in a plan: "você já está no Profissional", "agora faz parte do plano", "you're now on the plan",
+# "ya estás dentro del plan", "ya eres parte del plan".
+_IN_PLAN = squeezed_words("no na dentro inside adentro parte part on in en del do da")
+_CUSTOMER_BEING = squeezed_words("voce vc voces you usted ustedes tu estas eres quedaste quedas")
+_NOW_OR_DONE = _ACCESS_NOW | CLOSING_INTERJECTIONS | squeezed_words("pronto listo ready oficialmente officially set go")
+
+
+def _customer_in_plan(sentence: Sentence) -> Finding | None:
+    words = sentence.words
+    if sentence.question or sentence.third_party or _NOW_OR_DONE.isdisjoint(sentence.vocabulary):
+        return None
+    if _IN_PLAN.isdisjoint(sentence.vocabulary) or _CUSTOMER_BEING.isdisjoint(sentence.vocabulary):
+        return None
+    for index, word in enumerate(words):
+        if word not in _IN_PLAN or _CUSTOMER_BEING.isdisjoint(words[max(0, index - 6) : index]):
+            continue
+        if has_condition_before(sentence, index):
+            continue
+        after = [classify(w) for w in words[index + 1 : index + 4]]
+        if any(f is not None and f[0] == "object" and f[1] in ("plan", "subscription", "service") for f in after):
+            return Finding(CLOSURE, "the customer said to be in a plan", sentence.evidence(index - 4, index + 3))
+        if word in INSIDE and index + 1 == len(words):
+            return Finding(
+                CLOSURE, "the customer said to be in (the sale made)", sentence.evidence(index - 4, index + 1)
+            )
+    return None
+
+
+# "A escolha do plano é sua": the plan only completes what is theirs.
+_OF = squeezed_words("do da de dos das of del")
+# After "é seu" these leave "seu" the predicate ("é seu a partir de hoje"); a noun makes it a determiner
+# ("é seu ponto de partida").
+_AFTER_PREDICATE = _ACCESS_NOW | CONDITION | FILLERS | squeezed_words("a desde from starting mesmo entao now de vez")
+
+
+def _predicate(sentence: Sentence, index: int) -> bool:
+    """The possessive at `index` stands alone ("o plano é seu"), not before a noun ("é seu ponto de partida")."""
+    after = index + 1
+    return (
+        after == len(sentence.words)
+        or sentence.segment_start[after] == after
+        or sentence.words[after] in _AFTER_PREDICATE
+    )
+
+
+def _handed_over(sentence: Sentence) -> Finding | None:
+    """ "É seu, o plano Profissional", "es tuyo, el plan": being theirs, the deal named after it."""
+    words = sentence.words
+    if sentence.question or sentence.third_party or YOURS.isdisjoint(sentence.vocabulary):
+        return None
+    for index, word in enumerate(words):
+        if word not in YOURS or not index or words[index - 1] not in _BE or not _predicate(sentence, index):
+            continue
+        after = [classify(w) for w in words[index + 1 : index + 5]]
+        if any(f is not None and f[0] == "object" and f[1] in DEAL_OBJECTS | PRICE_OBJECTS for f in after):
+            return Finding(
+                CLOSURE, "the deal handed to the customer (it is theirs)", sentence.evidence(index - 1, index + 5)
+            )
+    return None
+
+
+_IN_NAME = squeezed_phrases(
+    ("no", "seu", "nome"), ("em", "seu", "nome"), ("in", "your", "name"), ("a", "su", "nombre"), ("a", "tu", "nombre")
+)
+
+
+_WITHOUT = squeezed_words("sem no without sin")
+_FOR_YOU = squeezed_phrases(
+    *((to, you) for to in ("pra", "para", "for") for you in ("voce", "vc", "you", "ti", "usted", "vos"))
+)
+
+
+def _fee_waived_for_you(sentence: Sentence) -> Finding | None:
+    """ "Sem taxa de implantação pra você!", "no setup fee for you": a published fee waived for this customer."""
+    words = sentence.words
+    if sentence.question or sentence.third_party or sentence.phrase_at(_FOR_YOU) < 0:
+        return None
+    for index, word in enumerate(words):
+        if word not in _WITHOUT or has_condition_before(sentence, index):
+            continue
+        near = [classify(w) for w in words[index + 1 : index + 4]]
+        if any(f is not None and f[0] == "object" and f[1] in ("fee", "price") for f in near):
+            return Finding(PRICE, "a published fee waived for the customer", sentence.evidence(index - 1, index + 6))
+    return None
+
+
+def _in_customer_name(sentence: Sentence) -> Finding | None:
+    """ "Feito, contrato no seu nome", "the plan is in your name": the deal put in the customer's name."""
+    if sentence.question or sentence.third_party:
+        return None
+    index = sentence.phrase_at(_IN_NAME)
+    if index > 0 and any(_deal_object(word) for word in sentence.words[max(0, index - 4) : index]):
+        return Finding(CLOSURE, "a deal put in the customer's name", sentence.evidence(index - 4, index + 3))
+    return None
+
+
+# What a free offer gives: a period of the plan, or the setup and its fee.
+_FREE = squeezed_words("gratis graca gratuito gratuita free gratuitamente")
+_FREE_ITEMS = squeezed_words(
+    "mes mensalidade month months mensualidad implantacao implantacion implementacion implementacao "
+    "implementation setup instalacao instalacion installation onboarding taxa fee cuota"
+)
+
+
+def _free_offer(sentence: Sentence) -> Finding | None:
+    """ "O primeiro mês sai de graça", "setup is free", "la implementación es gratis": given away."""
+    words = sentence.words
+    if sentence.question or sentence.third_party or _FREE.isdisjoint(sentence.vocabulary):
+        return None
+    for index, word in enumerate(words):
+        if word in _FREE and not _FREE_ITEMS.isdisjoint(words[max(0, index - 5) : index]):
+            return Finding(PRICE, "a published price given away (free)", sentence.evidence(index - 5, index + 1))
+    return None
+
+
+# "Pelo preço do Essencial", "for the price of the Essential plan": one plan sold at another's price.
+_AT_PRICE_OF = squeezed_phrases(
+    *(
+        (at, price, of)
+        for at in ("pelo", "por", "for", "al", "a")
+        for price in ("preco", "valor", "price", "precio")
+        for of in ("do", "da", "of", "del", "de")
+    )
+)
+
+
+_PRICE_WORDS = frozenset(phrase[1] for phrase in _AT_PRICE_OF)
+
+
+def _other_plan_price(sentence: Sentence) -> Finding | None:
+    words = sentence.words
+    if sentence.question or sentence.third_party or _PRICE_WORDS.isdisjoint(sentence.vocabulary):
+        return None
+    index = sentence.phrase_at(_AT_PRICE_OF)
+    if index >= 0 and any(classify(word) == ("object", "plan") for word in words[index + 3 : index + 6]):
+        return Finding(PRICE, "a plan offered at another plan's price", sentence.evidence(index - 4, index + 5))
+    return None
+
+
 def _deal_object(word: str) -> bool:
     role = classify(word)
     return role is not None and role[0] == "object" and role[1] in DEAL_OBJECTS
@@ -294,7 +530,7 @@ def _started_findings(sentence: Sentence, negated: bool) -> Iterable[Finding]:
             )
             return
     for index, word in enumerate(words):
-        placed = word in PLACED and any(_deal_object(w) for w in words[index + 1 : index + 5])
+        placed = word in PLACED and any(_deal_object(w) for w in words[index + 1 : index + 7])
         inside = word in INSIDE and not SECOND_PERSON.isdisjoint(words[max(0, index - 4) : index])
         if placed or (inside and any(_deal_object(w) for w in words[index + 1 : index + 4])):
             yield Finding(CLOSURE, "the customer placed in a plan", sentence.evidence(index - 3, index + 4))
@@ -332,3 +568,7 @@ def _conditional_offer(sentence: Sentence) -> Iterable[Finding]:
         if offer and not is_negated(sentence, index):
             yield Finding(PRICE, "an offer conditioned on closing now", sentence.evidence(index - 2, index + 6))
             return
+
+
+# Word pairs the long-reply reader needs to see (see `reading._trigger_pairs`): the new rules' common words.
+TRIGGER_PAIRS = ((_CUSTOMER_BEING, _IN_PLAN), (YOURS, _BE | CONSIDER))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from institutional.amounts import item_key
 from institutional.commitments.lexicon import (
     ACCOUNT,
     BEFORE_NOUN,
@@ -25,8 +26,9 @@ from institutional.commitments.lexicon import (
     THIRD_PARTY,
     THIRD_PARTY_ONLY,
     classify,
+    squeezed_words,
 )
-from institutional.textnorm import Token
+from institutional.textnorm import Token, squeeze
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,14 @@ class Sentence:
         return not THIRD_PARTY_ONLY.isdisjoint(self.vocabulary)
 
 
-def prepare(tokens: list[Token], language: str) -> Sentence:
+# Before a priced item's name ("no Profissional", "o Essencial", "the Professional"): the name is the plan.
+_BEFORE_ITEM = squeezed_words("o no do ao pelo a na da the in on into to el en del al plano plan plan planes planos")
+_PLAN = squeeze("plano")
+
+
+def prepare(tokens: list[Token], language: str, items: frozenset[str] = frozenset()) -> Sentence:
+    """The sentence's words with their scope. `items` are the keys (see `amounts.item_key`) of the
+    release's priced items: a name among them after an article or "plano" reads as the plan it names."""
     words: list[str] = []
     raw: list[str] = []
     segment_start: list[int] = []
@@ -91,7 +100,10 @@ def prepare(tokens: list[Token], language: str) -> Sentence:
         if token.kind == "word":
             if in_quote:
                 quoted.add(len(words))
-            words.append(token.text)
+            if items and words and words[-1] in _BEFORE_ITEM and item_key(token.text) in items:
+                words.append(_PLAN)
+            else:
+                words.append(token.text)
         else:
             words.append("#" + token.text)  # numbers and money: never a word of any list
         raw.append(token.raw or token.text)

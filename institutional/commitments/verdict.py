@@ -12,8 +12,12 @@ from institutional.commitments.sentence import Finding, prepare
 from institutional.textnorm import Token
 
 
-def find_commitments(texts: Sequence[str], *, language: str = "pt", memo: TokenMemo | None = None) -> list[Finding]:
+def find_commitments(
+    texts: Sequence[str], *, language: str = "pt", memo: TokenMemo | None = None, items: frozenset[str] = frozenset()
+) -> list[Finding]:
     """Every commitment in the customer-visible strings: the body first, then labels (each alone and joined).
+
+    `items`: the keys of the release's priced items (its plan names), read as plans after an article.
 
     A label is something the customer taps: an act on its own there ("Fechar contrato", "Confirm order") is
     the assistant offering to do it.
@@ -24,7 +28,7 @@ def find_commitments(texts: Sequence[str], *, language: str = "pt", memo: TokenM
     pieces.extend((joined, False) for joined in joined_variants(texts))
     for candidate, is_label in pieces:
         for sentence in parse(candidate, memo):
-            for finding in _sentence_findings(sentence, language, is_label=is_label):
+            for finding in _sentence_findings(sentence, language, is_label=is_label, items=items):
                 key = (finding.family, finding.evidence)
                 if key not in seen:
                     seen.add(key)
@@ -32,8 +36,10 @@ def find_commitments(texts: Sequence[str], *, language: str = "pt", memo: TokenM
     return findings
 
 
-def _sentence_findings(tokens: list[Token], language: str, *, is_label: bool = False) -> Iterable[Finding]:
-    sentence = prepare(tokens, language)
+def _sentence_findings(
+    tokens: list[Token], language: str, *, is_label: bool = False, items: frozenset[str] = frozenset()
+) -> Iterable[Finding]:
+    sentence = prepare(tokens, language, items)
     yield from credential_findings(sentence)
     yield from advice_findings(sentence)
     yield from deadline_findings(sentence)
