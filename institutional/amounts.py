@@ -159,6 +159,16 @@ _MONEY = re.compile(
     r"|(?P<number3>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:por\s+mes|/\s*mes|mensais|ao\s+mes"
     r"|al\s+mes|per\s+month|a\s+month|/\s*month|mensuales)\b"
 )
+# A price without a currency: a number a price verb or word leads to, with nothing after it but the end of
+# the clause or whom or what it is for ("sai por 450 pra você", "consigo baixar pra 450", "I can do 399").
+_BARE_PRICE = re.compile(
+    r"\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa|cuesta|costs?|vale"
+    r"|dejo|hago|queda|pagar|pay|price|preco|valor|precio)\b[^.!?;\n\d]{0,25}?(?<![\w$.,])"
+    r"(?P<number>\d{2,5}(?:,\d{1,2})?)(?![\d.,]*\d)"
+    r"(?=\s*(?:$|[.!?;,)]|(?:pra|para|for|no|na|in|on|en|al|do|da|del|por|per|to|you)\b))"
+    # Or a number for the customer: "por 450 pra você", "a 399 para ti".
+    r"|\b(?:por|pra|para|a|en|for|at)\s+(?P<number_for>\d{2,5}(?:,\d{1,2})?)\s+(?:pra|para|for)\s+(?:voce|vc|you|ti|usted)\b"
+)
 _QUANTITY = re.compile(
     r"(?<![\w.,/])(?P<number>\d+(?:[.,]\d+)*)\s*"
     r"(?P<unit>%|por\s*cento\b|por\s*ciento\b|percent\b|pct\b|x(?![a-z0-9])|vezes\b|parcelas\b|prestacoes\b"
@@ -315,6 +325,12 @@ def _numeric_amounts(text: str, low: int, high: int) -> list[Amount]:
         number = match.group("number") or match.group("number2") or match.group("number3")
         found.append(Amount(f"money:{_money_value(number)}", match.group(0).strip(), match.start()))
         money_spans.append(match.span())
+    for match in _BARE_PRICE.finditer(text, low, high):
+        group = "number" if match.group("number") else "number_for"
+        if not any(start <= match.start(group) < end for start, end in money_spans):
+            number = match.group(group)
+            found.append(Amount(f"money:{_money_value(number)}", number, match.start(group)))
+            money_spans.append(match.span(group))
     for match in _QUANTITY.finditer(text, low, high):
         if any(start <= match.start() < end for start, end in money_spans):
             continue

@@ -44,7 +44,7 @@ _ACT_STEMS: dict[str, str] = {
         WAIVE: "isent dispens abon perdo waiv exim exoner condon retir remov elimin",
         DISCOUNT: "descont rebaj",
         GRANT: "conced aplic ofere ofrec ofrez offer consig conseg otorg grant baix reduz reduc",
-        EXTEND: "estend prorrog extend amplia alarg",
+        EXTEND: "estend prorrog extend amplia alarg renov renew renuev",
         HIRE: "contrat",
         # Carrying out: "efetuei a sua matrícula", "processei o seu pedido" (only on a deal's own object).
         EXECUTE: "efetu realiz process execut tramit",
@@ -113,7 +113,7 @@ NOT_ACTS = squeezed_words(
     "aplicacion application aplicacao aceitavel acceptable aceptable liberdade liberty libre signo ativamente "
     "activamente efetivo "
     "efetivamente closer finalidade processo processos proceso procesos process processes realizacao realidade "
-    "realmente real"
+    "realmente real renovacao renovacoes renewal renewals renovacion renovaciones"
 )
 
 # Participles and states: already done (or in force) when nothing in the sentence says otherwise.

@@ -75,7 +75,7 @@ ISSUED = squeezed_words(
 
 # A sentence that is only "Fechou!", "Deal!", "Trato hecho!": closing slang.
 CLOSING_INTERJECTIONS = squeezed_words(
-    "fechou fechado fechadisimo deal trato fechamos closed done topado topamos feito valendo"
+    "fechou fechado fechadisimo deal trato fechamos closed done topado topamos feito valendo combinadisimo"
 )
 
 # "Você agora é cliente", "you're now a customer": the sale made, said as the customer's new status.
