@@ -47,6 +47,92 @@ def llm_call_record(
 
     A call not priced by tokens (a transcription, priced by the minute) passes its `estimated_cost`.
     """
+    call = _llm_call_build(
+        task=task,
+        model=model,
+        prompt_version=prompt_version,
+        release_number=release_number,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        latency_ms=latency_ms,
+        outcome=outcome,
+        started_at=started_at,
+        finished_at=finished_at,
+        correlation_id=correlation_id,
+        conversation_id=conversation_id,
+        run_key=run_key,
+        provider=provider,
+        error=error,
+        variant=variant,
+        shadow=shadow,
+        estimated_cost=estimated_cost,
+    )
+    call.save(force_insert=True)
+    _recorded(call)
+    return call
+
+
+def llm_calls_record(
+    *,
+    calls: list[dict[str, Any]],
+    conversation_id: int,
+    run_key: str = "",
+    release_number: int | None,
+    correlation_id: str = "",
+) -> None:
+    """Store a run's calls as the LLM tasks returned them (JSON primitives), variant and shadow included.
+
+    One INSERT for all of them (a run records three to five calls in finalize's transaction).
+    """
+    built = [
+        _llm_call_build(
+            task=call["task"],
+            model=call.get("model", ""),
+            prompt_version=call.get("prompt_version", ""),
+            release_number=release_number,
+            tokens_in=call.get("tokens_in", 0),
+            tokens_out=call.get("tokens_out", 0),
+            latency_ms=call.get("latency_ms", 0),
+            outcome=call.get("outcome", "ok"),
+            started_at=call["started_at"],
+            finished_at=call["finished_at"],
+            correlation_id=correlation_id,
+            conversation_id=conversation_id,
+            run_key=run_key,
+            provider=call.get("provider", "openai"),
+            error=call.get("error", ""),
+            variant=call.get("variant", ""),
+            shadow=bool(call.get("shadow", False)),
+        )
+        for call in calls
+    ]
+    if not built:
+        return
+    for stored in LLMCall.objects.bulk_create(built):
+        _recorded(stored)
+
+
+def _llm_call_build(
+    *,
+    task: str,
+    model: str,
+    prompt_version: str,
+    release_number: int | None,
+    tokens_in: int,
+    tokens_out: int,
+    latency_ms: int,
+    outcome: str,
+    started_at: float | datetime,
+    finished_at: float | datetime,
+    correlation_id: str,
+    conversation_id: int | None,
+    run_key: str,
+    provider: str,
+    error: str,
+    variant: str,
+    shadow: bool,
+    estimated_cost: Decimal | None = None,
+) -> LLMCall:
     if outcome not in LLMCall.Outcome.values:
         raise ValueError(f"unknown LLM call outcome {outcome!r}")
     if provider not in LLMCall.Provider.values:
@@ -57,7 +143,7 @@ def llm_call_record(
         cost = estimated_cost
     else:
         cost = estimate_cost(model, tokens_in, tokens_out) if provider == LLMCall.Provider.OPENAI else Decimal(0)
-    call = LLMCall.objects.create(
+    return LLMCall(
         task=task,
         model=model,
         prompt_version=prompt_version,
@@ -77,55 +163,28 @@ def llm_call_record(
         variant=variant[:40],
         shadow=shadow,
     )
+
+
+def _recorded(call: LLMCall) -> None:
+    """The metrics and the log line of one stored call."""
+    task, outcome = call.task, call.outcome
     metrics.LLM_CALLS.labels(task=task, outcome=outcome).inc()
-    if provider == LLMCall.Provider.OPENAI and outcome != LLMCall.Outcome.CIRCUIT_OPEN:
+    if call.provider == LLMCall.Provider.OPENAI and outcome != LLMCall.Outcome.CIRCUIT_OPEN:
         metrics.LLM_CALL_LATENCY.labels(task=task).observe(call.latency_ms / 1000)
-        metrics.LLM_TOKENS.labels(task=task, direction="prompt").inc(tokens_in)
-        metrics.LLM_TOKENS.labels(task=task, direction="completion").inc(tokens_out)
+        metrics.LLM_TOKENS.labels(task=task, direction="prompt").inc(call.tokens_in)
+        metrics.LLM_TOKENS.labels(task=task, direction="completion").inc(call.tokens_out)
     log.info(
         "llm_call_recorded",
         llm_call_id=call.pk,
         task=task,
-        model=model,
+        model=call.model,
         outcome=outcome,
-        provider=provider,
-        tokens_in=tokens_in,
-        tokens_out=tokens_out,
+        provider=call.provider,
+        tokens_in=call.tokens_in,
+        tokens_out=call.tokens_out,
         latency_ms=call.latency_ms,
-        conversation_id=conversation_id,
-        run_key=run_key,
-        variant=variant,
-        shadow=shadow,
+        conversation_id=call.conversation_id,
+        run_key=call.run_key,
+        variant=call.variant,
+        shadow=call.shadow,
     )
-    return call
-
-
-def llm_calls_record(
-    *,
-    calls: list[dict[str, Any]],
-    conversation_id: int,
-    run_key: str = "",
-    release_number: int | None,
-    correlation_id: str = "",
-) -> None:
-    """Store a run's calls as the LLM tasks returned them (JSON primitives), variant and shadow included."""
-    for call in calls:
-        llm_call_record(
-            task=call["task"],
-            model=call.get("model", ""),
-            prompt_version=call.get("prompt_version", ""),
-            release_number=release_number,
-            tokens_in=call.get("tokens_in", 0),
-            tokens_out=call.get("tokens_out", 0),
-            latency_ms=call.get("latency_ms", 0),
-            outcome=call.get("outcome", "ok"),
-            started_at=call["started_at"],
-            finished_at=call["finished_at"],
-            correlation_id=correlation_id,
-            conversation_id=conversation_id,
-            run_key=run_key,
-            provider=call.get("provider", "openai"),
-            error=call.get("error", ""),
-            variant=call.get("variant", ""),
-            shadow=bool(call.get("shadow", False)),
-        )

@@ -70,7 +70,9 @@ def contact_upsert(*, sender: Sender, correlation_id: str = "") -> Contact:
                     username=sender.username[:256],
                     profile_name=sender.profile_name[:256],
                 )
-            return Contact.objects.select_for_update().get(pk=contact.pk)
+            # No SELECT … FOR UPDATE: a row this transaction inserted is invisible to others until it
+            # commits, and a concurrent INSERT of the same ids waits on its unique index until then.
+            return contact
         except IntegrityError:
             continue  # created concurrently by another request: read it on the next attempt
     raise IntegrityError("contact could not be created or found")

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from conversations.models import Conversation, Message, SendPurpose
 from conversations.selectors import conversation_offline_context
+from conversations.services.guarded import reply_check
 from conversations.services.inbound import inbound_finish
 from conversations.services.planner import SendPlan, send_plan
 from conversations.services.runs import run_end
@@ -142,13 +143,13 @@ def reply_finalize(
         composed = compose_message(text=reply["text"], choice=choice, allowed_media_urls=release.prompt_context())
         target_state = decision["target_state"] if decision else conversation.state
         language = detect_language("\n".join(m.text for m in inbound), default=_language(release))
-        verdict = check_reply(
-            release=release, text=message_body(composed), labels=message_labels(composed), language=language
-        )
-        if verdict.allowed:  # what the model wrote counts too, not only what survived clipping
-            unclipped = check_reply(
-                release=release, text=reply["text"], labels=choice_labels(choice), language=language
-            )
+        body, labels = message_body(composed), message_labels(composed)
+        verdict = reply_check(release=release, text=body, labels=labels, language=language)
+        written = (reply["text"], choice_labels(choice))
+        # What the model wrote counts too, not only what survived clipping (when nothing was clipped,
+        # it is the same text and the same labels: the verdict is the one just given).
+        if verdict.allowed and written != (body, list(labels)):
+            unclipped = reply_check(release=release, text=written[0], labels=written[1], language=language)
             if not unclipped.allowed:
                 verdict = unclipped
         if judgement is not None and judgement["text"] == customer_visible_text(composed):
@@ -183,10 +184,12 @@ def reply_finalize(
             if guarded is None:
                 target_state = State.HANDOFF_REQUESTED.value
             message = guarded
+        # The conversation's row is locked since the start: only this decision can move its state.
+        state = conversation.state
         if decision is not None or target_state != conversation.state:
             by_decision = decision is not None and decision["target_state"] == target_state
             reason = decision["reason"] if decision is not None and by_decision else "the output guard handed it over"
-            conversation_apply_decision(
+            state = conversation_apply_decision(
                 conversation_id=conversation_id,
                 target_state=target_state,
                 actor=Actor.bot(),
@@ -194,15 +197,14 @@ def reply_finalize(
                 message_id=newest.pk if newest else None,
                 correlation_id=correlation_id,
                 expected_state=expected_state,
-            )
-        conversation.refresh_from_db(fields=["state"])
+            ).state
         if message is None:
             # Not even a safe text passes this release's rules: nothing goes out and a person takes over.
             _close_inbound(inbound, status=Message.Status.HANDED_OFF, run_key=run_key, reason="no safe reply")
             run_end(lease=run_key, conversation_id=conversation.pk)
             log.error("reply_withheld", reason="no safe text passes the release's constraints")
             return Finalized(None)
-        if conversation.state == State.HANDOFF_REQUESTED:
+        if state == State.HANDOFF_REQUESTED:
             # Outside the window the planner may send a handoff notice as its mapped template.
             purpose = SendPurpose.HANDOFF_NOTICE
             # Out of hours the customer is told when a person will answer (the next opening).
@@ -223,11 +225,11 @@ def reply_finalize(
             run_key=run_key,
             purpose=purpose,
         )
-        inbound_status = Message.Status.HANDED_OFF if is_bot_silent(conversation.state) else Message.Status.ANSWERED
+        inbound_status = Message.Status.HANDED_OFF if is_bot_silent(state) else Message.Status.ANSWERED
         _close_inbound(inbound, status=inbound_status, run_key=run_key)
         run_end(lease=run_key, conversation_id=conversation.pk)
-        handed_over = conversation.state == State.HANDOFF_REQUESTED and expected_state != State.HANDOFF_REQUESTED
-    log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=conversation.state)
+        handed_over = state == State.HANDOFF_REQUESTED and expected_state != State.HANDOFF_REQUESTED
+    log.info("reply_finalized", message_id=outbound.pk, kind=message.kind, provider=provider, state=state)
     return Finalized(outbound, handed_over=handed_over)
 
 

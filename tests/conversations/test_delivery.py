@@ -100,6 +100,31 @@ def test_the_post_send_audit_counts_a_violation_that_reached_the_customer(fake_g
     assert sample("pyloto_constraint_violations_sent_total") == before + 1
 
 
+def test_the_audit_trusts_only_what_this_process_passed_under_the_same_release(fake_graph):
+    from dataclasses import replace
+
+    from conversations.services.guarded import reply_check, reply_known_allowed
+    from institutional.selectors import current_release
+
+    release = current_release()
+    text = "Nosso horário de atendimento é das 9h às 17h."
+    assert not reply_known_allowed(release=release, text=text)
+    assert reply_check(release=release, text=text).allowed
+    assert reply_known_allowed(release=release, text=text)
+    # Another text, other labels or another release's content: checked again, never taken from memory.
+    assert not reply_known_allowed(release=release, text=text + " ")
+    assert not reply_known_allowed(release=release, text=text, labels=["Falar com alguém"])
+    assert not reply_known_allowed(release=replace(release, content_hash="another"), text=text)
+    # What the guard blocks is never remembered as allowed.
+    blocked = "Seu contrato está fechado, parabéns!"
+    assert not reply_check(release=release, text=blocked).allowed
+    assert not reply_known_allowed(release=release, text=blocked)
+    # So the audit still counts a blocked text that reached the customer, after finalize checked it.
+    before = sample("pyloto_constraint_violations_sent_total")
+    assert reply_deliver(message_id=outbound(blocked).pk) == "sent"
+    assert sample("pyloto_constraint_violations_sent_total") == before + 1
+
+
 def test_a_send_whose_recipient_is_busy_for_long_goes_back_to_pending_without_holding_a_slot(fake_graph, settings):
     from pyloto.resilience.pacing import SendPaced, pacing_reserve_number, pacing_reset
 

@@ -127,3 +127,34 @@ def test_admin_lists_calls_read_only(admin_client):
     detail = admin_client.get(f"/admin/llm/llmcall/{call.pk}/change/")
     assert detail.status_code == 200
     assert b'name="tokens_in"' not in detail.content, "fields must render read-only"
+
+
+def test_a_runs_calls_are_stored_in_one_insert_with_their_costs():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from llm.services import llm_calls_record
+    from tests.factories import ConversationFactory
+
+    conversation = ConversationFactory()
+    now = time.time()
+    calls = [
+        {
+            "task": task,
+            "model": "gpt-4o-mini",
+            "tokens_in": 1000,
+            "tokens_out": 100,
+            "started_at": now,
+            "finished_at": now,
+        }
+        for task in ("decide_state", "write_reply", "choose_message_type")
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        llm_calls_record(calls=calls, conversation_id=conversation.pk, run_key="r1", release_number=2)
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]
+    stored = list(LLMCall.objects.filter(run_key="r1").order_by("pk"))
+    assert [c.task for c in stored] == ["decide_state", "write_reply", "choose_message_type"]
+    assert all(c.estimated_cost == estimate_cost("gpt-4o-mini", 1000, 100) > 0 for c in stored)
+    assert {c.release_number for c in stored} == {2}
+    with pytest.raises(ValueError):
+        llm_calls_record(calls=[{**calls[0], "outcome": "nonsense"}], conversation_id=conversation.pk, release_number=2)
