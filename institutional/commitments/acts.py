@@ -49,6 +49,7 @@ from institutional.commitments.lexicon import (
     act_stem_length,
     classify,
     family_of,
+    is_deal_object,
     squeezed_phrases,
     squeezed_words,
 )
@@ -364,8 +365,7 @@ def _state_finding(
 
 
 def _congratulation(sentence: Sentence, index: int) -> Iterable[Finding]:
-    before = [classify(word) for word in sentence.words[max(0, index - 8) : index]]
-    if any(found is not None and found[0] == "object" and found[1] in DEAL_OBJECTS for found in before):
+    if any(is_deal_object(word) for word in sentence.words[max(0, index - 8) : index]):
         yield Finding(
             CLOSURE,
             "welcome or congratulations after a purchase (closure implied)",
@@ -374,7 +374,7 @@ def _congratulation(sentence: Sentence, index: int) -> Iterable[Finding]:
         return
     for word in sentence.words[index + 1 : index + 6]:
         found = classify(word)
-        if found is not None and found[0] == "object" and found[1] in DEAL_OBJECTS:
+        if is_deal_object(word):
             yield Finding(
                 CLOSURE,
                 "congratulations or welcome on a purchase (closure implied)",

@@ -298,6 +298,13 @@ END = squeezed_words("fim fins end fin final")
 
 DEAL_OBJECTS = frozenset({"contract", "deal", "proposal", "order", "subscription", "plan", "service"})
 
+
+def is_deal_object(word: str) -> bool:
+    """The word names a contract, deal, proposal, order, subscription, plan or service."""
+    role = classify(word)
+    return role is not None and role[0] == "object" and role[1] in DEAL_OBJECTS
+
+
 PRICE_OBJECTS = frozenset({"price", "fee", "discount", "deadline"})
 
 EXECUTABLE = frozenset({"contract", "deal", "proposal", "order", "subscription"})

@@ -36,6 +36,7 @@ from institutional.commitments.lexicon import (
     THIRD_PARTY,
     TIME_PLACE,
     classify,
+    is_deal_object,
     squeezed_phrases,
     squeezed_words,
 )
@@ -211,15 +212,18 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
             left = words[max(0, index - 4) : index]
             now = not _ACCESS_NOW.isdisjoint(words)
             addressed = not SECOND_PERSON.isdisjoint(words[max(0, index - 6) : index]) or not START.isdisjoint(left)
-            if not _CAN.isdisjoint(left) and (now or not START.isdisjoint(left)) and addressed:
-                roles = [classify(w) for w in words[index + 1 : index + 6]]
-                if any(f is not None and f[0] == "object" and f[1] in DEAL_OBJECTS for f in roles):
-                    yield Finding(
-                        CLOSURE,
-                        "the customer told to start using a plan (access granted)",
-                        sentence.evidence(index - 4, index + 4),
-                    )
-                    return
+            if (
+                not _CAN.isdisjoint(left)
+                and (now or not START.isdisjoint(left))
+                and addressed
+                and any(is_deal_object(w) for w in words[index + 1 : index + 6])
+            ):
+                yield Finding(
+                    CLOSURE,
+                    "the customer told to start using a plan (access granted)",
+                    sentence.evidence(index - 4, index + 4),
+                )
+                return
         if word in CUSTOMER_STATUS and not negated and not has_condition_before(sentence, index):
             left = words[max(0, index - 6) : index]
             if (not SECOND_PERSON.isdisjoint(left) or not _BE_SECOND.isdisjoint(left)) and not _BE.isdisjoint(left):
@@ -353,7 +357,7 @@ def _bare_done(sentence: Sentence) -> Finding | None:
         owned = [
             word
             for word in segment
-            if word not in FILLERS and word not in _AROUND_BARE - YOURS and word not in _AS and not _deal_object(word)
+            if word not in FILLERS and word not in _AROUND_BARE - YOURS and word not in _AS and not is_deal_object(word)
         ]
         if len(owned) == 1 and owned[0] in YOURS and not (_BE | CONSIDER).isdisjoint(segment):
             return Finding(CLOSURE, "the deal handed to the customer (it is theirs)", " ".join(segment))
@@ -455,7 +459,7 @@ def _in_customer_name(sentence: Sentence) -> Finding | None:
     if sentence.question or sentence.third_party:
         return None
     index = sentence.phrase_at(_IN_NAME)
-    if index > 0 and any(_deal_object(word) for word in sentence.words[max(0, index - 4) : index]):
+    if index > 0 and any(is_deal_object(word) for word in sentence.words[max(0, index - 4) : index]):
         return Finding(CLOSURE, "a deal put in the customer's name", sentence.evidence(index - 4, index + 3))
     return None
 
@@ -503,11 +507,6 @@ def _other_plan_price(sentence: Sentence) -> Finding | None:
     return None
 
 
-def _deal_object(word: str) -> bool:
-    role = classify(word)
-    return role is not None and role[0] == "object" and role[1] in DEAL_OBJECTS
-
-
 def _started_findings(sentence: Sentence, negated: bool) -> Iterable[Finding]:
     """The customer's plan said to start, the speaker starting the service, the plan handed over."""
     words = sentence.words
@@ -520,23 +519,23 @@ def _started_findings(sentence: Sentence, negated: bool) -> Iterable[Finding]:
         before = words[max(0, index - 4) : index]
         after = words[index + 1 : index + 5]
         owned = any(
-            _deal_object(w) and not POSSESSIVE_CUSTOMER.isdisjoint(before[max(0, k - 2) : k])
+            is_deal_object(w) and not POSSESSIVE_CUSTOMER.isdisjoint(before[max(0, k - 2) : k])
             for k, w in enumerate(before)
         )
         speaker = not (FIRST_PERSON | FIRST_PERSON_MARKERS).isdisjoint(before) or word.endswith(("amos", "emos"))
-        if owned or (speaker and any(_deal_object(w) for w in after)):
+        if owned or (speaker and any(is_deal_object(w) for w in after)):
             yield Finding(
                 CLOSURE, "the customer's plan or service said to start", sentence.evidence(index - 4, index + 4)
             )
             return
     for index, word in enumerate(words):
-        placed = word in PLACED and any(_deal_object(w) for w in words[index + 1 : index + 7])
+        placed = word in PLACED and any(is_deal_object(w) for w in words[index + 1 : index + 7])
         inside = word in INSIDE and not SECOND_PERSON.isdisjoint(words[max(0, index - 4) : index])
-        if placed or (inside and any(_deal_object(w) for w in words[index + 1 : index + 4])):
+        if placed or (inside and any(is_deal_object(w) for w in words[index + 1 : index + 4])):
             yield Finding(CLOSURE, "the customer placed in a plan", sentence.evidence(index - 3, index + 4))
             return
     index = sentence.phrase_at(_KEEP_WITH)
-    handed = index >= 0 and any(_deal_object(w) for w in words[index + 2 : index + 6]) and not conditional
+    handed = index >= 0 and any(is_deal_object(w) for w in words[index + 2 : index + 6]) and not conditional
     if handed and (not SECOND_PERSON.isdisjoint(words[max(0, index - 3) : index]) or words[index] == "get"):
         yield Finding(CLOSURE, "the plan handed to the customer", sentence.evidence(index - 3, index + 5))
         return
