@@ -67,7 +67,7 @@ redteam: $(STAMP)
 	  $(VENV)/bin/pytest tests/e2e/test_redteam.py -m redteam -s -q -p no:cacheprovider; pipeline=$$?; \
 	  test $$guard -eq 0 -a $$pipeline -eq 0
 
-## faults: the whole fault run (never in CI, ~10 min): 1 200 messages under load while every fault is injected,
+## faults: the whole fault run (never in CI, ~10 min): 1 500 messages under load while every fault is injected,
 ## against a private Redis and PostgreSQL; prints lost / answered twice / crashed / dead / recovery times
 faults: $(STAMP)
 	$(PY) -m benchmarks.faults

@@ -6,8 +6,9 @@ fakes are the project's own (OpenAI-compatible server; Graph server that posts s
 Meta does). The Procfile's processes run under the supervisor `make run` uses, which restarts a
 process that dies.
 
-It sends `FAULTS_MESSAGES` (1 200) messages at `FAULTS_RATE` (5/s), each from a new customer, and
-every `FAULTS_EVERY_S` (22 s) injects the next fault:
+It sends `FAULTS_MESSAGES` (1 500) messages at `FAULTS_RATE` (5/s), each from a new customer, and
+every `FAULTS_EVERY_S` (40 s: each fault has its 30 s recovery budget before the next one) injects
+the next fault:
 kill -9 of worker_pipeline, a Redis restart, kill -9 of worker_llm, a fast PostgreSQL restart,
 kill -9 of worker_delivery, 20 s of LLM HTTP 500s then timeouts, 20 s of Graph 429/503.
 Then it waits for every message to settle and prints one line per fault and a summary:
@@ -43,9 +44,9 @@ from pyloto.supervisor import Supervisor, procfile_commands
 from tests.fakes.services import PrivatePostgres, PrivateRedis
 
 PROCESSES = ["web", "worker_pipeline", "worker_llm", "worker_delivery", "beat"]
-MESSAGES = int(os.environ.get("FAULTS_MESSAGES", "1200"))
+MESSAGES = int(os.environ.get("FAULTS_MESSAGES", "1500"))
 RATE = float(os.environ.get("FAULTS_RATE", "5"))
-EVERY_S = float(os.environ.get("FAULTS_EVERY_S", "22"))
+EVERY_S = float(os.environ.get("FAULTS_EVERY_S", "40"))
 FIRST_AT_S = float(os.environ.get("FAULTS_FIRST_AT_S", "15"))
 OUTAGE_S = 20.0
 # Meta redelivers a webhook that did not get a 200 "with decreasing frequency" for up to 7 days; the

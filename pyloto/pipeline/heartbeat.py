@@ -7,6 +7,8 @@ row cannot be renewed by whoever holds the run. Instead the run's heartbeat is a
   one lease: a killed worker's run goes silent within a lease;
 - when a task ends (its next task is queued, or its retry counts down), the key is set for the
   broker's visibility timeout: as long as that next task can still be delivered, the run is alive.
+  A task that failed outright queued nothing (its error callback, run inline, may have failed too:
+  a PostgreSQL restart breaks both), so its run keeps one lease and is reclaimed after it.
   A run waiting behind a backlog is not dead — reclaiming it runs it again and deepens the very
   backlog it waits in (two fault runs spiralled that way with a 60 s allowance: the LLM queue's wait
   passed 60 s under load, every waiting run was reclaimed and launched again, and no finalize found
@@ -36,6 +38,7 @@ from typing import Any
 
 import redis
 import structlog
+from celery import states
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 
@@ -148,12 +151,16 @@ class _Beater:
         with self._lock:
             self._epochs[task_id] = epoch
 
-    def stop(self, task_id: str) -> None:
+    def stop(self, task_id: str, *, failed: bool = False) -> None:
         with self._lock:
             run_key = self._active.pop(task_id, None)
             epoch = self._epochs.pop(task_id, None)
             still_running = run_key in self._active.values()
-        if run_key and not still_running:
+        if not run_key or still_running:
+            return
+        if failed:
+            run_heartbeat(run_key)
+        else:
             _after_task(run_key, epoch)
 
     def _loop(self) -> None:
@@ -198,6 +205,6 @@ def _beat_while_running(task_id: str | None = None, args: Any = (), kwargs: Any 
 
 
 @task_postrun.connect(weak=False)
-def _stop_beating(task_id: str | None = None, **_: Any) -> None:
+def _stop_beating(task_id: str | None = None, state: str | None = None, **_: Any) -> None:
     if task_id:
-        _beater.stop(task_id)
+        _beater.stop(task_id, failed=state == states.FAILURE)

@@ -26,18 +26,21 @@ from pyloto.whatsapp.errors import WhatsAppTransientError
 
 log = structlog.get_logger(__name__)
 
+# A PostgreSQL restart or a dropped connection is transient: the task runs again on a checked connection
+# (`db_connections` drops the dead one after the failed attempt) instead of leaving its run stranded until
+# the sweeper reclaims it. Every step it retries is idempotent: the lease and the stored reply say what
+# an earlier attempt already did.
+DATABASE_RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 10,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
 
-@shared_task(
-    route_queue=Queue.INGEST,
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=1,
-    retry_backoff_max=10,
-    retry_jitter=True,
-    max_retries=5,  # then the sweeper re-drives the elements still unread
-    soft_time_limit=60,
-    time_limit=90,
-)
+
+# After its retries the sweeper re-drives the elements still unread.
+@shared_task(route_queue=Queue.INGEST, acks_late=True, soft_time_limit=60, time_limit=90, **DATABASE_RETRY)
 def ingest_webhook(element_ids: list[int]) -> None:
     """Read what the webhook stored (contacts, conversations, messages, statuses), then start the runs."""
     dispatch.ingested_follow_ups_enqueue(webhook_elements_ingest(element_ids=element_ids))
@@ -49,7 +52,12 @@ NEW_RUN_PRIORITY = 6
 
 
 @shared_task(
-    route_queue=Queue.PIPELINE, route_priority=NEW_RUN_PRIORITY, acks_late=True, soft_time_limit=60, time_limit=90
+    route_queue=Queue.PIPELINE,
+    route_priority=NEW_RUN_PRIORITY,
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+    **DATABASE_RETRY,
 )
 def run_conversation(conversation_id: int) -> str:
     """Claim the conversation's run lease and launch its pipeline (or answer offline at once)."""
@@ -58,14 +66,14 @@ def run_conversation(conversation_id: int) -> str:
     return step.outcome
 
 
-@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90, **DATABASE_RETRY)
 def finalize_reply(parts: list[dict[str, Any]], *, run_key: str, conversation_id: int, expected_state: str) -> None:
     """Chord body: merge the decision, the reply and the message type into one guarded reply."""
     finalized = run_finalize(parts, run_key=run_key, conversation_id=conversation_id, expected_state=expected_state)
     dispatch.finalized_follow(finalized, conversation_id=conversation_id)
 
 
-@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90)
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=60, time_limit=90, **DATABASE_RETRY)
 def record_shadow_run(parts: list[dict[str, Any]], *, run_key: str, conversation_id: int, release_number: int) -> None:
     """Chord body of a shadow variant: record its calls for comparison; nothing is sent."""
     shadow_record(parts, run_key=run_key, conversation_id=conversation_id, release_number=release_number)
@@ -116,7 +124,7 @@ def sweep_pipeline() -> dict[str, int]:
     return pipeline_sweep()
 
 
-@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=30, time_limit=45)
+@shared_task(route_queue=Queue.PIPELINE, acks_late=True, soft_time_limit=30, time_limit=45, **DATABASE_RETRY)
 def store_handoff_summary(result: dict[str, Any]) -> None:
     """Keep the LLM's handoff summary (and record its call)."""
     handoff_summary_store(conversation_id=result["conversation_id"], decision_id=result["decision_id"], result=result)

@@ -245,6 +245,31 @@ def test_a_run_waiting_for_its_next_task_stays_alive_longer_than_one_executing(s
     assert settings.RUN_LEASE_SECONDS * 1000 < queued_ttl <= settings.CELERY_VISIBILITY_TIMEOUT_S * 1000
 
 
+@pytest.mark.parametrize(
+    ("state", "queued"),
+    [("SUCCESS", True), ("RETRY", True), ("FAILURE", False)],
+)
+def test_a_task_that_failed_outright_leaves_its_run_one_lease_while_one_that_handed_on_leaves_it_queued(
+    settings, state, queued
+):
+    """A finalize that failed on a PostgreSQL restart queued nothing: its run must not look alive for minutes."""
+    import redis as redis_lib
+    from celery.signals import task_postrun, task_prerun
+
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    run_key = f"run-{state.lower()}"
+    task_id = uuid.uuid4().hex
+    task_prerun.send(sender=None, task_id=task_id, task=None, args=(), kwargs={"run_key": run_key})
+    task_postrun.send(sender=None, task_id=task_id, task=None, args=(), kwargs={}, retval=None, state=state)
+    ttl_ms = client.pttl(KEY_PREFIX + run_key)
+
+    lease_ms = settings.RUN_LEASE_SECONDS * 1000
+    if queued:
+        assert lease_ms < ttl_ms <= settings.CELERY_VISIBILITY_TIMEOUT_S * 1000
+    else:
+        assert 0 < ttl_ms <= lease_ms
+
+
 def test_a_task_that_ran_across_a_redis_restart_leaves_its_run_one_lease_not_the_visibility_timeout(settings):
     import redis as redis_lib
 

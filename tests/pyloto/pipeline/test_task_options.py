@@ -44,3 +44,20 @@ def test_task_options(name):
         assert issubclass(error, transient), f"{name} retries {error.__name__}"
     if retried or task.max_retries:
         assert task.max_retries is not None and task.max_retries <= 20, f"{name} retries without a bound"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pyloto.pipeline.tasks.ingest_webhook",
+        "pyloto.pipeline.tasks.run_conversation",
+        "pyloto.pipeline.tasks.finalize_reply",
+        "pyloto.pipeline.tasks.record_shadow_run",
+        "pyloto.pipeline.tasks.store_handoff_summary",
+    ],
+)
+def test_the_steps_a_postgresql_restart_interrupts_retry_on_a_dropped_connection(name):
+    # Without it one failed finalize left its run "queued" until the sweeper reclaimed it minutes later.
+    task = _project_tasks()[name]
+    assert {OperationalError, InterfaceError} <= set(task.autoretry_for)
+    assert task.retry_jitter and task.max_retries
