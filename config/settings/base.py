@@ -60,9 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so every later log line of the request (django-structlog's included) carries the id.
+    # First, so every later log line of the request carries the id (and its own request_finished line).
     "pyloto.observability.middleware.CorrelationIdMiddleware",
-    "django_structlog.middlewares.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from gunicorn, so `make run` needs no separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -358,9 +357,6 @@ READINESS_TIMEOUT_S = env.float("READINESS_TIMEOUT_S", default=2.0)
 # LOG_FORMAT: "json" (one object per line, production's default) or "console" (readable).
 LOG_FORMAT = env("LOG_FORMAT", default="console")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-# django-structlog: client IPs are personal data (LGPD) and add nothing to a webhook's trail.
-DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
-DJANGO_STRUCTLOG_USER_ID_FIELD = "pk"
 # Sentry starts in PylotoConfig.ready() (web and workers alike), once per-environment settings won.
 # structlog hands its events to the stdlib; LOGGING's formatter masks and renders them.
 configure_structlog()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import structlog
 
 from pyloto.observability.correlation import HTTP_HEADER, correlation_scope
@@ -78,10 +79,25 @@ def test_each_request_gets_a_correlation_id_in_the_header_and_in_its_log_lines(c
     assert len(cid) == 32
     assert second[HTTP_HEADER] != cid
     records = [json.loads(line) for line in lines]
-    request_lines = [r for r in records if r["event"] in {"request_started", "request_finished"}]
-    assert {r["event"] for r in request_lines if r["correlation_id"] == cid} == {"request_started", "request_finished"}
-    # The context is cleared between requests: nothing of the first leaks into the second.
-    assert all(r["correlation_id"] in {cid, second[HTTP_HEADER]} for r in request_lines)
+    request_lines = [r for r in records if r["event"] == "request_finished"]
+    # One line per request, carrying its own id: nothing of the first leaks into the second.
+    assert [r["correlation_id"] for r in request_lines] == [cid, second[HTTP_HEADER]]
+    assert request_lines[0]["code"] == 200 and request_lines[0]["request"] == "GET /healthz"
+    assert request_lines[0]["level"] == "info" and request_lines[0]["duration_ms"] >= 0
+    assert "user_id" not in request_lines[0]
+
+
+@pytest.mark.django_db
+def test_a_request_line_says_who_was_signed_in_and_is_louder_when_the_request_failed(client, django_user_model):
+    staff = django_user_model.objects.create_user("ana", password="x", is_staff=True)
+    client.force_login(staff)
+    with capture_rendered_logs() as lines:
+        client.get("/healthz?phone=5511987654321")
+        client.get("/no-such-page/")
+    records = [json.loads(line) for line in lines if '"request_finished"' in line]
+    found, missing = records
+    assert found["user_id"] == staff.pk and found["request"] == "GET /healthz"  # never the query string
+    assert missing["code"] == 404 and missing["level"] == "warning"
 
 
 def test_every_process_keeps_the_os_clock_in_utc_whatever_the_machine_zone(tmp_path):

@@ -62,6 +62,6 @@ def test_a_conversation_logs_no_raw_personal_data(conversation_stack):
     for cid in (first, second):
         # The run's step answers (offline here) and sends the reply itself: both carry the id.
         assert tasks[cid] >= {None, "pyloto.pipeline.tasks.run_conversation"}
-    assert {"request_started", "webhook_ingested", "reply_sent"} <= {
+    assert {"request_finished", "webhook_ingested", "reply_sent"} <= {
         r["event"] for r in records if r["correlation_id"] == first
     }
