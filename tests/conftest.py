@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import structlog
 from django.conf import settings
 from django.core.management import call_command
 from django.utils.translation import trans_real
@@ -33,6 +34,15 @@ def promtool() -> str:
     if path is None:
         pytest.fail("promtool is not installed: run `make test` (scripts/ensure_promtool.sh fetches it)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _clean_log_context():
+    """Each test starts with an empty structlog context: a test that fires a bare task_prerun (as a worker
+    would) binds task ids that no postrun clears, and they would follow the thread into later tests."""
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.contextvars.clear_contextvars()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -36,10 +36,16 @@ class CorrelationIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        with correlation_scope(new_correlation_id()) as cid:
-            request.correlation_id = cid  # type: ignore[attr-defined]
-            response = self.get_response(request)
-            _log_request(request, response, time.perf_counter() - started)
+        # A request starts and ends with a clean log context: whatever a step bound and left behind
+        # (an in-process task in embedded mode) must not follow this thread into its next request.
+        structlog.contextvars.clear_contextvars()
+        try:
+            with correlation_scope(new_correlation_id()) as cid:
+                request.correlation_id = cid  # type: ignore[attr-defined]
+                response = self.get_response(request)
+                _log_request(request, response, time.perf_counter() - started)
+        finally:
+            structlog.contextvars.clear_contextvars()
         # A view that minted its own id for what it stored has the last word on the header.
         if HTTP_HEADER not in response:
             response[HTTP_HEADER] = cid
