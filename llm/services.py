@@ -1,8 +1,10 @@
 """Writes for the LLM app: recording each LLM call with its estimated cost."""
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec
 
 import structlog
 
@@ -12,6 +14,8 @@ from pyloto.observability import metrics
 
 log = structlog.get_logger(__name__)
 
+P = ParamSpec("P")
+
 _ERROR_MAX_CHARS = 2000
 
 
@@ -20,56 +24,6 @@ def _as_datetime(value: float | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime.fromtimestamp(float(value), tz=UTC)
-
-
-def llm_call_record(
-    *,
-    task: str,
-    model: str,
-    prompt_version: str,
-    release_number: int | None,
-    tokens_in: int,
-    tokens_out: int,
-    latency_ms: int,
-    outcome: str,
-    started_at: float | datetime,
-    finished_at: float | datetime,
-    correlation_id: str = "",
-    conversation_id: int | None = None,
-    run_key: str = "",
-    provider: str = LLMCall.Provider.OPENAI,
-    error: str = "",
-    variant: str = "",
-    shadow: bool = False,
-    estimated_cost: Decimal | None = None,
-) -> LLMCall:
-    """Store one LLM call; the cost comes from the `LLM_PRICES` table (offline calls cost nothing).
-
-    A call not priced by tokens (a transcription, priced by the minute) passes its `estimated_cost`.
-    """
-    call = _llm_call_build(
-        task=task,
-        model=model,
-        prompt_version=prompt_version,
-        release_number=release_number,
-        tokens_in=tokens_in,
-        tokens_out=tokens_out,
-        latency_ms=latency_ms,
-        outcome=outcome,
-        started_at=started_at,
-        finished_at=finished_at,
-        correlation_id=correlation_id,
-        conversation_id=conversation_id,
-        run_key=run_key,
-        provider=provider,
-        error=error,
-        variant=variant,
-        shadow=shadow,
-        estimated_cost=estimated_cost,
-    )
-    call.save(force_insert=True)
-    _recorded(call)
-    return call
 
 
 def llm_calls_record(
@@ -85,7 +39,7 @@ def llm_calls_record(
     One INSERT for all of them (a run records three to five calls in finalize's transaction).
     """
     built = [
-        _llm_call_build(
+        llm_call_build(
             task=call["task"],
             model=call.get("model", ""),
             prompt_version=call.get("prompt_version", ""),
@@ -112,7 +66,7 @@ def llm_calls_record(
         _recorded(stored)
 
 
-def _llm_call_build(
+def llm_call_build(
     *,
     task: str,
     model: str,
@@ -124,15 +78,19 @@ def _llm_call_build(
     outcome: str,
     started_at: float | datetime,
     finished_at: float | datetime,
-    correlation_id: str,
-    conversation_id: int | None,
-    run_key: str,
-    provider: str,
-    error: str,
-    variant: str,
-    shadow: bool,
+    correlation_id: str = "",
+    conversation_id: int | None = None,
+    run_key: str = "",
+    provider: str = LLMCall.Provider.OPENAI,
+    error: str = "",
+    variant: str = "",
+    shadow: bool = False,
     estimated_cost: Decimal | None = None,
 ) -> LLMCall:
+    """One LLM call's row, not saved yet; the cost comes from the `LLM_PRICES` table (offline calls cost nothing).
+
+    A call not priced by tokens (a transcription, priced by the minute) passes its `estimated_cost`.
+    """
     if outcome not in LLMCall.Outcome.values:
         raise ValueError(f"unknown LLM call outcome {outcome!r}")
     if provider not in LLMCall.Provider.values:
@@ -163,6 +121,23 @@ def _llm_call_build(
         variant=variant[:40],
         shadow=shadow,
     )
+
+
+def _stored(build: Callable[P, LLMCall]) -> Callable[P, LLMCall]:
+    """`build`, then the row inserted and reported: one keyword list serves one call and a run's batch."""
+
+    @functools.wraps(build)
+    def record(*args: P.args, **kwargs: P.kwargs) -> LLMCall:
+        call = build(*args, **kwargs)
+        call.save(force_insert=True)
+        _recorded(call)
+        return call
+
+    return record
+
+
+# Store one LLM call (the fields of `llm_call_build`); a run's calls go through `llm_calls_record` instead.
+llm_call_record = _stored(llm_call_build)
 
 
 def _recorded(call: LLMCall) -> None:
