@@ -76,7 +76,7 @@ def test_structured_call_returns_validated_output_with_tokens_and_latency(fake_o
     assert result.latency_ms >= 30
     assert result.started_at <= result.finished_at
     (request,) = fake_openai.requests()
-    # The SDK's parse() sent a strict json_schema named after the pydantic model.
+    # A strict json_schema named after the pydantic model went out, as the SDK's parse() would send it.
     assert request["schema_name"] == "Decision"
     assert request["response_format_type"] == "json_schema"
     assert request["strict"] is True
