@@ -190,7 +190,7 @@ def reply_finalize(
             by_decision = decision is not None and decision["target_state"] == target_state
             reason = decision["reason"] if decision is not None and by_decision else "the output guard handed it over"
             state = conversation_apply_decision(
-                conversation_id=conversation_id,
+                conversation=conversation,
                 target_state=target_state,
                 actor=Actor.bot(),
                 reason=reason,

@@ -10,6 +10,7 @@ rolls both back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
@@ -136,7 +137,8 @@ class DecisionOutcome:
 
 def conversation_apply_decision(
     *,
-    conversation_id: int,
+    conversation_id: int | None = None,
+    conversation: Conversation | None = None,
     target_state: str,
     actor: Actor,
     reason: str,
@@ -149,18 +151,25 @@ def conversation_apply_decision(
     `expected_state` is the state the proposer saw (the one given to the LLM). When the state has
     moved since, the proposal is stale and refused rather than applied to a state it never considered:
     of two concurrent decisions on the same state, only the first applies.
+
+    The row of `conversation_id` is locked here; a caller that already holds it locked in its open
+    transaction (finalize) passes it as `conversation` instead: no second read, no savepoint.
     """
+    decide = partial(
+        _decide,
+        actor=actor,
+        reason=reason,
+        target_state=target_state,
+        message_id=message_id,
+        correlation_id=correlation_id,
+        expected_state=expected_state,
+    )
+    if conversation is not None:
+        return decide(conversation)
+    if conversation_id is None:
+        raise ValueError("conversation_apply_decision needs the conversation_id or the locked conversation")
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-        return _decide(
-            conversation,
-            actor=actor,
-            reason=reason,
-            target_state=target_state,
-            message_id=message_id,
-            correlation_id=correlation_id,
-            expected_state=expected_state,
-        )
+        return decide(Conversation.objects.select_for_update().get(pk=conversation_id))
 
 
 def conversation_request_handoff(
