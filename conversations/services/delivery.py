@@ -20,6 +20,7 @@ run. Errors decide what happens next:
 
 import random
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -37,7 +38,6 @@ from conversations.services.dead_letters import dead_letter_record
 from conversations.services.guarded import reply_known_allowed
 from conversations.services.inbound import inbound_finish
 from conversations.services.planner import SendPlan, send_plan
-from conversations.states import is_bot_silent
 from institutional.guard import check_reply
 from institutional.selectors import current_release
 from pyloto.errors import PermanentError
@@ -51,37 +51,33 @@ from pyloto.whatsapp.payloads import message_from_json
 log = structlog.get_logger(__name__)
 
 
-def message_acknowledge(*, message_id: int, reply_coming: bool | None = None) -> bool:
+@dataclass(frozen=True)
+class ReadReceipt:
+    """What the read receipt of a run's newest message needs, read by the run that took it."""
+
+    message_id: int
+    wamid: str
+    contact_opted_out: bool
+
+
+def read_receipt_send(*, receipt: ReadReceipt, reply_coming: bool) -> bool:
     """Mark the inbound message read with a typing indicator; a permanent refusal is logged, not raised.
 
     Marking the newest message read marks the earlier ones read too, so one call per burst suffices.
-    `reply_coming`: what the run that took the message knows (it wrote or is writing a reply); None
-    judges from the conversation and the message as they are.
+    `reply_coming`: the run that took the message wrote or is writing a reply. "Typing…" promises an
+    answer: never shown when the bot stays silent or to a contact who opted out.
     """
-    message = (
-        Message.objects.filter(pk=message_id, direction=Message.Direction.INBOUND)
-        .select_related("conversation__contact")
-        .first()
-    )
-    if message is None or not message.wamid:
-        log.warning("acknowledge_skipped", message_id=message_id, reason="no inbound message with a wamid")
+    if not receipt.wamid:
+        log.warning("acknowledge_skipped", message_id=receipt.message_id, reason="no inbound message with a wamid")
         return False
-    # "Typing…" promises an answer: never shown when the bot will stay silent (a person owns the
-    # conversation, the customer opted out, or the message was closed without a reply).
-    conversation = message.conversation
-    if reply_coming is None:
-        reply_coming = not is_bot_silent(conversation.state) and message.status not in (
-            Message.Status.DROPPED,
-            Message.Status.HANDED_OFF,
-        )
-    bot_will_answer = reply_coming and conversation.contact.opted_out_at is None
+    bot_will_answer = reply_coming and not receipt.contact_opted_out
     try:
-        WhatsAppClient.from_settings().mark_read(message_id=message.wamid, typing_indicator=bot_will_answer)
+        WhatsAppClient.from_settings().mark_read(message_id=receipt.wamid, typing_indicator=bot_will_answer)
     except PermanentError as exc:
         # A read receipt is courtesy: never dead-letter the conversation for it.
-        log.warning("acknowledge_refused", message_id=message_id, code=exc.code, error=str(exc))
+        log.warning("acknowledge_refused", message_id=receipt.message_id, code=exc.code, error=str(exc))
         return False
-    log.info("acknowledged", message_id=message_id, typing_indicator=bot_will_answer)
+    log.info("acknowledged", message_id=receipt.message_id, typing_indicator=bot_will_answer)
     return True
 
 

@@ -19,7 +19,7 @@ from django.db import transaction
 
 from conversations.models import Message
 from conversations.services.dead_letters import Replay, dead_letter_reopen
-from conversations.services.delivery import message_acknowledge, reply_deliver
+from conversations.services.delivery import ReadReceipt, read_receipt_send, reply_deliver
 from conversations.services.handoff import handoff_summary_payload
 from conversations.services.ingestion import IngestResult
 from conversations.services.replies import Finalized, staff_reply_write
@@ -146,9 +146,9 @@ def run_step_follow(step: RunStep) -> None:
         canvas_launch(step.payload)
         for shadow in step.shadow_payloads:
             shadow_canvas_launch(shadow)
-    if step.acknowledge_message_id is not None:
+    if step.read_receipt is not None:
         reply_coming = step.payload is not None or (step.finalized is not None and step.finalized.message is not None)
-        inbound_acknowledge(message_id=step.acknowledge_message_id, reply_coming=reply_coming)
+        inbound_acknowledge(receipt=step.read_receipt, reply_coming=reply_coming)
     if step.finalized is not None:
         finalized_follow(step.finalized, conversation_id=step.conversation_id)
     elif step.ended:
@@ -156,12 +156,12 @@ def run_step_follow(step: RunStep) -> None:
         transaction.on_commit(lambda: run_enqueue_if_pending(conversation_id=conversation_id))
 
 
-def inbound_acknowledge(*, message_id: int, reply_coming: bool) -> bool:
+def inbound_acknowledge(*, receipt: ReadReceipt, reply_coming: bool) -> bool:
     """Read receipt (and typing indicator when a reply is coming) for a run's newest message; never retried."""
     try:
-        return message_acknowledge(message_id=message_id, reply_coming=reply_coming)
+        return read_receipt_send(receipt=receipt, reply_coming=reply_coming)
     except TransientError as exc:
-        log.warning("acknowledge_failed", message_id=message_id, error=str(exc))
+        log.warning("acknowledge_failed", message_id=receipt.message_id, error=str(exc))
         return False
 
 

@@ -22,6 +22,7 @@ from conversations.selectors import (
     wants_human,
 )
 from conversations.services import replies
+from conversations.services.delivery import ReadReceipt
 from conversations.services.media import images_for_prompt, voice_notes_transcribe
 from conversations.services.runs import RunLease, run_begin, run_end, run_quiet_wait_s
 from conversations.states import State, allowed_bot_targets
@@ -74,7 +75,7 @@ class RunStep:
     finalized: replies.Finalized | None = None
     ended: bool = False
     # The run's newest message: its read receipt (and typing indicator) go out once the run started.
-    acknowledge_message_id: int | None = None
+    read_receipt: ReadReceipt | None = None
     # Not started: the conversation's newest message is younger than the quiet window; try again then.
     wait_s: float = 0.0
 
@@ -91,10 +92,21 @@ def run_launch(*, conversation_id: int) -> RunStep:
     if not lease.message_ids:
         run_end(lease=lease)
         return RunStep("nothing_to_answer", conversation_id)
+    conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
+    inbound = list(Message.objects.filter(pk__in=lease.message_ids).order_by("created_at", "pk"))
     # The run is alive while this prepares it (a voice note's transcription can outlast a lease).
     with beating(lease.token):
-        step = _answer(lease, conversation_id)
-    return replace(step, acknowledge_message_id=lease.message_ids[-1])
+        step = _answer(lease, conversation, inbound)
+    return replace(step, read_receipt=_read_receipt(lease, conversation, inbound))
+
+
+def _read_receipt(lease: RunLease, conversation: Conversation, inbound: list[Message]) -> ReadReceipt:
+    """The receipt of the run's newest message, from the rows the run read (a message erased since has no wamid)."""
+    newest_id = lease.message_ids[-1]
+    wamid = next((m.wamid or "" for m in inbound if m.pk == newest_id), "")
+    return ReadReceipt(
+        message_id=newest_id, wamid=wamid, contact_opted_out=conversation.contact.opted_out_at is not None
+    )
 
 
 def _closed(outcome: str, conversation: Conversation) -> RunStep:
@@ -105,9 +117,8 @@ def _answered(outcome: str, conversation: Conversation, finalized: replies.Final
     return RunStep(outcome, conversation.pk, finalized=finalized, ended=True)
 
 
-def _answer(lease: RunLease, conversation_id: int) -> RunStep:
-    conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
-    inbound = list(Message.objects.filter(pk__in=lease.message_ids).order_by("created_at", "pk"))
+def _answer(lease: RunLease, conversation: Conversation, inbound: list[Message]) -> RunStep:
+    conversation_id = conversation.pk
     structlog.contextvars.bind_contextvars(conversation_id=conversation_id, run_key=lease.token)
     if conversation_is_bot_silent(conversation):
         replies.run_close_without_reply(

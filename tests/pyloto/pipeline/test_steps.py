@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from conversations.models import Conversation, Message
+from conversations.models import Contact, Conversation, Message
 from conversations.services.runs import run_begin
 from conversations.states import State
 from institutional.builtin import builtin_snapshot
@@ -74,7 +74,8 @@ def test_launch_prepares_the_canvas_payload_naming_the_release_instead_of_carryi
         "Quanto custa o plano Essencial?",
     ]
     newest = Message.objects.filter(conversation=conversation).order_by("-created_at", "-pk").first()
-    assert step.acknowledge_message_id == newest.pk
+    assert (step.read_receipt.message_id, step.read_receipt.wamid) == (newest.pk, newest.wamid)
+    assert step.read_receipt.contact_opted_out is False
     assert set(Message.objects.filter(conversation=conversation).values_list("status", flat=True)) == {"processing"}
     assert nothing_queued()  # the step only says what follows; dispatch enqueues it
 
@@ -144,6 +145,28 @@ def test_launch_closes_without_a_reply_when_a_person_owns_the_conversation():
 
     assert step.outcome == "handed_off" and step.ended and step.finalized is None
     assert Message.objects.get(conversation=conversation).status == Message.Status.HANDED_OFF
+
+
+@pytest.mark.parametrize(
+    ("opted_out", "typing"),
+    [(False, {"type": "text"}), (True, None)],
+    ids=["reply coming: typing", "opted out: read, no typing"],
+)
+def test_the_read_receipt_of_a_fixed_reply_promises_typing_only_to_a_contact_who_did_not_opt_out(
+    fake_graph, opted_out, typing
+):
+    # The opt-out confirmation (opted out) and the opt-in welcome (not) are both replies written at launch.
+    conversation = waiting_conversation("PARAR" if opted_out else "VOLTAR")
+    Contact.objects.filter(pk=conversation.contact_id).update(opted_out_at=timezone.now() if opted_out else None)
+
+    step = run_launch(conversation_id=conversation.pk)
+    dispatch.run_step_follow(step)
+
+    assert step.finalized is not None and step.finalized.message is not None
+    (read,) = fake_graph.requests(kind="read")
+    newest = Message.objects.filter(conversation=conversation, direction=Message.Direction.INBOUND).get()
+    assert read["json"]["message_id"] == newest.wamid
+    assert read["json"].get("typing_indicator") == typing
 
 
 def test_a_waiting_step_schedules_the_run_for_when_the_window_ends():
