@@ -66,13 +66,47 @@ def _is_symbol(char: str) -> bool:
     return unicodedata.category(char) in ("So", "Sk", "Cs", "Co", "Cn")
 
 
+def _latin1_tables() -> tuple[bytes, bytes, bytes]:
+    """What `fold` does to each Latin-1 character, as byte tables: (map, delete, keep-for-the-full-path).
+
+    A Latin-1 character whose decomposition, invisible marks removed, is one ASCII character or nothing
+    ("á" -> "a", soft hyphen -> "") is folded by a byte translation; any other ("¿", "µ", "«") sends the
+    text down the full path. Derived from the same decomposition the full path applies, so both agree.
+    """
+    mapping = bytearray(range(256))
+    deleted = bytearray()
+    full_path = bytearray()
+    for code in range(128, 256):
+        out = INVISIBLE.sub("", unicodedata.normalize("NFKD", chr(code)))
+        if not out:
+            deleted.append(code)
+        elif len(out) == 1 and out.isascii():
+            mapping[code] = ord(out)
+        else:
+            full_path.append(code)
+    return bytes(mapping), bytes(deleted), bytes(full_path)
+
+
+_LATIN1_MAP, _LATIN1_DELETED, _LATIN1_FULL_PATH = _latin1_tables()
+# Every byte but those that need the full path: deleting them leaves only the ones that do.
+_LATIN1_SIMPLE = bytes(sorted(set(range(256)) - set(_LATIN1_FULL_PATH)))
+
+
 def fold(text: str) -> str:
     """Lower case, accents, invisible characters, confusables and emoji taken out; punctuation kept.
 
-    Pure ASCII text (most replies) takes a fast path: only case folding applies to it.
+    Pure ASCII text (most replies) takes a fast path: only case folding applies to it. So does text whose
+    every other character is an accented Latin-1 letter (most Portuguese and Spanish): a byte translation
+    then does what the decomposition would, several times faster.
     """
     if text.isascii():
         return text.casefold()
+    try:
+        latin1 = text.encode("latin-1")
+    except UnicodeEncodeError:
+        latin1 = b""
+    if latin1 and not latin1.translate(None, _LATIN1_SIMPLE):
+        return latin1.translate(_LATIN1_MAP, _LATIN1_DELETED).decode("ascii").casefold()
     stripped = INVISIBLE.sub("", unicodedata.normalize("NFKD", text))
     if stripped.isascii():
         return stripped.casefold()  # accents only (most Portuguese and Spanish): nothing else to undo
