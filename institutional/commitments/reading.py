@@ -120,8 +120,10 @@ def known_word(word: str) -> bool:
     return role[0] != "act" or word in ACT_WORDS or word[act_stem_length(word) :] in _INFLECTIONS | {""}
 
 
-# Where a reply is cut into chunks before tokenising: after a sentence's end, at a line break.
-_CHUNK = re.compile(r"(?<=[.!?;])\s+|\n+")
+# Where a reply is cut into chunks before tokenising: after a sentence's end, at a line break. (Written to
+# start with one whitespace character, so the regex engine skips straight from one space to the next: the
+# same cuts as `(?<=[.!?;])\s+|\n+`, several times faster.)
+_CHUNK = re.compile(r"\s(?:(?<=[.!?;]\s)\s*|(?<=\n)\n*)")
 
 _LETTER_RUNS = re.compile(r"[a-z]+")
 
@@ -129,7 +131,8 @@ _LETTER_RUNS = re.compile(r"[a-z]+")
 # full whatever its words look like; so is one with letters spaced apart (three one-letter words in a row).
 _DIGIT_OR_LEET = re.compile(r"[0-9@$]")
 
-_GLUED = re.compile(r"[a-z][.\-_*~|/\\·•+][a-z]")
+# (The sign first, the letter before it looked at behind: the engine then skips from one sign to the next.)
+_GLUED = re.compile(r"[.\-_*~|/\\·•+](?<=[a-z].)(?=[a-z])")
 
 
 @lru_cache(maxsize=1)
