@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain
 from typing import Any
 
 from institutional import textnorm
@@ -80,6 +81,19 @@ def normalize_text(text: str) -> str:
 
 def _words(folded: str) -> str:
     return _NON_WORD.sub(" ", folded.translate(_LEET)).strip()
+
+
+# `_words` for ASCII text in one translation: leet folded, every other non-word character a space.
+_WORDS_ASCII = str.maketrans(
+    {code: (mapped if (mapped := chr(code).translate(_LEET)).isalnum() else " ") for code in range(128)}
+)
+
+
+def _word_list(folded: str) -> list[str]:
+    """`_words(folded).split()`, without the regex for ASCII text (most replies once folded)."""
+    if folded.isascii():
+        return folded.translate(_WORDS_ASCII).split()
+    return _words(folded).split()
 
 
 def normalize_words(text: str) -> str:
@@ -411,11 +425,14 @@ def check_reply(
     """
     parts = [part for part in (text, *labels) if part]
     folded = [_fold(part) for part in parts]
-    plain = _PART_SEPARATOR.join(" ".join(part.split()) for part in folded)
-    haystack = _Haystack(plain)
+    pieces = [part.split() for part in folded]
+    plain = _PART_SEPARATOR.join(map(" ".join, pieces))
+    haystack = _Haystack(plain, pieces)
     plains = (haystack, haystack.leet()) if _LEET_IN_WORD.search(plain) else (haystack,)
-    words = " " + " \x00 ".join(_words(part) for part in folded) + " "
-    vocabulary = frozenset(words.split())
+    word_lists = [_word_list(part) for part in folded]
+    words = " " + " \x00 ".join(map(" ".join, word_lists)) + " "
+    # The words of `words` (the separator between parts is one of them, as `words.split()` would give).
+    vocabulary = frozenset(chain(*word_lists, ("\x00",) if len(word_lists) > 1 else ()))
     reply_language = textnorm.language_of(" ".join(parts)[:600])
     language = language or reply_language
 
@@ -573,21 +590,24 @@ class _Haystack:
     the whole text, on a string many times shorter (a reply repeats its words).
     """
 
-    __slots__ = ("_runs", "text")
+    __slots__ = ("_pieces", "_runs", "text")
 
-    def __init__(self, text: str, runs: str | None = None) -> None:
+    def __init__(self, text: str, pieces: list[list[str]] | None = None, runs: str | None = None) -> None:
         self.text = text
+        # The whitespace-separated pieces of each part `text` joins, when the caller split them already.
+        self._pieces = pieces
         self._runs = runs
 
     @property
     def runs(self) -> str:
         if self._runs is None:
-            self._runs = "\x00".join(set(self.text.split()))
+            pieces = chain(*self._pieces) if self._pieces is not None else self.text.split()
+            self._runs = "\x00".join(set(pieces))
         return self._runs
 
     def leet(self) -> _Haystack:
         """The text leet-folded; its pieces are this text's pieces leet-folded (no sign maps to a space)."""
-        return _Haystack(self.text.translate(_LEET), self.runs.translate(_LEET))
+        return _Haystack(self.text.translate(_LEET), runs=self.runs.translate(_LEET))
 
 
 def _first_hit(
