@@ -10,6 +10,7 @@ Profissional plan is a violation even though "R$ 199" is published.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -293,24 +294,33 @@ def amounts_found(folded: str, *, converted: bool = False) -> list[Amount]:
     `converted`: `folded` is already `words_to_digits`'s output (the conversion is not run twice).
     """
     text = folded if converted else words_to_digits(folded)
-    found: list[Amount] = []
-    for low, high in _digit_windows(text):
-        found.extend(_numeric_amounts(text, low, high))
-    if _WEEKDAY_HINT.search(text):
+    digits = [match.span() for match in _DIGITS.finditer(text)]
+    found = _numeric_amounts(text, digits) if digits else []
+    if any(hint in text for hint in _WEEKDAY_HINTS):
         found.extend(Amount(_date_key(match), match.group(0), match.start()) for match in _DATE_WEEKDAY.finditer(text))
+    # Stable: amounts that start at one position keep the order the patterns found them in.
     found.sort(key=lambda amount: amount.start)
     return found
 
 
-_WEEKDAY_HINT = re.compile(r"(?:ate|by|until|hasta|antes de|before) ")
-_WINDOW_BEFORE, _WINDOW_AFTER = 60, 40
+# Every weekday deadline (`_DATE_WEEKDAY`) holds one of these: most texts have none, and it is not run at all.
+_WEEKDAY_HINTS = ("ate ", "by ", "until ", "hasta ", "antes de ", "before ")
+# How far before and after its digits each kind of amount can start and end (with room to spare): the money
+# sign before and the currency or "por mes" after; the unit after a quantity ("dias uteis", "business days");
+# the month's name or "dia" before a date, the month after it; a bare price's verb ("sai por 450", up to 25
+# characters of words between them) before.
+_MONEY_WINDOW = (8, 24)
+_QUANTITY_WINDOW = (4, 24)
+_DATE_WINDOW = (12, 24)
+_BARE_PRICE_WINDOW = (60, 40)
 
 
-def _digit_windows(text: str) -> list[tuple[int, int]]:
+def _digit_windows(digits: list[tuple[int, int]], size: int, margins: tuple[int, int]) -> list[tuple[int, int]]:
     """Stretches of text around its numbers: the amount patterns only need to look there (much faster)."""
+    before, after = margins
     windows: list[tuple[int, int]] = []
-    for match in _DIGITS.finditer(text):
-        low, high = max(0, match.start() - _WINDOW_BEFORE), min(len(text), match.end() + _WINDOW_AFTER)
+    for start, end in digits:
+        low, high = max(0, start - before), min(size, end + after)
         if windows and low <= windows[-1][1]:
             windows[-1] = (windows[-1][0], high)
         else:
@@ -318,19 +328,34 @@ def _digit_windows(text: str) -> list[tuple[int, int]]:
     return windows
 
 
-def _numeric_amounts(text: str, low: int, high: int) -> list[Amount]:
+def _numeric_amounts(text: str, digits: list[tuple[int, int]]) -> list[Amount]:
+    """The amounts written with digits. Each pattern runs only in the windows around the numbers that its
+    matches fit in (an amount lies inside one window), so most of a long text is never looked at."""
     found: list[Amount] = []
     money_spans: list[tuple[int, int]] = []
-    for match in _MONEY.finditer(text, low, high):
-        number = match.group("number") or match.group("number2") or match.group("number3")
-        found.append(Amount(f"money:{_money_value(number)}", match.group(0).strip(), match.start()))
-        money_spans.append(match.span())
-    for match in _BARE_PRICE.finditer(text, low, high):
-        group = "number" if match.group("number") else "number_for"
-        if not any(start <= match.start(group) < end for start, end in money_spans):
-            number = match.group(group)
-            found.append(Amount(f"money:{_money_value(number)}", number, match.start(group)))
-            money_spans.append(match.span(group))
+    size = len(text)
+    for low, high in _digit_windows(digits, size, _MONEY_WINDOW):
+        for match in _MONEY.finditer(text, low, high):
+            number = match.group("number") or match.group("number2") or match.group("number3")
+            found.append(Amount(f"money:{_money_value(number)}", match.group(0).strip(), match.start()))
+            money_spans.append(match.span())
+    for low, high in _digit_windows(digits, size, _BARE_PRICE_WINDOW):
+        for match in _BARE_PRICE.finditer(text, low, high):
+            group = "number" if match.group("number") else "number_for"
+            if not any(start <= match.start(group) < end for start, end in money_spans):
+                number = match.group(group)
+                found.append(Amount(f"money:{_money_value(number)}", number, match.start(group)))
+                money_spans.append(match.span(group))
+    for low, high in _digit_windows(digits, size, _QUANTITY_WINDOW):
+        found.extend(_quantities(text, low, high, money_spans))
+    for low, high in _digit_windows(digits, size, _DATE_WINDOW):
+        for match in _DATE.finditer(text, low, high):
+            found.append(Amount(_date_key(match), match.group(0), match.start()))
+    return found
+
+
+def _quantities(text: str, low: int, high: int, money_spans: list[tuple[int, int]]) -> list[Amount]:
+    found: list[Amount] = []
     for match in _QUANTITY.finditer(text, low, high):
         if any(start <= match.start() < end for start, end in money_spans):
             continue
@@ -348,8 +373,6 @@ def _numeric_amounts(text: str, low: int, high: int) -> list[Amount]:
         else:
             key = f"time:{number}:{_UNITS[unit]}"
         found.append(Amount(key, match.group(0), match.start()))
-    for match in _DATE.finditer(text, low, high):
-        found.append(Amount(_date_key(match), match.group(0), match.start()))
     return found
 
 
@@ -417,7 +440,9 @@ def _items_named(text: str, vocabulary: dict[str, str]) -> list[str]:
     return [vocabulary[key] for key in (item_key(word) for word in _ITEM_WORD.findall(text)) if key in vocabulary]
 
 
-_SENTENCE_END = re.compile(r"[\n;!?]+|\.(?:\s|$)")
+# `[\n;!?]+|\.(?:\s|$)`, written to start with one character of a set: the regex engine then skips from one
+# punctuation mark to the next instead of trying every position.
+_SENTENCE_END = re.compile(r"[\n;!?.](?:(?<=\.)(?:\s|$)|(?<!\.)[\n;!?]*)")
 
 
 AmountSentences = list[tuple[str, list[Amount]]]
@@ -437,10 +462,12 @@ def amount_sentences(text: str) -> AmountSentences:
     if not amounts:
         return []
     out: list[tuple[str, list[Amount]]] = []
-    start = 0
     ends = [match.end() for match in _SENTENCE_END.finditer(converted)] + [len(converted)]
     position = 0
-    for end in ends:
+    while position < len(amounts):
+        # The sentence of the next amount: the first end after it, and the end before that.
+        sentence = bisect_right(ends, amounts[position].start)
+        start, end = (ends[sentence - 1] if sentence else 0), ends[sentence]
         inside = []
         closed_for = None
         while position < len(amounts) and amounts[position].start < end:
@@ -456,7 +483,6 @@ def amount_sentences(text: str) -> AmountSentences:
             inside.append(Amount(amount.key, amount.written, amount.start - start))
         if inside:
             out.append((converted[start:end], inside))
-        start = end
     return out
 
 
