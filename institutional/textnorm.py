@@ -239,8 +239,21 @@ def repair(
     index = 0
     while index < len(words):
         token = words[index]
-        if token.kind == "word" and (
-            len(token.text) <= 4 or (index + 1 < len(words) and words[index + 1].kind == "glue")
+        following = words[index + 1] if index + 1 < len(words) else None
+        # A run needs a second piece: glued on, or a short word spaced after it, a little longer after a
+        # syllable (see `_merge_from`).
+        if (
+            token.kind == "word"
+            and following is not None
+            and (len(token.text) <= 4 or following.kind == "glue")
+            and (
+                following.kind == "glue"
+                or (
+                    following.kind == "word"
+                    and (len(following.text) <= _SHORT or (len(following.text) <= _SHORT + 2 and len(token.text) >= 2))
+                    and following.text.isalpha()
+                )
+            )
         ):
             merged = _merge_from(words, index, known)
             if merged is not None:

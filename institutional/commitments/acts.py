@@ -111,7 +111,7 @@ def deadline_findings(sentence: Sentence) -> Iterable[Finding]:
     words = sentence.words
     if sentence.question:
         return
-    negated = any(w in NEGATION for w in words)
+    negated = not NEGATION.isdisjoint(sentence.vocabulary)
     if not negated and not READY.isdisjoint(sentence.vocabulary):
         index = sentence.phrase_at(DATE_PHRASES)
         if index >= 0:
@@ -126,7 +126,7 @@ def deadline_findings(sentence: Sentence) -> Iterable[Finding]:
             if word in MONTHS and until and not is_negated(sentence, index, 8) and not sentence.third_party:
                 yield Finding(PRICE, "a deadline promised for a named month", sentence.evidence(index - 5, index + 2))
                 return
-    if DATE_WORDS.isdisjoint(words):
+    if DATE_WORDS.isdisjoint(sentence.vocabulary):
         return
     for index, word in enumerate(words):
         if word not in DATE_WORDS:

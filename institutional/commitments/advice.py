@@ -63,7 +63,7 @@ _CREDENTIAL_ANY = CREDENTIAL_WORDS | frozenset(head for head, _tails in CREDENTI
 
 def credential_findings(sentence: Sentence) -> Iterable[Finding]:
     words = sentence.words
-    if _CREDENTIAL_ANY.isdisjoint(words):
+    if _CREDENTIAL_ANY.isdisjoint(sentence.vocabulary):
         return
     for index in range(len(words)):
         if not _credential_object(words, index) or is_negated(sentence, index, 8):
@@ -115,6 +115,8 @@ PROFESSIONALS = squeezed_words(
 )
 
 _LEGAL_ACTION = squeezed_words("acao acoes action accion processo")
+
+_MEDICAL_OR_LEGAL = MEDICAL | LEGAL
 
 _AGAINST = squeezed_words("contra against judicial legal")
 
@@ -168,7 +170,8 @@ def advice_findings(sentence: Sentence) -> Iterable[Finding]:
             if not is_negated(sentence, index, 8):
                 yield Finding(ADVICE, "legal advice (an outcome promised)", sentence.evidence(index - 4, index + 4))
                 return
-    for index, word in enumerate(words):
+    for index in sentence.indices(_LEGAL_ACTION):
+        word = words[index]
         against = word in _LEGAL_ACTION and not _AGAINST.isdisjoint(words[index + 1 : index + 3])
         if against and not is_negated(sentence, index, 8) and PROFESSIONALS.isdisjoint(words) and not sentence.question:
             yield Finding(ADVICE, "legal advice (an action against someone)", sentence.evidence(index - 4, index + 3))
@@ -178,11 +181,11 @@ def advice_findings(sentence: Sentence) -> Iterable[Finding]:
 
 def _substance_advice(sentence: Sentence) -> Iterable[Finding]:
     words = sentence.words
-    if (MEDICAL.isdisjoint(words) and LEGAL.isdisjoint(words)) or not PROFESSIONALS.isdisjoint(words):
+    vocabulary = sentence.vocabulary
+    if (MEDICAL.isdisjoint(vocabulary) and LEGAL.isdisjoint(vocabulary)) or not PROFESSIONALS.isdisjoint(vocabulary):
         return
-    for index, word in enumerate(words):
-        if word not in MEDICAL and word not in LEGAL:
-            continue
+    for index in sentence.indices(_MEDICAL_OR_LEGAL):
+        word = words[index]
         if is_negated(sentence, index, 8) or sentence.question:
             continue
         if not _REFERRAL.isdisjoint(words[index + 1 : index + 4]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 from institutional.textnorm import fold, squeeze
@@ -20,9 +21,20 @@ def squeezed_words(words: str) -> frozenset[str]:
     return frozenset(squeeze(word) for word in words.split())
 
 
-def squeezed_phrases(*phrases: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+class Phrases(tuple[tuple[str, ...], ...]):
+    """Word sequences, with the set of their first words: a sentence with none of them holds none."""
+
+    firsts: frozenset[str]
+
+    def __new__(cls, phrases: Iterable[tuple[str, ...]]) -> Phrases:
+        made = super().__new__(cls, phrases)
+        made.firsts = frozenset(phrase[0] for phrase in made)
+        return made
+
+
+def squeezed_phrases(*phrases: tuple[str, ...]) -> Phrases:
     """Word sequences spelled as the folded, squeezed tokens are ("por nossa conta" -> "por nosa conta")."""
-    return tuple(tuple(squeeze(word) for word in phrase) for phrase in phrases)
+    return Phrases(tuple(squeeze(word) for word in phrase) for phrase in phrases)
 
 
 # --- Acts -------------------------------------------------------------------------------------------

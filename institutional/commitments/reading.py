@@ -221,8 +221,8 @@ def _worth_reading(chunk: str) -> bool:
     mask = reduce(or_, map(_word_flags, distinct), 0)
     if mask & _TRIGGER:
         return True
-    if any(mask & first and mask & second for first, second in _pair_bits()):
-        return True
+    if mask & (mask >> 1) & _pair_firsts():
+        return True  # both words of a pair: a pair's second bit sits right above its first
     # Letters or syllables apart need the words in order; most chunks have no short uncommon word at all.
     if not mask & _ODD_SHORT:
         return False
@@ -250,6 +250,11 @@ _TRIGGER, _ODD_SHORT = 1, 2
 @lru_cache(maxsize=1)
 def _pair_bits() -> tuple[tuple[int, int], ...]:
     return tuple((1 << (2 + 2 * index), 1 << (3 + 2 * index)) for index in range(len(_trigger_pairs())))
+
+
+@lru_cache(maxsize=1)
+def _pair_firsts() -> int:
+    return reduce(or_, (first for first, _second in _pair_bits()), 0)
 
 
 @lru_cache(maxsize=65536)

@@ -142,6 +142,7 @@ PLACED = squeezed_words(
     "alterei alteramos upgraded switched moved migrated changed cambie cambiamos migre"
 )
 INSIDE = squeezed_words("dentro inside adentro")
+_PLACED_OR_INSIDE = PLACED | INSIDE
 # "Metade do preço", "half price": a discount written as a fraction.
 FRACTION = squeezed_words("metade meio half mitad medio")
 
@@ -173,7 +174,12 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
     words = sentence.words
     if sentence.question or not words:
         return
-    content = [word for word in words if word not in FILLERS]
+    # Both slang tests need an interjection among the words: most sentences have none.
+    content = (
+        [word for word in words if word not in FILLERS]
+        if not sentence.vocabulary.isdisjoint(CLOSING_INTERJECTIONS)
+        else []
+    )
     if content and all(word in CLOSING_INTERJECTIONS for word in content):
         yield Finding(CLOSURE, "closing slang (the sale treated as made)", sentence.evidence(0, 6))
         return
@@ -206,8 +212,9 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
             return
     yield from _started_findings(sentence, negated)
     yield from _conditional_offer(sentence)
-    # Each loop below looks only for words of its own lists: a sentence with none of them skips it.
-    for index, word in enumerate(words if not vocabulary.isdisjoint(_FIRST_LOOP_WORDS) else ()):
+    # Each loop below looks only at the words of its own lists (`Sentence.indices`).
+    for index in sentence.indices(_FIRST_LOOP_WORDS):
+        word = words[index]
         if word in _USE and not negated and not has_condition_before(sentence, index):
             left = words[max(0, index - 4) : index]
             now = not _ACCESS_NOW.isdisjoint(words)
@@ -276,7 +283,8 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
             yield Finding(CLOSURE, "the customer's deal called done", sentence.evidence(index - 5, index + 3))
             return
     issue_possible = not negated and not sentence.third_party and not vocabulary.isdisjoint(ISSUE)
-    for index, word in enumerate(words if issue_possible else ()):
+    for index in sentence.indices(ISSUE) if issue_possible else ():
+        word = words[index]
         if word in ISSUE and not negated and not sentence.third_party:
             speaker = _issued_by_speaker(words, index)
             sent = [classify(w) for w in words[index + 1 : index + 5]]
@@ -287,9 +295,8 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
                     sentence.evidence(index - 3, index + 4),
                 )
                 return
-    for index, word in enumerate(words if not vocabulary.isdisjoint(BILLING) else ()):
-        if word not in BILLING:
-            continue
+    for index in sentence.indices(BILLING):
+        word = words[index]
         issued = any(
             words[position] in ISSUE and _issued_by_speaker(words, position)
             for position in range(max(0, index - 4), index)
@@ -312,7 +319,7 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
                 sentence.evidence(index - 4, index + 2),
             )
             return
-    for phrase in FREE_PHRASES:
+    for phrase in FREE_PHRASES if not FREE_PHRASES.firsts.isdisjoint(vocabulary) else ():
         index = sentence.phrase_at((phrase,))
         if index >= 0:
             finding = offer_to_customer(sentence, index + len(phrase) - 1, own_negation=index)
@@ -513,9 +520,8 @@ def _started_findings(sentence: Sentence, negated: bool) -> Iterable[Finding]:
     if negated or sentence.third_party or sentence.question:
         return
     conditional = not CONDITION.isdisjoint(sentence.vocabulary)
-    for index, word in enumerate(words):
-        if word not in START or conditional:
-            continue
+    for index in sentence.indices(START) if not conditional else ():
+        word = words[index]
         before = words[max(0, index - 4) : index]
         after = words[index + 1 : index + 5]
         owned = any(
@@ -528,7 +534,8 @@ def _started_findings(sentence: Sentence, negated: bool) -> Iterable[Finding]:
                 CLOSURE, "the customer's plan or service said to start", sentence.evidence(index - 4, index + 4)
             )
             return
-    for index, word in enumerate(words):
+    for index in sentence.indices(_PLACED_OR_INSIDE):
+        word = words[index]
         placed = word in PLACED and any(is_deal_object(w) for w in words[index + 1 : index + 7])
         inside = word in INSIDE and not SECOND_PERSON.isdisjoint(words[max(0, index - 4) : index])
         if placed or (inside and any(is_deal_object(w) for w in words[index + 1 : index + 4])):

@@ -25,6 +25,7 @@ from institutional.commitments.lexicon import (
     SECOND_PERSON,
     THIRD_PARTY,
     THIRD_PARTY_ONLY,
+    Phrases,
     classify,
     squeezed_words,
 )
@@ -57,6 +58,8 @@ class Sentence:
 
     def phrase_at(self, phrases: Iterable[tuple[str, ...]]) -> int:
         """Where the first of `phrases` occurs (-1 when none does): a word test before any slicing."""
+        if isinstance(phrases, Phrases) and phrases.firsts.isdisjoint(self.vocabulary):
+            return -1
         words = self.words
         for phrase in phrases:
             if phrase[0] not in self.vocabulary or not self.vocabulary.issuperset(phrase):
@@ -66,6 +69,12 @@ class Sentence:
                 if word == phrase[0] and tuple(words[index : index + size]) == phrase:
                     return index
         return -1
+
+    def indices(self, wanted: frozenset[str]) -> list[int]:
+        """Where the words of `wanted` occur, in order (a rule then looks only there, not at every word)."""
+        if wanted.isdisjoint(self.vocabulary):
+            return []
+        return [index for index, word in enumerate(self.words) if word in wanted]
 
     @property
     def third_party(self) -> bool:
