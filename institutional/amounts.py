@@ -249,17 +249,19 @@ def _word_as_written(text: str, raw: str) -> str:
 def amount_text(tokens: list[Token]) -> str:
     """The repaired tokens of a text written back for the amount patterns (number and unit words restored)."""
     out: list[str] = []
+    add = out.append
     glue_next = False
     for token in tokens:
-        if token.kind == "word":
+        kind = token.kind
+        if kind == "word":
             value = _word_as_written(token.text, token.raw)
         else:
-            value = token.text if token.kind != "money" else token.raw
-        if token.kind == "punct" and value in "%,.:/;!?)":
-            out.append(value)
-            glue_next = value == "/"
-            continue
-        out.append(value if (glue_next or not out) else " " + value)
+            value = token.text if kind != "money" else token.raw
+            if kind == "punct" and value in "%,.:/;!?)":
+                add(value)
+                glue_next = value == "/"
+                continue
+        add(value if (glue_next or not out) else " " + value)
         glue_next = False
     return "".join(out)
 

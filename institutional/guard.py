@@ -61,7 +61,8 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _NON_WORD = re.compile(r"[\W_]+")
 # A letter next to a leet character inside a word ("c0ntr4to", "f3chado"): only then do the regexes
 # also run on a leet-folded copy (a second pass costs time; prices like "R$ 199" do not trigger it).
-_LEET_IN_WORD = re.compile(r"[^\W\d_][013457@$]|[013457@$][^\W\d_]")
+# (The leet character first, the letter beside it looked at around it: the engine skips from one to the next.)
+_LEET_IN_WORD = re.compile(r"[013457@$](?:(?<=[^\W\d_].)|(?=[^\W\d_]))")
 # Parts (reply, each label, caption) are joined with a separator no phrase or `\s` can cross.
 _PART_SEPARATOR = "\n\x00\n"
 
