@@ -223,7 +223,11 @@ def repair(
     """
     words: list[Token] = []
     for token in tokens:
-        if token.kind == "number" and token.text.isdigit() and len(token.text) >= 3 and not _after_money(words):
+        kind = token.kind
+        if kind == "word" and token.text.isalpha():
+            words.append(token)  # most tokens: nothing to repair on their own
+            continue
+        if kind == "number" and token.text.isdigit() and len(token.text) >= 3 and not _after_money(words):
             # A word written all in digits ("all 537" for "all set"): only when its reading is a known word.
             candidate = squeeze(token.text.translate(LEET))
             if len(candidate) >= 3 and (known_digits or known)(candidate):
@@ -375,7 +379,7 @@ def detect_language(text: str, default: str = "pt") -> str:
     """ "pt", "en" or "es": which language the text is written in (the default when it cannot tell)."""
     scores = dict.fromkeys(_MARKERS, 0.0)
     folded = fold(text)
-    for word in re.findall(r"[a-z']+", folded):
+    for word in _counted_words(re.findall(r"[a-z']+", folded)):
         for language, markers in _MARKERS.items():
             if word in markers:
                 scores[language] += 0.5 if word in _SHARED else 1.0
@@ -386,6 +390,23 @@ def detect_language(text: str, default: str = "pt") -> str:
     return best if scores[best] >= 1.0 else default
 
 
+def _counted_words(words: list[str]) -> list[str]:
+    """The words that tell a language: letters spaced apart ("a t i v e i") are a word in disguise, not the
+    English "I" and "a" (a run of three or more one-letter words is left out)."""
+    out: list[str] = []
+    run: list[str] = []
+    for word in [*words, ""]:
+        if len(word) == 1:
+            run.append(word)
+            continue
+        if len(run) < 3:
+            out.extend(run)
+        run = []
+        if word:
+            out.append(word)
+    return out
+
+
 @lru_cache(maxsize=4096)
 def language_of(text: str, default: str = "pt") -> str:
     return detect_language(text, default)
@@ -393,9 +414,12 @@ def language_of(text: str, default: str = "pt") -> str:
 
 def sentences(tokens: Iterable[Token]) -> list[list[Token]]:
     """Tokens split at sentence boundaries; the boundary token ends its sentence (a "?" tells a question)."""
-    out: list[list[Token]] = [[]]
+    out: list[list[Token]] = []
+    current: list[Token] = []
     for token in tokens:
-        out[-1].append(token)
+        current.append(token)
         if token.kind == "punct" and token.text in BOUNDARY:
-            out.append([])
+            out.append(current)
+            current = []
+    out.append(current)
     return [sentence for sentence in out if any(token.kind != "punct" for token in sentence)]

@@ -9,6 +9,7 @@ from institutional.commitments.lexicon import (
     ALREADY,
     APPROVE,
     BENEFICIARY_NOW,
+    CANCEL,
     CLOSE,
     CLOSURE,
     CONDITION,
@@ -40,10 +41,13 @@ from institutional.commitments.lexicon import (
     RELATIVE,
     RESERVE,
     SECOND_PERSON,
+    SET_ASIDE,
     SIGN,
+    SLOTS,
     SPECIAL,
     STATE_WORDS,
     THIRD_PARTY,
+    THIRD_PARTY_ONLY,
     TIME_PLACE,
     WAIVE,
     act_stem_length,
@@ -168,9 +172,20 @@ def act_findings(sentence: Sentence, *, is_label: bool = False) -> Iterable[Find
             continue
         if act == APPROVE and word.startswith(_ACCEPT) and not _PAYMENT_MEANS.isdisjoint(words[index + 1 : index + 6]):
             continue  # "aceitamos boleto, Pix e cartão": the ways to pay, not a proposal accepted
+        if act == RESERVE and word.startswith(SET_ASIDE) and SLOTS.isdisjoint(words[max(0, index - 4) : index + 5]):
+            continue  # "separei as informações do plano": set aside to read, not a slot reserved
+        if word in _THIRD_PERSON_STATES and not THIRD_PARTY_ONLY.isdisjoint(left_of(sentence, index, 3)):
+            continue  # "a equipe ativa o seu plano": the team's act (how it works), not a state
+        if act == CANCEL:
+            finding = _charge_cancelled(sentence, index, word)
+            if finding is not None:
+                yield finding
+            continue
         nearest = nearest_role(sentence, index)
         kind = nearest[1] if nearest is not None and nearest[0] == "object" else ""
         innocent = nearest is not None and nearest[0] == "noun"
+        if act == RESERVE and nearest is None and not SLOTS.isdisjoint(words[max(0, index - 4) : index + 5]):
+            kind = "subscription"  # "separei um lugar pra você": a place kept for the customer
         stem_length = act_stem_length(word)
         participle = word in STATE_WORDS or (bool(PARTICIPLE.search(word)) and word not in NOT_ACTS)
         first = is_first_person(sentence, index, word, stem_length) or (
@@ -259,6 +274,10 @@ def offer_to_customer(sentence: Sentence, index: int, own_negation: int | None =
 def _first_person_finding(sentence: Sentence, index: int, act: str, kind: str, innocent: bool) -> Finding | None:
     words = sentence.words
     evidence = sentence.evidence(index - 3, index + 4)
+    paid = not PAYMENT_WORDS.isdisjoint(sentence.vocabulary)
+    if act in _ON_PAYMENT and paid and not kind and not innocent and not sentence.question:
+        # "Pode fazer o Pix que eu já ativo", "send the payment and I'll activate it": the sale made on payment.
+        return Finding(CLOSURE, f"first-person {act} promised on payment", evidence)
     if has_condition_before(sentence, index) and not kind:
         return None
     if act in (WAIVE, DISCOUNT) and not innocent:
@@ -301,6 +320,51 @@ def _first_person_finding(sentence: Sentence, index: int, act: str, kind: str, i
         return Finding(CLOSURE, f"first-person {act} with no object (closing the sale)", evidence)
     return None
 
+
+# Acts the speaker may promise on payment with nothing named ("é só pagar que eu libero").
+_ON_PAYMENT = frozenset({ACTIVATE, RESERVE, CLOSE, SIGN, APPROVE})
+PAYMENT_WORDS = squeezed_words(
+    "pix pagar paga pague pagou pagamento pagamentos comprovante transferencia transferir transfira deposito "
+    "boleto pay pays paid paying payment payments transfer pago pagos pagas pagues pagaste"
+)
+
+# State adjectives that are also a third person's verb: "a equipe ativa o plano".
+_THIRD_PERSON_STATES = squeezed_words("ativa activa")
+
+# Charges whose cancelling waives them, besides fees: interest, a monthly payment, an instalment.
+_CHARGES = squeezed_words(
+    "juros interest intereses mensalidade mensalidades parcela parcelas cuota cuotas tarifa tarifas"
+)
+
+
+def _charge_cancelled(sentence: Sentence, index: int, word: str) -> Finding | None:
+    """ "A multa foi cancelada", "cancelei a taxa", "the penalty was dropped": a fee or charge waived.
+
+    Cancelling anything else (an order, a meeting) is not a promise; nor is cancelling a fee under a condition,
+    as a requirement ("pode ser cancelada"), or done by someone else ("cancelada pela equipe").
+    """
+    words = sentence.words
+    if sentence.question or has_condition_before(sentence, index):
+        return None
+    if any(previous in PASSIVE_REQUIREMENT for previous in left_of(sentence, index, 3)):
+        return None
+    participle = bool(PARTICIPLE.search(word)) and word not in NOT_ACTS
+    if not participle and not is_first_person(sentence, index, word, act_stem_length(word)):
+        return None
+    right = words[index + 1 : index + 4]
+    if right[:1] and right[0] in _AGENT and not THIRD_PARTY_ONLY.isdisjoint(right):
+        return None
+    nearest = nearest_role(sentence, index)
+    if nearest is None or nearest[0] != "object":
+        return None
+    if nearest[1] == "fee" or words[nearest[2]] in _CHARGES:
+        return Finding(
+            PRICE, "a fee or charge cancelled (waived for the customer)", sentence.evidence(index - 4, index + 3)
+        )
+    return None
+
+
+_AGENT = squeezed_words("pela pelo by por")
 
 _FUTURE_VERBS = squeezed_words("fica ficara sera vai passa segue will goes queda quedara va estara")
 

@@ -41,6 +41,9 @@ def squeezed_phrases(*phrases: tuple[str, ...]) -> Phrases:
 CLOSE, SIGN, CONFIRM, APPROVE, ACTIVATE, RESERVE, GUARANTEE, WAIVE, DISCOUNT, GRANT, HIRE, EXECUTE, EXTEND = (
     "close sign confirm approve activate reserve guarantee waive discount grant hire execute extend".split()
 )
+# Cancelling: a commitment only on a fee or a charge ("a multa foi cancelada" waives it; an order cancelled
+# or a meeting called off is not a promise).
+CANCEL = "cancel"
 
 _ACT_STEMS: dict[str, str] = {
     squeeze(stem): act
@@ -49,11 +52,13 @@ _ACT_STEMS: dict[str, str] = {
         SIGN: "assin firm sign",
         CONFIRM: "confirm",
         APPROVE: "aprov aprob approv autoriz authoriz aceit accept acept",
-        ACTIVATE: "ativ activ habilit liber enabl inscrev inscrib enrol subscrib suscrib matricul providenc "
+        ACTIVATE: "ativ activ habilit liber enabl unlock desbloque inscrev inscrib enrol subscrib suscrib matricul "
+        "providenc "
         "arrang gestion agiliz criad cread created upgrad",
-        RESERVE: "reserv book lock congel bloque trav guard",
+        RESERVE: "reserv book lock congel bloque trav guard separ",
         GUARANTEE: "garant guarant asegur assegur ensur promet promis",
         WAIVE: "isent dispens abon perdo waiv exim exoner condon retir remov elimin",
+        CANCEL: "cancel anul annul drop zera",
         DISCOUNT: "descont rebaj",
         GRANT: "conced aplic ofere ofrec ofrez offer consig conseg otorg grant baix reduz reduc",
         EXTEND: "estend prorrog extend amplia alarg renov renew renuev",
@@ -92,9 +97,16 @@ ACT_WORDS.update({squeeze(w): ACTIVATE for w in "cadastrei cadastramos cadastrad
 ACT_WORDS.update(
     {
         squeeze(w): RESERVE
-        for w in "segurar seguramos segurarei seguraremos segurando seguro hold holding mantener".split()
+        for w in (
+            "segurar seguramos segurarei seguraremos segurando seguro hold holding held aside saved mantener"
+        ).split()
     }
 )
+
+# Setting aside ("separei", "set aside", "te separé"): a reservation only of a slot (a "vaga", a spot), not of
+# information set aside for the customer to read.
+SET_ASIDE = tuple(squeeze(stem) for stem in ("separ", "aside", "saved"))
+SLOTS = squeezed_words("vaga vagas slot slots spot spots cupo cupos lugar lugares turma turmas")
 
 # Forms that are first person by themselves ("dou", "faço", "te doy").
 FIRST_PERSON_WORDS = squeezed_words(
@@ -125,7 +137,9 @@ NOT_ACTS = squeezed_words(
     "aplicacion application aplicacao aceitavel acceptable aceptable liberdade liberty libre signo ativamente "
     "activamente efetivo "
     "efetivamente closer finalidade processo processos proceso procesos process processes realizacao realidade "
-    "realmente real renovacao renovacoes renewal renewals renovacion renovaciones"
+    "realmente real renovacao renovacoes renewal renewals renovacion renovaciones cancelamento cancelamentos "
+    "cancellation cancellations cancelacion cancelaciones anulacion anulacao separacao separacion separately "
+    "separadamente dropdown"
 )
 
 # Participles and states: already done (or in force) when nothing in the sentence says otherwise.
@@ -170,7 +184,8 @@ for _kind, _words in {
     "condicao condicoes condition conditions condiciones terms pagamento pagamentos payment payments pago "
     "pagos parcelamento parcela parcelas installment installments instalment instalments cuota cuotas "
     "mensalidade mensalidades juros interest intereses",
-    "fee": "taxa taxas fee fees multa multas penalty cargo cargos comision comissao reembolso reembolsos refund "
+    "fee": "taxa taxas fee fees multa multas penalty penalties penalidade penalidades penalidad penalizacion "
+    "recargo recargos cargo cargos comision comissao reembolso reembolsos refund "
     "refunds devolucao estorno cashback",
     "discount": "desconto descontos discount discounts descuento descuentos cupom cupons cupon coupon coupons "
     "abatimento bonificacao rebaja gratis gratuito gratuita gratuitos gratuitamente graca free regalo "
@@ -200,6 +215,13 @@ TIME_PLACE = squeezed_words(
 )
 
 HOURS = re.compile(r"^\d{1,2}h\d{0,2}$")
+
+# A customer's contact details: confirming or noting them is about the conversation, not a deal
+# ("Entendido, confirmado o seu contato").
+CONTACT_DETAILS = squeezed_words(
+    "contato contatos contact contacts contacto contactos endereco enderecos address addresses direccion "
+    "numero numeros number numbers celular whatsapp correo details detalhes cpf cnpj"
+)
 
 # --- Scope words ---------------------------------------------------------------------------------------
 NEGATION = squeezed_words(

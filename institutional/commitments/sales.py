@@ -45,7 +45,7 @@ from institutional.commitments.sentence import Finding, Sentence, has_condition_
 # Said of the customer's own deal ("tudo certo com a sua contratação", "your plan is all set"): done.
 DONE = squeezed_words(
     "certo certinho feito resolvido pronto ok set done listo hecho garantido garantida rodando funcionando "
-    "running operando operating funcionando vigente valendo"
+    "running operando operating funcionando vigente valendo online"
 )
 
 DONE_PARTICIPLES = squeezed_words("feita feitos feitas hecha through")
@@ -201,6 +201,7 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
     if not negated:
         finding = (
             _bare_done(sentence)
+            or _left_done(sentence)
             or _customer_in_plan(sentence)
             or _handed_over(sentence)
             or _in_customer_name(sentence)
@@ -346,6 +347,32 @@ def _bare_participle(word: str) -> bool:
     role = classify(word)
     participle = word in STATE_WORDS or (bool(PARTICIPLE.search(word)) and word not in NOT_ACTS)
     return role is not None and role[0] == "act" and role[1] in _BARE_ACTS and participle
+
+
+# Leaving something done: "deixo ativo", "já te deixo liberado", "te lo dejo activado", "I'll leave it activated".
+_LEAVE_FIRST = squeezed_words("deixo deixamos deixei deixarei deixaremos dejo dejamos deje dejare dejaremos")
+_LEAVE = _LEAVE_FIRST | squeezed_words("deixar dejar leave left leaving")
+
+
+def _left_done(sentence: Sentence) -> Finding | None:
+    """The speaker leaving an act done ("deixo o Profissional ativo", "ya te lo dejo activado"): it is done."""
+    if sentence.question or sentence.third_party:
+        return None
+    words = sentence.words
+    for index in sentence.indices(_LEAVE):
+        speaker = words[index] in _LEAVE_FIRST or not (FIRST_PERSON | FIRST_PERSON_MARKERS).isdisjoint(
+            words[max(0, index - 3) : index]
+        )
+        if not speaker or has_condition_before(sentence, index):
+            continue
+        for position in range(index + 1, min(len(words), index + 6)):
+            if _bare_participle(words[position]):
+                return Finding(
+                    CLOSURE,
+                    "the speaker leaves an act done (activated, reserved, closed)",
+                    sentence.evidence(index - 2, position + 3),
+                )
+    return None
 
 
 def _bare_done(sentence: Sentence) -> Finding | None:

@@ -12,6 +12,7 @@ from institutional.commitments.lexicon import (
     CONDITION,
     CONDITION_PAIRS,
     CONSIDER,
+    CONTACT_DETAILS,
     END,
     FIRST_PERSON,
     FIRST_PERSON_ENDINGS,
@@ -84,6 +85,12 @@ class Sentence:
 
 # Before a priced item's name ("no Profissional", "o Essencial", "the Professional"): the name is the plan.
 _BEFORE_ITEM = squeezed_words("o no do ao pelo a na da the in on into to el en del al plano plan plan planes planos")
+# After a possessive too ("seu Profissional já está rodando", "your Professional is live"), unless the name is
+# an everyday word the customer's own business is called by ("sua empresa" is their company, not the plan).
+_POSSESSIVES = POSSESSIVE_CUSTOMER | squeezed_words("nosso nossa our nuestro nuestra")
+_EVERYDAY_NAMES = frozenset(item_key(word) for word in "empresa empresas company negocio business loja".split())
+_ITEM_LEADS = _BEFORE_ITEM | _POSSESSIVES
+_MASCULINE_POSSESSIVES = squeezed_words("seu teu nosso")
 _PLAN = squeeze("plano")
 
 
@@ -97,26 +104,28 @@ def prepare(tokens: list[Token], language: str, items: frozenset[str] = frozense
     start = 0
     in_quote = False
     question = False
+    add_word, add_raw, add_start = words.append, raw.append, segment_start.append
     for token in tokens:
-        if token.kind == "punct":
-            if token.text in "?¿":
+        kind, text = token.kind, token.text
+        if kind == "punct":
+            if text in "?¿":
                 question = True
-            if token.text in '"“”«»':
+            if text in '"“”«»':
                 in_quote = not in_quote
-            if token.text in ',()"“”«»':
+            if text in ',()"“”«»':
                 start = len(words)
             continue
-        if token.kind == "word":
+        if kind == "word":
             if in_quote:
                 quoted.add(len(words))
-            if items and words and words[-1] in _BEFORE_ITEM and item_key(token.text) in items:
-                words.append(_PLAN)
+            if items and words and words[-1] in _ITEM_LEADS and _names_item(words[-1], item_key(text), items):
+                add_word(_PLAN)
             else:
-                words.append(token.text)
+                add_word(text)
         else:
-            words.append("#" + token.text)  # numbers and money: never a word of any list
-        raw.append(token.raw or token.text)
-        segment_start.append(start)
+            add_word("#" + text)  # numbers and money: never a word of any list
+        add_raw(token.raw or text)
+        add_start(start)
     return Sentence(
         words=words,
         raw=raw,
@@ -126,6 +135,16 @@ def prepare(tokens: list[Token], language: str, items: frozenset[str] = frozense
         quoted=quoted,
         vocabulary=frozenset(words),
     )
+
+
+def _names_item(previous: str, key: str, items: frozenset[str]) -> bool:
+    """Whether a word whose item key is `key`, after `previous`, names one of the release's priced items."""
+    if key not in items:
+        return False
+    if previous in _BEFORE_ITEM:
+        return True
+    # "Seu Empresa" (a masculine possessive before a feminine word) can only be the plan.
+    return previous in _POSSESSIVES and (key not in _EVERYDAY_NAMES or previous in _MASCULINE_POSSESSIVES)
 
 
 def left_of(sentence: Sentence, index: int, size: int) -> list[str]:
@@ -158,6 +177,8 @@ def nearest_role(sentence: Sentence, index: int, size: int = 6) -> tuple[str, st
                 role = None  # "até o fim do mês" is a date; "fim de semana" is when the office is closed
             if role is None and word in ACCOUNT and position and sentence.words[position - 1] in POSSESSIVE_CUSTOMER:
                 role = ("object", "subscription")  # "sua conta foi criada" (not "me conta", "a conta de luz")
+            if role is None and word in CONTACT_DETAILS:
+                role = ("noun", "")  # "confirmado o seu contato": the customer's details, not a deal
         if role is None:
             continue
         distance = abs(position - index) + (0.5 if position > index else 0)
