@@ -277,6 +277,9 @@ class _CompiledPattern:
     literals: tuple[tuple[str, bool], ...]
     # Otherwise a regex matching a superset of `exact`, much faster; `exact` runs only where it matched.
     prefilter: re.Pattern[str]
+    # Before the prefilter, for a pattern that starts with digits ("\\d{4}..."): that many digits in a row,
+    # which the regex engine finds by skipping from one digit to the next (None: no such start).
+    digits: re.Pattern[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +320,28 @@ def _compile_pattern(pattern: str) -> _CompiledPattern | None:
         if literals and min(map(len, literals)) >= _MIN_LITERAL
         else ()
     )
-    return _CompiledPattern(original=pattern, exact=exact, literals=usable, prefilter=prefilter)
+    digits = None if usable else _digit_run(pattern)
+    return _CompiledPattern(original=pattern, exact=exact, literals=usable, prefilter=prefilter, digits=digits)
+
+
+_DIGIT_CLASSES = ([(_sre.CATEGORY, _sre.CATEGORY_DIGIT)], [(_sre.RANGE, (48, 57))])
+
+
+def _digit_run(pattern: str) -> re.Pattern[str] | None:
+    """`\\d` written as many times as every match of `pattern` starts with digits (two or more), or None."""
+    try:
+        parsed = list(_sre_parser.parse(_strip_leading_anchors(normalize_pattern(pattern)), re.IGNORECASE))
+    except (re.error, TypeError, ValueError, IndexError):
+        return None
+    if not parsed:
+        return None
+    op, value = parsed[0]
+    if op not in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT):
+        return None
+    low, _high, item = value
+    if low < 2 or len(item) != 1 or item[0][0] is not _sre.IN or item[0][1] not in _DIGIT_CLASSES:
+        return None
+    return re.compile(r"\d" * min(low, 8))
 
 
 class _CompiledRelease:
@@ -625,7 +649,9 @@ def _first_hit(
                     literal in (haystack.runs if word_only else plain) for literal, word_only in pattern.literals
                 ):
                     continue
-            elif pattern.prefilter.search(plain) is None:
+            elif (pattern.digits is not None and pattern.digits.search(plain) is None) or (
+                pattern.prefilter.search(plain) is None
+            ):
                 continue
             match = pattern.exact.search(plain)
             if match is not None:

@@ -240,23 +240,26 @@ def repair(
                     break
         words.append(token)
     out: list[Token] = []
+    size = len(words)
     index = 0
-    while index < len(words):
+    while index < size:
         token = words[index]
-        following = words[index + 1] if index + 1 < len(words) else None
+        kind = token.kind
+        if kind != "word":
+            if kind != "glue":
+                out.append(token)
+            index += 1
+            continue
+        following = words[index + 1] if index + 1 < size else None
         # A run needs a second piece: glued on, or a short word spaced after it, a little longer after a
         # syllable (see `_merge_from`).
-        if (
-            token.kind == "word"
-            and following is not None
-            and (len(token.text) <= 4 or following.kind == "glue")
-            and (
-                following.kind == "glue"
-                or (
-                    following.kind == "word"
-                    and (len(following.text) <= _SHORT or (len(following.text) <= _SHORT + 2 and len(token.text) >= 2))
-                    and following.text.isalpha()
-                )
+        if following is not None and (
+            following.kind == "glue"
+            or (
+                len(token.text) <= 4
+                and following.kind == "word"
+                and (len(following.text) <= _SHORT or (len(following.text) <= _SHORT + 2 and len(token.text) >= 2))
+                and following.text.isalpha()
             )
         ):
             merged = _merge_from(words, index, known)
@@ -266,8 +269,7 @@ def repair(
                 out.extend(Token("word", word, raw if len(joined) == 1 else word) for word in joined)
                 index = end
                 continue
-        if token.kind != "glue":
-            out.append(token)
+        out.append(token)
         index += 1
     return out
 
