@@ -49,8 +49,9 @@ def _locked_matches(*senders: Sender) -> list[Contact]:
     return list(Contact.objects.select_for_update().filter(lookup).order_by("pk"))
 
 
-def contact_upsert(*, sender: Sender, correlation_id: str = "") -> Contact:
-    """The contact for this sender, created if new, locked for the rest of the transaction.
+def contact_upsert(*, sender: Sender, correlation_id: str = "") -> tuple[Contact, bool]:
+    """The contact for this sender, created if new, locked for the rest of the transaction; and whether
+    it was created (by this transaction: nothing else can refer to it yet).
 
     Contacts are keyed on the BSUID (`user_id`) when present, else on `wa_id`. A sender whose phone
     and BSUID point at two contacts is one person: the two are merged. The row lock serialises
@@ -60,7 +61,7 @@ def contact_upsert(*, sender: Sender, correlation_id: str = "") -> Contact:
         matches = _locked_matches(sender)
         if matches:
             survivor = _merge_all(matches, source="message with phone and BSUID", correlation_id=correlation_id)
-            return _contact_refresh(survivor, sender, correlation_id=correlation_id)
+            return _contact_refresh(survivor, sender, correlation_id=correlation_id), False
         try:
             with transaction.atomic():
                 contact = Contact.objects.create(
@@ -72,7 +73,7 @@ def contact_upsert(*, sender: Sender, correlation_id: str = "") -> Contact:
                 )
             # No SELECT … FOR UPDATE: a row this transaction inserted is invisible to others until it
             # commits, and a concurrent INSERT of the same ids waits on its unique index until then.
-            return contact
+            return contact, True
         except IntegrityError:
             continue  # created concurrently by another request: read it on the next attempt
     raise IntegrityError("contact could not be created or found")

@@ -306,11 +306,12 @@ def _store_inbound(inbound: InboundMessage, correlation_id: str, result: IngestR
         return
     now = timezone.now()
     contact: Contact | None = None
+    created = False
     if inbound.identity_change is not None:
         contact = identity_change_apply(change=inbound.identity_change, correlation_id=correlation_id)
     if contact is None:
-        contact = contact_upsert(sender=inbound.sender, correlation_id=correlation_id)
-    conversation = conversation_get_or_start(contact=contact, at=now)
+        contact, created = contact_upsert(sender=inbound.sender, correlation_id=correlation_id)
+    conversation = conversation_get_or_start(contact=contact, at=now, contact_is_new=created, inbound=True)
     reason = no_reply_reason(inbound) or _opt_out_policy(contact, inbound, correlation_id)
     try:
         with transaction.atomic():
@@ -333,7 +334,8 @@ def _store_inbound(inbound: InboundMessage, correlation_id: str, result: IngestR
         result.duplicates += 1
         log.info("webhook_duplicate_message", wamid=inbound.wamid, concurrent=True)
         return
-    Conversation.objects.filter(pk=conversation.pk).update(last_inbound_at=now, last_activity_at=now)
+    if conversation.last_inbound_at != now:  # a conversation started for this message says so already
+        Conversation.objects.filter(pk=conversation.pk).update(last_inbound_at=now, last_activity_at=now)
     result.stored_message_ids.append(message.pk)
     if reason:
         result.dropped += 1
@@ -371,8 +373,8 @@ def _store_echo(echo: EchoMessage, correlation_id: str, result: IngestResult) ->
         result.duplicates += 1
         return
     now = timezone.now()
-    contact = contact_upsert(sender=echo.customer, correlation_id=correlation_id)
-    conversation = conversation_get_or_start(contact=contact, at=now)
+    contact, created = contact_upsert(sender=echo.customer, correlation_id=correlation_id)
+    conversation = conversation_get_or_start(contact=contact, at=now, contact_is_new=created)
     created = _created_once(
         lambda: Message.objects.filter(wamid=echo.wamid).exists(),
         lambda: Message.objects.create(

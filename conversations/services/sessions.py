@@ -27,17 +27,25 @@ def _idle_reason(conversation: Conversation) -> str:
     return f"idle since {conversation.last_activity_at.isoformat()} (session TTL {session_ttl()})"
 
 
-def conversation_get_or_start(*, contact: Contact, at: datetime) -> Conversation:
+def conversation_get_or_start(
+    *, contact: Contact, at: datetime, contact_is_new: bool = False, inbound: bool = False
+) -> Conversation:
     """The contact's open conversation, or a new one. The caller holds a lock on the contact row.
 
     An open conversation idle past the session TTL is expired here (lazily, before the sweeper gets
     to it) and a new one starts, so a customer coming back the next day begins a fresh session. The
     returned conversation's row is locked until the caller's transaction ends, so the sweeper
     cannot expire it while the caller records the new message.
+
+    `contact_is_new`: the caller's transaction inserted the contact, so it has no conversation to look
+    for. `inbound`: the caller stores the customer's message at `at`; a conversation started here
+    carries that as its last inbound time already.
     """
     with transaction.atomic(savepoint=False):
         conversation = (
-            Conversation.objects.select_for_update()
+            None
+            if contact_is_new
+            else Conversation.objects.select_for_update()
             .filter(contact=contact, closed_at__isnull=True)
             .exclude(state__in=TERMINAL)
             .order_by("-started_at")
@@ -50,7 +58,9 @@ def conversation_get_or_start(*, contact: Contact, at: datetime) -> Conversation
             log.info("conversation_expired_lazily", conversation_id=conversation.pk, outcome=outcome.outcome)
             conversation = None
         if conversation is None:
-            conversation = Conversation.objects.create(contact=contact, last_activity_at=at)
+            conversation = Conversation.objects.create(
+                contact=contact, last_activity_at=at, last_inbound_at=at if inbound else None
+            )
         return conversation
 
 

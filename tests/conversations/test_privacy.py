@@ -111,8 +111,8 @@ def test_the_person_writing_again_starts_a_new_contact_unlinked_to_the_erased_on
     from pyloto.whatsapp.webhook import Sender
 
     contact_erase(contact_id=person["contact"].pk, user=dpo, reason="pedido")
-    fresh = contact_upsert(sender=Sender(wa_id="5511912345678", user_id=None, profile_name="Maria"))
-    assert fresh.pk != person["contact"].pk
+    fresh, created = contact_upsert(sender=Sender(wa_id="5511912345678", user_id=None, profile_name="Maria"))
+    assert created and fresh.pk != person["contact"].pk
 
 
 def test_export_and_erasure_demand_a_reason_and_an_existing_contact(person, dpo):

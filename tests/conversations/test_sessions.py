@@ -32,6 +32,18 @@ def test_the_first_message_of_a_contact_starts_a_conversation_in_new():
     assert conversation.pk and conversation.state == State.NEW and conversation.closed_at is None
 
 
+def test_a_contact_inserted_by_the_same_transaction_gets_its_conversation_without_a_lookup(
+    django_assert_num_queries,
+):
+    contact, at = ContactFactory(), timezone.now()
+
+    with django_assert_num_queries(1):  # the INSERT: a contact this transaction created has no conversation
+        conversation = conversation_get_or_start(contact=contact, at=at, contact_is_new=True, inbound=True)
+
+    conversation.refresh_from_db()
+    assert (conversation.last_inbound_at, conversation.last_activity_at) == (at, at)
+
+
 def test_coming_back_after_a_day_expires_the_old_conversation_and_starts_a_new_one():
     now = timezone.now()
     old = ConversationFactory(state=State.QUALIFYING, last_activity_at=now - timedelta(hours=25))
