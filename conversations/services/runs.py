@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from conversations.models import Conversation, Message
@@ -70,17 +70,7 @@ def run_begin(
         )
         if claimed != 1 and not _take_over_expired(conversation_id, token, now, expires_at, holder_is_alive):
             return None
-        message_ids = tuple(
-            Message.objects.filter(
-                conversation_id=conversation_id,
-                direction=Message.Direction.INBOUND,
-                status__in=[Message.Status.RECEIVED, Message.Status.PROCESSING],
-            )
-            .order_by("created_at", "pk")
-            .values_list("pk", flat=True)
-        )
-        if message_ids:
-            Message.objects.filter(pk__in=message_ids).update(status=Message.Status.PROCESSING, updated_at=now)
+        message_ids = _take_waiting_messages(conversation_id, now)
     log.info("run_begun", conversation_id=conversation_id, messages=len(message_ids))
     return RunLease(
         token=token,
@@ -89,6 +79,31 @@ def run_begin(
         expires_at=expires_at,
         message_ids=message_ids,
     )
+
+
+def _take_waiting_messages(conversation_id: int, now: datetime) -> tuple[int, ...]:
+    """Mark the conversation's waiting inbound messages `processing`; their ids, oldest first.
+
+    One UPDATE … RETURNING instead of a SELECT of the ids and an UPDATE of them: the caller holds the
+    lease, so no other run takes these messages between the two anyway.
+    """
+    table = Message._meta.db_table
+    sql = (
+        f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608 - the model's own table name
+        "WHERE conversation_id = %s AND direction = %s AND status IN (%s, %s) RETURNING id, created_at"
+    )
+    params = [
+        Message.Status.PROCESSING.value,
+        connection.ops.adapt_datetimefield_value(now),
+        conversation_id,
+        Message.Direction.INBOUND.value,
+        Message.Status.RECEIVED.value,
+        Message.Status.PROCESSING.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        taken = cursor.fetchall()
+    return tuple(pk for pk, _created_at in sorted(taken, key=lambda row: (row[1], row[0])))
 
 
 def _take_over_expired(
