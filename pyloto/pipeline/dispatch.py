@@ -207,6 +207,13 @@ def reply_send_here(*, message_id: int) -> str:
 # The LLM canvas -----------------------------------------------------------------------------------
 
 
+def payload_argsrepr(payload: dict[str, Any]) -> str:
+    """What the LLM tasks' messages show as their arguments (Flower, a worker's task lines) instead of
+    Celery's repr of the run payload: the customer's words stay out of the broker's headers, and no
+    process spends a repr of a few kilobytes on every publish."""
+    return f"(<payload of run {payload['run_key']}>,)"
+
+
 def canvas_launch(payload: dict[str, Any]) -> None:
     """`chain(decide_state, chord([write_reply, choose_message_type], finalize_reply))`, recover_run on error."""
     from llm.tasks import choose_message_type, decide_state, write_reply
@@ -217,12 +224,16 @@ def canvas_launch(payload: dict[str, Any]) -> None:
         "conversation_id": payload["conversation_id"],
         "expected_state": payload["current_state"],
     }
+    shown = payload_argsrepr(payload)
     canvas = chain(
         # A run's first LLM step waits behind the later steps of runs already started (Redis lists
         # are consumed in priority order, the default 0 first): under a backlog started runs finish
         # instead of every run's steps waiting behind every new run's first one.
-        decide_state.s(payload).set(priority=DECIDE_STATE_PRIORITY),
-        chord([write_reply.s(), choose_message_type.s()], finalize_reply.s(**identity)),
+        decide_state.s(payload).set(priority=DECIDE_STATE_PRIORITY, argsrepr=shown),
+        chord(
+            [write_reply.s().set(argsrepr=shown), choose_message_type.s().set(argsrepr=shown)],
+            finalize_reply.s(**identity),
+        ),
     )
     canvas.on_error(recover_run.s(**identity))
     canvas.apply_async()
@@ -233,10 +244,14 @@ def shadow_canvas_launch(payload: dict[str, Any]) -> None:
     from llm.tasks import choose_message_type, decide_state, write_reply
     from pyloto.pipeline.tasks import record_shadow_run
 
+    shown = payload_argsrepr(payload)
     canvas = chain(
-        decide_state.s(payload).set(priority=SHADOW_PRIORITY),
+        decide_state.s(payload).set(priority=SHADOW_PRIORITY, argsrepr=shown),
         chord(
-            [write_reply.s().set(priority=SHADOW_PRIORITY), choose_message_type.s().set(priority=SHADOW_PRIORITY)],
+            [
+                write_reply.s().set(priority=SHADOW_PRIORITY, argsrepr=shown),
+                choose_message_type.s().set(priority=SHADOW_PRIORITY, argsrepr=shown),
+            ],
             record_shadow_run.s(
                 run_key=payload["run_key"],
                 conversation_id=payload["conversation_id"],

@@ -169,6 +169,18 @@ def test_the_read_receipt_of_a_fixed_reply_promises_typing_only_to_a_contact_who
     assert read["json"].get("typing_indicator") == typing
 
 
+def test_the_canvas_message_names_its_run_instead_of_repeating_the_customer_s_words(fake_openai):
+    conversation = waiting_conversation("Meu CPF é 123.456.789-09, quanto custa o plano?")
+    step = run_launch(conversation_id=conversation.pk)
+
+    dispatch.canvas_launch(step.payload)
+
+    (envelope,) = queued_tasks(Queue.LLM)
+    assert envelope["headers"]["task"] == "llm.tasks.decide_state"
+    assert envelope["headers"]["argsrepr"] == f"(<payload of run {step.payload['run_key']}>,)"
+    assert "CPF" not in str(envelope["headers"])
+
+
 def test_a_waiting_step_schedules_the_run_for_when_the_window_ends():
     conversation = waiting_conversation("Oi")
 
