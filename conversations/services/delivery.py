@@ -362,13 +362,18 @@ def _apply_early_statuses(message_id: int, wamid: str) -> None:
     """Statuses Meta sent before our send returned (stored unlinked) now reach their message, in order."""
     from conversations.services.ingestion import message_status_apply
 
-    early = list(DeliveryStatus.objects.filter(wamid=wamid, message__isnull=True).order_by("pk"))
+    # Almost always none: the values alone, not model rows, for the one statement that finds out.
+    early = list(
+        DeliveryStatus.objects.filter(wamid=wamid, message__isnull=True)
+        .order_by("pk")
+        .values_list("pk", "status", "errors")
+    )
     if not early:
         return
-    DeliveryStatus.objects.filter(pk__in=[status.pk for status in early]).update(message_id=message_id)
-    for status in early:
+    DeliveryStatus.objects.filter(pk__in=[pk for pk, _status, _errors in early]).update(message_id=message_id)
+    for _pk, status, errors in early:
         message = Message.objects.get(pk=message_id)
-        message_status_apply(message=message, status=status.status, errors=status.errors)
+        message_status_apply(message=message, status=status, errors=errors)
     log.info("early_statuses_applied", message_id=message_id, count=len(early))
 
 

@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
-from conversations.models import DeadLetter, Message
+from conversations.models import DeadLetter, DeliveryStatus, Message
 from conversations.services.delivery import reply_deliver
+from pyloto.whatsapp.client import WhatsAppClient
 from pyloto.whatsapp.errors import WhatsAppTransientError
 from tests.factories import ConversationFactory, MessageFactory
 
@@ -41,6 +42,28 @@ def test_a_sent_reply_gets_its_wamid_and_a_second_send_is_skipped(fake_graph):
     assert message.status == "sent" and message.wamid.startswith("wamid.") and message.send_attempts == 1
     assert reply_deliver(message_id=message.pk) == "skipped"
     assert len(fake_graph.sent_messages()) == 1
+
+
+def test_statuses_meta_sent_before_the_send_returned_reach_the_reply_in_order(fake_graph, monkeypatch):
+    message = outbound("Olá! Como posso ajudar?")
+    real_send = WhatsAppClient.send
+
+    def send_and_race(self, **kwargs):
+        wamid = real_send(self, **kwargs)
+        # Meta's status webhooks, read while our send's answer was still on its way: stored unlinked.
+        for status in ("sent", "delivered"):
+            DeliveryStatus.objects.create(
+                wamid=wamid, status=status, timestamp=timezone.now(), raw={}, dedup_key=f"{wamid}:{status}"
+            )
+        return wamid
+
+    monkeypatch.setattr(WhatsAppClient, "send", send_and_race)
+
+    assert reply_deliver(message_id=message.pk) == "sent"
+
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    assert set(DeliveryStatus.objects.filter(wamid=message.wamid).values_list("message_id", flat=True)) == {message.pk}
 
 
 def test_no_free_form_send_outside_the_24_hour_window(fake_graph):
