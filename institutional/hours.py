@@ -34,28 +34,39 @@ NOTE = {
         "estamos fora do horário de atendimento",
         "No momento {why}: uma pessoa da equipe responde a partir de {when}.",
         "{weekday}, {date}, às {time}",
+        "{weekday}, às {time}",
     ),
     "en": (
         "today is a public holiday ({holiday})",
         "we are outside our business hours",
         "Right now {why}: a person from our team will answer from {when}.",
         "{weekday} {date} at {time}",
+        "{weekday} at {time}",
     ),
     "es": (
         "hoy es feriado ({holiday})",
         "estamos fuera del horario de atención",
         "En este momento {why}: una persona del equipo responde a partir del {when}.",
         "{weekday} {date} a las {time}",
+        "{weekday} a las {time}",
     ),
 }
 
 
-def opening_text(moment: datetime | None, language: str = "pt") -> str:
-    """'segunda-feira, 28/12, às 08:00' (in the company's time zone, as `moment` is given); '' for None."""
+# Within a week the weekday alone names the day: the customer's note then carries no date, which the
+# output guard would read as a deadline the published content does not hold.
+WEEKDAY_NAMES_THE_DAY = timedelta(days=6)
+
+
+def opening_text(moment: datetime | None, language: str = "pt", *, dated: bool = True) -> str:
+    """'segunda-feira, 28/12, às 08:00' (in the company's time zone, as `moment` is given); '' for None.
+
+    `dated=False`: 'segunda-feira, às 08:00'.
+    """
     if moment is None:
         return ""
     language = language if language in NOTE else "pt"
-    return NOTE[language][3].format(
+    return NOTE[language][3 if dated else 4].format(
         weekday=WEEKDAYS[language][moment.weekday()], date=moment.strftime("%d/%m"), time=moment.strftime("%H:%M")
     )
 
@@ -81,9 +92,10 @@ class BusinessHoursStatus:
         if self.is_open or self.next_opening is None:
             return ""
         language = language if language in NOTE else "pt"
-        holiday_phrase, hours_phrase, sentence, _when = NOTE[language]
+        holiday_phrase, hours_phrase, sentence, *_when = NOTE[language]
         why = holiday_phrase.format(holiday=self.holiday) if self.holiday else hours_phrase
-        return sentence.format(why=why, when=self.next_opening_text(language))
+        dated = self.next_opening.date() - self.at.date() > WEEKDAY_NAMES_THE_DAY
+        return sentence.format(why=why, when=opening_text(self.next_opening, language, dated=dated))
 
     def prompt_line(self) -> str:
         """One line for the LLM prompts' context."""

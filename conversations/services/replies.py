@@ -209,7 +209,14 @@ def reply_finalize(
             purpose = SendPurpose.HANDOFF_NOTICE
             # Out of hours the customer is told when a person will answer (the next opening).
             language = detect_language(" ".join(m.text for m in inbound), default=_language(release))
-            message = with_note(message, business_hours_status().customer_note(language))
+            noted = with_note(message, business_hours_status().customer_note(language))
+            # The note is the system's own, but the customer reads it and the send-time audit checks it:
+            # one the release's rules would block (a dated opening a week or more away) is left out.
+            body, labels = message_body(noted), message_labels(noted)
+            if noted is message or reply_check(release=release, text=body, labels=labels, language=language).allowed:
+                message = noted
+            else:
+                log.warning("after_hours_note_withheld", reason="the release's rules block the note")
         else:
             purpose = _PURPOSE_BY_PROVIDER.get(provider, SendPurpose.REPLY)
         outbound = Message.objects.create(

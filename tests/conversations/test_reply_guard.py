@@ -1,6 +1,10 @@
 """Finalize never persists a reply that breaks a constraint: the construction behind "violations sent = 0"."""
 
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 
 from conversations.models import Conversation, Message
 from conversations.services.replies import reply_finalize
@@ -10,7 +14,7 @@ from institutional import services as institutional_services
 from institutional.builtin import replacement_text
 from institutional.guard import check_reply
 from institutional.loader import process_loader
-from institutional.models import Constraint, GuardViolation
+from institutional.models import ClosedDay, Constraint, GuardViolation
 from institutional.selectors import current_release
 from pyloto.whatsapp.compose import message_body, message_labels
 from pyloto.whatsapp.payloads import message_from_json
@@ -127,3 +131,39 @@ def test_a_commitment_that_clipping_would_cut_off_a_button_is_still_blocked():
     assert "Confirmar" not in outbound.text
     assert _passes_now(outbound)
     assert GuardViolation.objects.filter(conversation=outbound.conversation).exists()
+
+
+@pytest.mark.parametrize(
+    ("evening", "told"),
+    [
+        # Tuesday 18:30: the note names Wednesday's opening and passes the guard.
+        (datetime(2026, 12, 1, 18, 30, tzinfo=ZoneInfo("America/Sao_Paulo")), "quarta-feira, às 08:00"),
+        # Before a two-week recess the note would carry a date the release does not publish: left out.
+        (datetime(2026, 12, 4, 19, 0, tzinfo=ZoneInfo("America/Sao_Paulo")), None),
+    ],
+)
+def test_out_of_hours_a_handoff_is_told_the_next_opening_only_in_words_the_guard_lets_through(evening, told):
+    hours = institutional_services.business_hours_seed()
+    for day in range(7, 19):
+        ClosedDay.objects.create(hours=hours, date=date(2026, 12, day), reason="recesso")
+    conversation = ConversationFactory(state=State.QUALIFYING)
+    MessageFactory(conversation=conversation, text="Quero falar com uma pessoa")
+    with time_machine.travel(evening, tick=False):
+        lease = run_begin(conversation_id=conversation.pk)
+        outbound = reply_finalize(
+            run_key=lease.token,
+            conversation_id=conversation.pk,
+            expected_state=State.QUALIFYING,
+            decision={"target_state": State.HANDOFF_REQUESTED, "reason": "asked", "customer_wants_human": True},
+            reply={"text": "Vou chamar alguém da equipe para falar com você."},
+            choice=None,
+            calls=[],
+            provider="openai",
+        ).message
+    assert outbound is not None
+    assert Conversation.objects.get(pk=outbound.conversation_id).state == State.HANDOFF_REQUESTED
+    assert _passes_now(outbound)  # what the send-time audit will read: never a "violation sent"
+    if told:
+        assert f"responde a partir de {told}." in outbound.text
+    else:
+        assert "responde a partir de" not in outbound.text

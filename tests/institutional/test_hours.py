@@ -56,8 +56,9 @@ def test_a_holiday_names_itself_and_says_the_next_opening(hours):
     status = business_hours_status(at=at(2026, 12, 25, 10, 0))
     assert status.holiday == "Natal"
     assert status.next_opening_text() == "segunda-feira, 28/12, às 08:00"
+    # Within a week the weekday names the day: no date the output guard would read as a deadline.
     assert status.customer_note() == (
-        "No momento hoje é feriado (Natal): uma pessoa da equipe responde a partir de segunda-feira, 28/12, às 08:00."
+        "No momento hoje é feriado (Natal): uma pessoa da equipe responde a partir de segunda-feira, às 08:00."
     )
     assert "indisponível" in status.prompt_line() and "28/12" in status.prompt_line()
 
@@ -144,3 +145,11 @@ def test_with_no_hours_configured_every_second_counts():
 
     assert business_waits([at(2026, 12, 5, 10, 0)], until=at(2026, 12, 5, 12, 0))[0].seconds == 2 * 3600
     assert business_waits([], until=at(2026, 12, 5, 12, 0)) == []
+
+
+def test_an_opening_a_week_or_more_away_keeps_its_date_in_the_customers_note(hours):
+    for day in range(7, 19):  # a recess from Monday the 7th to Friday the 18th
+        ClosedDay.objects.create(hours=hours, date=date(2026, 12, day), reason="recesso")
+    status = business_hours_status(at=at(2026, 12, 4, 19, 0))  # Friday evening
+    assert status.next_opening == at(2026, 12, 21, 8, 0)
+    assert status.customer_note("en").endswith("from Monday 21/12 at 08:00.")
