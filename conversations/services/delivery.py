@@ -81,10 +81,11 @@ def read_receipt_send(*, receipt: ReadReceipt, reply_coming: bool) -> bool:
     return True
 
 
-def reply_deliver(*, message_id: int) -> str:
+def reply_deliver(*, message_id: int, max_wait_s: float | None = None) -> str:
     """Send one pending reply. Returns the outcome; raises WhatsAppTransientError when a retry may help.
 
-    Raises SendPaced (the message back to pending) when its pacing slot is too far away to wait for.
+    Raises SendPaced (the message back to pending) when its pacing slot is further away than this worker
+    waits: `max_wait_s`, `WHATSAPP_PACING_MAX_WAIT_S` when not given.
     """
     claimed = Message.objects.filter(
         pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.PENDING
@@ -102,7 +103,7 @@ def reply_deliver(*, message_id: int) -> str:
         return plan.reason_code
     assert plan.message is not None
     recipient = conversation.contact.recipient
-    _wait_for_pacing_slot(message, recipient)
+    _wait_for_pacing_slot(message, recipient, max_wait_s=max_wait_s)
     try:
         wamid = WhatsAppClient.from_settings().send(
             recipient=recipient, message=plan.message, callback_data=message.idempotency_key
@@ -209,7 +210,7 @@ def _claim(message_id: int) -> bool:
     return claimed == 1
 
 
-def _wait_for_pacing_slot(message: Message, recipient: dict[str, str]) -> None:
+def _wait_for_pacing_slot(message: Message, recipient: dict[str, str], *, max_wait_s: float | None) -> None:
     """Wait for this send's turn in the business number's bucket and the recipient's (pair limit).
 
     WhatsApp counts a send when it arrives, so the recipient's slot is only ever taken for a send that
@@ -219,7 +220,7 @@ def _wait_for_pacing_slot(message: Message, recipient: dict[str, str]) -> None:
     """
     number_id = settings.WHATSAPP_PHONE_NUMBER_ID
     address = recipient.get("to") or recipient["recipient"]
-    inline = settings.WHATSAPP_PACING_MAX_WAIT_S
+    inline = settings.WHATSAPP_PACING_MAX_WAIT_S if max_wait_s is None else max_wait_s
     waited = 0.0
     for _attempt in range(100):
         # Is the recipient free now? (Asked without reserving, so no number slot is spent on a busy one.)
@@ -230,7 +231,9 @@ def _wait_for_pacing_slot(message: Message, recipient: dict[str, str]) -> None:
             time.sleep(peek.wait_s)
             waited += peek.wait_s
             continue
-        number = pacing_reserve_number(phone_number_id=number_id)
+        # The number's slot is bounded too: after WhatsApp's 130429 every worker's bucket is pushed back,
+        # and a worker that slept through it held a pipeline process the whole pause.
+        number = pacing_reserve_number(phone_number_id=number_id, max_wait_s=max(inline - waited, 0.0))
         if not number.reserved:
             _paced(message.pk, wait_s=number.wait_s)
         pair = pacing_reserve_pair(phone_number_id=number_id, recipient=address, after_s=number.wait_s, max_wait_s=0.0)

@@ -187,10 +187,16 @@ def finalized_follow(finalized: Finalized, *, conversation_id: int, send_here: b
     transaction.on_commit(follow)
 
 
+# How long the finalizing worker waits for a pacing slot before handing the send to the delivery
+# threads: its processes are the pipeline's scarce ones, and one asleep through a throttling pause
+# (WhatsApp's 130429 pushes every worker's slot back) holds up every run queued behind it.
+SEND_HERE_MAX_WAIT_S = 0.5
+
+
 def reply_send_here(*, message_id: int) -> str:
     """Send a pending reply from this worker; what cannot go now is queued as `send_reply` (or left to the sweeper)."""
     try:
-        return reply_deliver(message_id=message_id)
+        return reply_deliver(message_id=message_id, max_wait_s=SEND_HERE_MAX_WAIT_S)
     except SendPaced as paced:
         reply_send_enqueue(message_id=message_id, countdown=paced.wait_s)
         return "paced"

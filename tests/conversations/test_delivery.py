@@ -203,3 +203,28 @@ def test_a_frequency_cap_refused_at_once_is_capped_not_failed(fake_graph):
     assert reply_deliver(message_id=message.pk) == "capped"
     message.refresh_from_db()
     assert message.status == "capped" and message.next_attempt_at is not None
+
+
+def test_the_finalizing_worker_hands_a_throttled_send_to_the_delivery_queue_instead_of_sleeping(
+    fake_graph, monkeypatch
+):
+    from django.conf import settings
+
+    from pyloto.pipeline import dispatch
+    from pyloto.resilience.pacing import pacing_penalize
+
+    queued: list[tuple[int, float | None]] = []
+    monkeypatch.setattr(
+        dispatch, "reply_send_enqueue", lambda *, message_id, countdown=None: queued.append((message_id, countdown))
+    )
+    message = outbound("Olá! Como posso ajudar?")
+    # WhatsApp answered 130429 a moment ago: every worker's slot on the number is pushed back 3 s.
+    pacing_penalize(phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID, recipient=None, pause_s=3.0)
+
+    assert dispatch.reply_send_here(message_id=message.pk) == "paced"
+
+    message.refresh_from_db()
+    assert message.status == "pending" and message.send_attempts == 0
+    assert fake_graph.sent_messages() == []
+    ((message_id, countdown),) = queued
+    assert message_id == message.pk and countdown is not None and countdown > dispatch.SEND_HERE_MAX_WAIT_S
