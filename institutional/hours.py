@@ -10,11 +10,12 @@ counts as always in, so nothing changes until someone sets them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -141,25 +142,52 @@ class _Calendar:
         ]
 
 
+def _calendar_sql() -> str:
+    hours, period, closed = BusinessHours._meta.db_table, OpeningPeriod._meta.db_table, ClosedDay._meta.db_table
+    # Periods of every row (there is one) as parallel arrays; closed days within the dates asked for.
+    return (
+        f"SELECT h.time_zone, h.state, h.observe_national_holidays, "  # noqa: S608 - the models' own table names
+        f"ARRAY(SELECT weekday FROM {period} ORDER BY id), ARRAY(SELECT opens_at FROM {period} ORDER BY id), "
+        f"ARRAY(SELECT closes_at FROM {period} ORDER BY id), "
+        f"ARRAY(SELECT date FROM {closed} WHERE date BETWEEN %s AND %s ORDER BY date), "
+        f"ARRAY(SELECT reason FROM {closed} WHERE date BETWEEN %s AND %s ORDER BY date) "
+        f"FROM {hours} h WHERE h.id = %s"
+    )
+
+
+# Dates of the closed days read around the local dates asked for: a time zone moves a date by a day at most.
+_ZONE_MARGIN = timedelta(days=1)
+
+
 def _calendar(first: datetime, last: datetime) -> _Calendar | None:
-    """The calendar covering `first`..`last` (+ the search horizon); None when no weekly hours are set."""
-    settings_row = BusinessHours.objects.filter(pk=BusinessHours.SINGLETON_ID).first()
-    periods = list(OpeningPeriod.objects.all()) if settings_row else []
-    if settings_row is None or not periods:
+    """The calendar covering `first`..`last` (+ the search horizon); None when no weekly hours are set.
+
+    One statement, not three (the settings row, the week, the closed days): every run's launch reads it.
+    """
+    start = first.astimezone(UTC).date() - _ZONE_MARGIN
+    end = last.astimezone(UTC).date() + _ZONE_MARGIN + timedelta(days=SEARCH_DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute(_calendar_sql(), [start, end, start, end, BusinessHours.SINGLETON_ID])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    zone = ZoneInfo(settings_row.time_zone)
+    time_zone, state, observe_holidays, weekdays, opens, closes, closed_dates, reasons = row
+    if not weekdays:
+        return None
+    zone = ZoneInfo(time_zone)
     start, end = first.astimezone(zone).date(), last.astimezone(zone).date() + timedelta(days=SEARCH_DAYS)
     by_weekday: dict[int, list[tuple[time, time]]] = {}
-    for period in periods:
-        by_weekday.setdefault(period.weekday, []).append((period.opens_at, period.closes_at))
+    for weekday, opens_at, closes_at in zip(weekdays, opens, closes, strict=True):
+        by_weekday.setdefault(weekday, []).append((opens_at, closes_at))
     return _Calendar(
         zone=zone,
-        state=settings_row.state,
-        observe_holidays=settings_row.observe_national_holidays,
+        state=state,
+        observe_holidays=observe_holidays,
         by_weekday=by_weekday,
         closed_days={
-            row.date: row.reason or _("dia sem atendimento")
-            for row in ClosedDay.objects.filter(date__gte=start, date__lte=end)
+            day: reason or _("dia sem atendimento")
+            for day, reason in zip(closed_dates, reasons, strict=True)
+            if start <= day <= end
         },
     )
 

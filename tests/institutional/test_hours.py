@@ -153,3 +153,21 @@ def test_an_opening_a_week_or_more_away_keeps_its_date_in_the_customers_note(hou
     status = business_hours_status(at=at(2026, 12, 4, 19, 0))  # Friday evening
     assert status.next_opening == at(2026, 12, 21, 8, 0)
     assert status.customer_note("en").endswith("from Monday 21/12 at 08:00.")
+
+
+def test_every_run_reads_the_calendar_in_one_statement(hours, django_assert_num_queries):
+    ClosedDay.objects.create(hours=hours, date=date(2026, 12, 1), reason="inventário")
+    with django_assert_num_queries(1):
+        status = business_hours_status(at=at(2026, 12, 1, 10, 0))
+    assert status.closed_reason == "inventário" and status.next_opening == at(2026, 12, 2, 8, 0)
+
+
+def test_a_closed_day_counts_on_the_companys_date_where_utc_is_already_tomorrow(hours):
+    # 23:30 in Honolulu on Monday the 30th is 09:30 UTC on Tuesday: Monday's closed day is the one that counts.
+    BusinessHours.objects.filter(pk=hours.pk).update(time_zone="Pacific/Honolulu")
+    OpeningPeriod.objects.filter(weekday=0).update(opens_at=time(0, 0), closes_at=time(23, 59))
+    ClosedDay.objects.create(hours=hours, date=date(2026, 11, 30), reason="recesso")
+    honolulu = ZoneInfo("Pacific/Honolulu")
+    status = business_hours_status(at=datetime(2026, 11, 30, 23, 30, tzinfo=honolulu))
+    assert not status.is_open and status.closed_reason == "recesso"
+    assert status.next_opening == datetime(2026, 12, 1, 8, 0, tzinfo=honolulu)
