@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -102,19 +103,15 @@ def reply_finalize(
             release_number=release.number,
             correlation_id=current_correlation_id(),
         )
-        existing = Message.objects.filter(idempotency_key=idempotency_key(run_key)).first()
-        if existing is not None:
-            log.info("finalize_duplicate", message_id=existing.pk)
-            return Finalized(existing)
+        run_messages = _run_messages(conversation_id, run_key)
+        if run_messages.existing is not None:
+            log.info("finalize_duplicate", message_id=run_messages.existing.pk)
+            return Finalized(run_messages.existing)
         if conversation.run_token != run_key:
             log.warning("finalize_stale_run", reason="lease lost; the run that took over answers these messages")
             return Finalized(None)
-        inbound = list(
-            Message.objects.filter(
-                conversation=conversation, direction=Message.Direction.INBOUND, status=Message.Status.PROCESSING
-            ).order_by("created_at", "pk")
-        )
-        if supersede_on_new_inbound and _superseded(conversation_id, inbound):
+        inbound = run_messages.inbound
+        if supersede_on_new_inbound and _superseded(inbound, newer_waiting=run_messages.newer_waiting):
             Message.objects.filter(pk__in=[m.pk for m in inbound]).update(
                 status=Message.Status.RECEIVED, updated_at=timezone.now()
             )
@@ -240,16 +237,40 @@ def reply_finalize(
     return Finalized(outbound, handed_over=handed_over)
 
 
-def _superseded(conversation_id: int, inbound: list[Message]) -> bool:
+@dataclass(frozen=True)
+class _RunMessages:
+    existing: Message | None  # the run's reply, when an earlier delivery of this finalize wrote it
+    inbound: list[Message]  # what the run answers (`processing`), oldest first
+    newer_waiting: bool  # inbound messages arrived after the run began (still `received`)
+
+
+def _run_messages(conversation_id: int, run_key: str) -> _RunMessages:
+    """The run's reply if it exists, its inbound messages, and whether newer ones wait: one statement, not three."""
+    key = idempotency_key(run_key)
+    rows = list(
+        Message.objects.filter(
+            Q(idempotency_key=key)
+            | Q(
+                conversation_id=conversation_id,
+                direction=Message.Direction.INBOUND,
+                status__in=[Message.Status.PROCESSING, Message.Status.RECEIVED],
+            )
+        ).order_by("created_at", "pk")
+    )
+    inbound = [m for m in rows if m.direction == Message.Direction.INBOUND]
+    return _RunMessages(
+        existing=next((m for m in rows if m.idempotency_key == key), None),
+        inbound=[m for m in inbound if m.status == Message.Status.PROCESSING],
+        newer_waiting=any(m.status == Message.Status.RECEIVED for m in inbound),
+    )
+
+
+def _superseded(inbound: list[Message], *, newer_waiting: bool) -> bool:
     """Whether a message arrived after the run began (still `received`) and the run may still wait for it."""
-    if not inbound:
+    if not inbound or not newer_waiting:
         return False
     waited_s = (timezone.now() - inbound[0].created_at).total_seconds()
-    if waited_s >= settings.BURST_MAX_DELAY_S:
-        return False
-    return Message.objects.filter(
-        conversation_id=conversation_id, direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED
-    ).exists()
+    return waited_s < settings.BURST_MAX_DELAY_S
 
 
 def _judge(

@@ -33,6 +33,9 @@ class RunLease:
     started_at: datetime
     expires_at: datetime
     message_ids: tuple[int, ...]
+    # The rows of `message_ids` as the claim left them (`processing`), oldest first: the run reads no
+    # second copy. Empty for a renewed lease, which only needs the ids.
+    messages: tuple[Message, ...] = ()
 
 
 def _lease_seconds(lease_seconds: int | None) -> int:
@@ -70,27 +73,27 @@ def run_begin(
         )
         if claimed != 1 and not _take_over_expired(conversation_id, token, now, expires_at, holder_is_alive):
             return None
-        message_ids = _take_waiting_messages(conversation_id, now)
-    log.info("run_begun", conversation_id=conversation_id, messages=len(message_ids))
+        messages = _take_waiting_messages(conversation_id, now)
+    log.info("run_begun", conversation_id=conversation_id, messages=len(messages))
     return RunLease(
         token=token,
         conversation_id=conversation_id,
         started_at=now,
         expires_at=expires_at,
-        message_ids=message_ids,
+        message_ids=tuple(m.pk for m in messages),
+        messages=messages,
     )
 
 
-def _take_waiting_messages(conversation_id: int, now: datetime) -> tuple[int, ...]:
-    """Mark the conversation's waiting inbound messages `processing`; their ids, oldest first.
+def _take_waiting_messages(conversation_id: int, now: datetime) -> tuple[Message, ...]:
+    """Mark the conversation's waiting inbound messages `processing`; their rows as updated, oldest first.
 
-    One UPDATE … RETURNING instead of a SELECT of the ids and an UPDATE of them: the caller holds the
-    lease, so no other run takes these messages between the two anyway.
+    One UPDATE … RETURNING instead of a SELECT of the ids, an UPDATE of them and a SELECT of the rows
+    for the run: the caller holds the lease, so no other run takes these messages meanwhile anyway.
     """
-    table = Message._meta.db_table
     sql = (
-        f"UPDATE {table} SET status = %s, updated_at = %s "  # noqa: S608 - the model's own table name
-        "WHERE conversation_id = %s AND direction = %s AND status IN (%s, %s) RETURNING id, created_at"
+        f"UPDATE {Message._meta.db_table} SET status = %s, updated_at = %s "  # noqa: S608 - the model's own table
+        "WHERE conversation_id = %s AND direction = %s AND status IN (%s, %s) RETURNING *"
     )
     params = [
         Message.Status.PROCESSING.value,
@@ -100,10 +103,9 @@ def _take_waiting_messages(conversation_id: int, now: datetime) -> tuple[int, ..
         Message.Status.RECEIVED.value,
         Message.Status.PROCESSING.value,
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        taken = cursor.fetchall()
-    return tuple(pk for pk, _created_at in sorted(taken, key=lambda row: (row[1], row[0])))
+    # A raw queryset builds the model rows with each field's database conversion (JSON, times).
+    taken = list(Message.objects.raw(sql, params))
+    return tuple(sorted(taken, key=lambda message: (message.created_at, message.pk)))
 
 
 def _take_over_expired(

@@ -93,7 +93,7 @@ def run_launch(*, conversation_id: int) -> RunStep:
         run_end(lease=lease)
         return RunStep("nothing_to_answer", conversation_id)
     conversation = Conversation.objects.select_related("contact").get(pk=conversation_id)
-    inbound = list(Message.objects.filter(pk__in=lease.message_ids).order_by("created_at", "pk"))
+    inbound = list(lease.messages)
     # The run is alive while this prepares it (a voice note's transcription can outlast a lease).
     with beating(lease.token):
         step = _answer(lease, conversation, inbound)

@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Contact, Conversation, Message
@@ -78,6 +80,26 @@ def test_launch_prepares_the_canvas_payload_naming_the_release_instead_of_carryi
     assert step.read_receipt.contact_opted_out is False
     assert set(Message.objects.filter(conversation=conversation).values_list("status", flat=True)) == {"processing"}
     assert nothing_queued()  # the step only says what follows; dispatch enqueues it
+
+
+def message_reads(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].startswith("SELECT") and 'FROM "conversations_message"' in q["sql"]]
+
+
+def test_the_claim_hands_the_run_its_messages_so_launch_reads_no_second_copy(fake_openai):
+    conversation = waiting_conversation("Oi", "Quanto custa o plano Essencial?")
+
+    with CaptureQueriesContext(connection) as queries:
+        step = run_launch(conversation_id=conversation.pk)
+
+    assert step.outcome == "launched"
+    # What is still read is the conversation's earlier exchanges (and the quiet window's two dates), not the run's rows.
+    assert not [sql for sql in message_reads(queries.captured_queries) if '"conversations_message"."raw"' in sql]
+    lease_messages = run_begin(conversation_id=waiting_conversation("Olá").pk).messages
+    assert [(m.text, m.status, m.raw) for m in lease_messages] == [
+        (m.text, m.status, m.raw) for m in Message.objects.filter(pk__in=[m.pk for m in lease_messages])
+    ]
+    assert lease_messages[0].status == Message.Status.PROCESSING and isinstance(lease_messages[0].raw, dict)
 
 
 def test_launch_without_an_llm_answers_offline_and_ends_the_run():
@@ -198,11 +220,14 @@ def test_finalize_writes_one_guarded_reply_closes_the_run_and_records_the_calls(
     conversation = waiting_conversation("Quanto custa o Essencial?")
     lease = run_begin(conversation_id=conversation.pk)
 
-    finalized = run_finalize(
-        chord_parts(), run_key=lease.token, conversation_id=conversation.pk, expected_state=State.ANSWERING
-    )
+    with CaptureQueriesContext(connection) as queries:
+        finalized = run_finalize(
+            chord_parts(), run_key=lease.token, conversation_id=conversation.pk, expected_state=State.ANSWERING
+        )
 
     assert finalized.message is not None and not finalized.superseded
+    # The reply (none yet), the run's inbound messages and any newer ones: one read of the messages, not three.
+    assert len(message_reads(queries.captured_queries)) == 1
     assert finalized.message.idempotency_key == f"run:{lease.token}"
     assert (
         Message.objects.get(conversation=conversation, direction=Message.Direction.INBOUND).status
