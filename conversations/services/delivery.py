@@ -326,16 +326,7 @@ def _mark_sent(message: Message, wamid: str, *, template: MessageTemplate | None
     now = timezone.now()
     for attempt in range(MARK_SENT_ATTEMPTS):
         try:
-            with transaction.atomic():
-                Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-                    status=Message.Status.SENT,
-                    wamid=wamid,
-                    sent_at=now,
-                    updated_at=now,
-                    template=template,
-                    status_reason="",
-                )
-                Conversation.objects.filter(pk=message.conversation_id).update(last_activity_at=now)
+            _record_sent(message, wamid, template=template, now=now)
             break
         except (OperationalError, InterfaceError) as exc:
             if attempt == MARK_SENT_ATTEMPTS - 1:
@@ -359,6 +350,27 @@ def _mark_sent(message: Message, wamid: str, *, template: MessageTemplate | None
     log.info(
         "reply_sent", message_id=message.pk, wamid=wamid, kind=message.type, template=template.name if template else ""
     )
+
+
+def _record_sent_sql() -> str:
+    message, conversation = Message._meta.db_table, Conversation._meta.db_table
+    return (
+        f"WITH sent AS (UPDATE {message} SET status = %s, wamid = %s, sent_at = %s, updated_at = %s, "  # noqa: S608 - the models' own tables
+        "template_id = %s, status_reason = '' WHERE id = %s AND status = %s) "
+        f"UPDATE {conversation} SET last_activity_at = %s WHERE id = %s"
+    )
+
+
+def _record_sent(message: Message, wamid: str, *, template: MessageTemplate | None, now: datetime) -> None:
+    """The reply `sent` (if still `sending`) and its conversation active now: one statement, atomic by itself.
+
+    Every send makes it, so it is one round trip instead of a transaction's four (BEGIN, two UPDATEs, COMMIT).
+    """
+    at = db_connection.ops.adapt_datetimefield_value(now)
+    params = [Message.Status.SENT.value, wamid, at, at, template.pk if template else None, message.pk]
+    params += [Message.Status.SENDING.value, at, message.conversation_id]
+    with db_connection.cursor() as cursor:
+        cursor.execute(_record_sent_sql(), params)
 
 
 def _apply_early_statuses(message_id: int, wamid: str) -> None:

@@ -4,6 +4,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
@@ -42,6 +44,23 @@ def test_a_sent_reply_gets_its_wamid_and_a_second_send_is_skipped(fake_graph):
     assert message.status == "sent" and message.wamid.startswith("wamid.") and message.send_attempts == 1
     assert reply_deliver(message_id=message.pk) == "skipped"
     assert len(fake_graph.sent_messages()) == 1
+
+
+def test_a_sent_reply_and_its_conversation_s_activity_are_recorded_in_one_statement(fake_graph):
+    message = outbound("Olá! Como posso ajudar?", last_activity_at=timezone.now() - timedelta(hours=2))
+    before = timezone.now()
+
+    with CaptureQueriesContext(connection) as queries:
+        assert reply_deliver(message_id=message.pk) == "sent"
+
+    message.refresh_from_db()
+    message.conversation.refresh_from_db()
+    assert message.status == "sent" and message.sent_at >= before and message.status_reason == ""
+    assert message.template_id is None and message.updated_at == message.sent_at
+    assert message.conversation.last_activity_at == message.sent_at
+    # The reply's `sent` and the conversation's activity: one statement (no transaction around two).
+    recorded = [q["sql"] for q in queries.captured_queries if "SET" in q["sql"] and message.wamid in q["sql"]]
+    assert len(recorded) == 1 and "last_activity_at" in recorded[0]
 
 
 def test_statuses_meta_sent_before_the_send_returned_reach_the_reply_in_order(fake_graph, monkeypatch):
