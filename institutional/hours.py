@@ -155,6 +155,33 @@ def _calendar_sql() -> str:
     )
 
 
+def _calendar_row(start: date, end: date) -> tuple | None:
+    """The settings row's fields, the week's periods and the closed days in `start`..`end`, as one tuple.
+
+    PostgreSQL reads them in one statement. SQLite (`make run`'s database when DATABASE_URL is unset)
+    has no ARRAY(): the ORM reads the same in three.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_calendar_sql(), [start, end, start, end, BusinessHours.SINGLETON_ID])
+            return cursor.fetchone()
+    settings_row = BusinessHours.objects.filter(pk=BusinessHours.SINGLETON_ID).first()
+    if settings_row is None:
+        return None
+    periods = list(OpeningPeriod.objects.order_by("id").values_list("weekday", "opens_at", "closes_at"))
+    closed = list(ClosedDay.objects.filter(date__range=(start, end)).order_by("date").values_list("date", "reason"))
+    return (
+        settings_row.time_zone,
+        settings_row.state,
+        settings_row.observe_national_holidays,
+        [weekday for weekday, _opens, _closes in periods],
+        [opens for _weekday, opens, _closes in periods],
+        [closes for _weekday, _opens, closes in periods],
+        [day for day, _reason in closed],
+        [reason for _day, reason in closed],
+    )
+
+
 # Dates of the closed days read around the local dates asked for: a time zone moves a date by a day at most.
 _ZONE_MARGIN = timedelta(days=1)
 
@@ -166,9 +193,7 @@ def _calendar(first: datetime, last: datetime) -> _Calendar | None:
     """
     start = first.astimezone(UTC).date() - _ZONE_MARGIN
     end = last.astimezone(UTC).date() + _ZONE_MARGIN + timedelta(days=SEARCH_DAYS)
-    with connection.cursor() as cursor:
-        cursor.execute(_calendar_sql(), [start, end, start, end, BusinessHours.SINGLETON_ID])
-        row = cursor.fetchone()
+    row = _calendar_row(start, end)
     if row is None:
         return None
     time_zone, state, observe_holidays, weekdays, opens, closes, closed_dates, reasons = row
