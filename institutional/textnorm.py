@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -210,6 +210,39 @@ def raw_tokens(folded: str) -> list[Token]:
     return tokens
 
 
+# Tokens of each whitespace-separated piece seen (words with their punctuation: "plano", "uteis.", "f.e.c.h.o").
+# No token but a money sign looks past the whitespace around it, so text without one tokenises piece by piece.
+_PIECE_TOKENS: dict[str, tuple[Token, ...]] = {}
+_PIECE_TOKENS_MAX = 65536
+_NEWLINE = _plain_token("punct", "\n")
+
+
+def _piece_tokens(piece: str) -> tuple[Token, ...]:
+    found = tuple(raw_tokens(piece))
+    if len(_PIECE_TOKENS) >= _PIECE_TOKENS_MAX:
+        _PIECE_TOKENS.clear()
+    _PIECE_TOKENS[piece] = found
+    return found
+
+
+def plain_tokens(folded: str) -> list[Token]:
+    """`raw_tokens(folded)`, piece by piece (each piece's tokens looked up once): several times faster.
+
+    A money sign ("r$" then " 199") is read with what follows it, so text with one takes `raw_tokens`.
+    """
+    if "$" in folded:
+        return raw_tokens(folded)
+    tokens: list[Token] = []
+    add, extend, known_pieces = tokens.append, tokens.extend, _PIECE_TOKENS.get
+    for position, line in enumerate(folded.split("\n") if "\n" in folded else (folded,)):
+        if position:
+            add(_NEWLINE)
+        for piece in line.split():
+            found = known_pieces(piece)
+            extend(found if found is not None else _piece_tokens(piece))
+    return tokens
+
+
 def repair(
     tokens: list[Token], known: Callable[[str], bool], known_digits: Callable[[str], bool] | None = None
 ) -> list[Token]:
@@ -239,6 +272,12 @@ def repair(
                     token = Token("word", candidate, token.raw)
                     break
         words.append(token)
+    return repair_merges(words, known)
+
+
+def repair_merges(words: list[Token], known: Callable[[str], bool]) -> list[Token]:
+    """`repair`'s second half alone: pieces glued or spaced apart joined (all `repair` does to text
+    without digits or leet signs, whose words need no repair on their own)."""
     out: list[Token] = []
     size = len(words)
     index = 0
@@ -414,14 +453,16 @@ def language_of(text: str, default: str = "pt") -> str:
     return detect_language(text, default)
 
 
-def sentences(tokens: Iterable[Token]) -> list[list[Token]]:
+def sentences(tokens: Sequence[Token]) -> list[Sequence[Token]]:
     """Tokens split at sentence boundaries; the boundary token ends its sentence (a "?" tells a question)."""
-    out: list[list[Token]] = []
-    current: list[Token] = []
-    for token in tokens:
-        current.append(token)
-        if token.kind == "punct" and token.text in BOUNDARY:
-            out.append(current)
-            current = []
-    out.append(current)
-    return [sentence for sentence in out if any(token.kind != "punct" for token in sentence)]
+    # A word's text is never a boundary mark but can be a letter: the kind is tested only for those.
+    ends = [index + 1 for index, token in enumerate(tokens) if token.text in BOUNDARY and token.kind == "punct"]
+    ends.append(len(tokens))
+    out: list[Sequence[Token]] = []
+    start = 0
+    for end in ends:
+        sentence = tokens[start:end]
+        start = end
+        if sentence and (sentence[0].kind != "punct" or any(token.kind != "punct" for token in sentence)):
+            out.append(sentence)
+    return out

@@ -58,7 +58,7 @@ from institutional.commitments.sales import (
     YOURS,
 )
 from institutional.commitments.sales import TRIGGER_PAIRS as SALE_PAIRS
-from institutional.textnorm import Token, fold, raw_tokens, repair, sentences, squeeze
+from institutional.textnorm import Token, fold, plain_tokens, repair, repair_merges, sentences, squeeze
 
 # Words of the advice and sale rules: known to the repairs; the distinctive ones make a chunk worth reading
 # (billing and "done" words matter only beside an issuing verb or a deal, see `_trigger_pairs`).
@@ -290,13 +290,20 @@ def tokens_of(text: str, folded: str | None = None) -> tuple[Token, ...]:
     """
     folded = fold(text) if folded is None else folded
     if len(folded) < 400:
-        return tuple(repair(raw_tokens(folded), known_word, _known_digit_word))
+        return tuple(_read(folded))
     tokens: list[Token] = []
     for chunk in _CHUNK.split(folded):
         if chunk and _worth_reading(chunk):
-            tokens.extend(repair(raw_tokens(chunk), known_word, _known_digit_word))
+            tokens.extend(_read(chunk))
             tokens.append(_CHUNK_END)
     return tuple(tokens)
+
+
+def _read(folded: str) -> list[Token]:
+    """`repair(raw_tokens(folded))`: without a digit or a leet sign no word needs repairing on its own."""
+    if _DIGIT_OR_LEET.search(folded):
+        return repair(plain_tokens(folded), known_word, _known_digit_word)
+    return repair_merges(plain_tokens(folded), known_word)
 
 
 def _known_digit_word(word: str) -> bool:
@@ -321,7 +328,7 @@ class TokenMemo(dict[str, tuple[Token, ...]]):
         return tokens
 
 
-def parse(text: str, memo: TokenMemo | None = None) -> list[list[Token]]:
+def parse(text: str, memo: TokenMemo | None = None) -> list[Sequence[Token]]:
     """The folded, repaired sentences of `text`."""
     return sentences(memo[text] if memo is not None else tokens_of(text))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from institutional.amounts import item_key
@@ -46,13 +46,19 @@ class Finding:
 @dataclass(slots=True)
 class Sentence:
     words: list[str]
-    raw: list[str]  # each word as written (folded, before squeezing): what the evidence shows
+    # The sentence's tokens: `raw` (what the evidence shows) is read from them only when a rule fires.
+    tokens: Sequence[Token]
     # Index into `words` of the first word after the last comma/quote before each word (negation scope).
     segment_start: list[int]
     question: bool
     language: str
     quoted: set[int]
     vocabulary: frozenset[str] = frozenset()
+
+    @property
+    def raw(self) -> list[str]:
+        """Each word as written (folded, before squeezing)."""
+        return [token.raw or token.text for token in self.tokens if token.kind != "punct"]
 
     def evidence(self, start: int, end: int) -> str:
         return " ".join(self.raw[max(start, 0) : end])
@@ -94,47 +100,62 @@ _MASCULINE_POSSESSIVES = squeezed_words("seu teu nosso")
 _PLAN = squeeze("plano")
 
 
-def prepare(tokens: list[Token], language: str, items: frozenset[str] = frozenset()) -> Sentence:
+def prepare(tokens: Sequence[Token], language: str, items: frozenset[str] = frozenset()) -> Sentence:
     """The sentence's words with their scope. `items` are the keys (see `amounts.item_key`) of the
     release's priced items: a name among them after an article or "plano" reads as the plan it names."""
     words: list[str] = []
-    raw: list[str] = []
-    segment_start: list[int] = []
-    quoted: set[int] = set()
-    start = 0
-    in_quote = False
-    question = False
-    add_word, add_raw, add_start = words.append, raw.append, segment_start.append
+    add_word = words.append
+    # Where each punctuation mark that sets scope stands: (how many words come before it, the mark).
+    marks: list[tuple[int, str]] = []
     for token in tokens:
-        kind, text = token.kind, token.text
-        if kind == "punct":
-            if text in "?¿":
-                question = True
-            if text in '"“”«»':
-                in_quote = not in_quote
-            if text in ',()"“”«»':
-                start = len(words)
-            continue
+        kind = token.kind
         if kind == "word":
-            if in_quote:
-                quoted.add(len(words))
-            if items and words and words[-1] in _ITEM_LEADS and _names_item(words[-1], item_key(text), items):
-                add_word(_PLAN)
-            else:
-                add_word(text)
+            add_word(token.text)
+        elif kind == "punct":
+            if token.text in _SCOPE_MARKS:
+                marks.append((len(words), token.text))
         else:
-            add_word("#" + text)  # numbers and money: never a word of any list
-        add_raw(token.raw or text)
-        add_start(start)
+            add_word("#" + token.text)  # numbers and money: never a word of any list
+    if items:
+        for index in range(1, len(words)):
+            previous, word = words[index - 1], words[index]
+            if previous in _ITEM_LEADS and not word.startswith("#") and _names_item(previous, item_key(word), items):
+                words[index] = _PLAN
+    question = False
+    quoted: set[int] = set()
+    if not marks:
+        segment_start = [0] * len(words)
+    else:
+        segment_start = []
+        start = done = 0
+        in_quote = False
+        for position, mark in (*marks, (len(words), "")):
+            # The words before this mark and after the previous one share its scope.
+            segment_start.extend([start] * (position - done))
+            if in_quote:
+                quoted.update(range(done, position))
+            done = position
+            if mark in _QUESTION_MARKS:
+                question = True
+            elif mark in _QUOTES:
+                in_quote = not in_quote
+            if mark in _SEGMENT_MARKS:
+                start = position
     return Sentence(
         words=words,
-        raw=raw,
+        tokens=tokens,
         segment_start=segment_start,
         question=question,
         language=language,
         quoted=quoted,
         vocabulary=frozenset(words),
     )
+
+
+_QUESTION_MARKS = frozenset("?¿")
+_QUOTES = frozenset('"“”«»')
+_SEGMENT_MARKS = frozenset(',()"“”«»')
+_SCOPE_MARKS = _QUESTION_MARKS | _SEGMENT_MARKS
 
 
 def _names_item(previous: str, key: str, items: frozenset[str]) -> bool:

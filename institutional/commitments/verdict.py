@@ -37,7 +37,7 @@ def find_commitments(
 
 
 def _sentence_findings(
-    tokens: list[Token], language: str, *, is_label: bool = False, items: frozenset[str] = frozenset()
+    tokens: Sequence[Token], language: str, *, is_label: bool = False, items: frozenset[str] = frozenset()
 ) -> Iterable[Finding]:
     sentence = prepare(tokens, language, items)
     yield from credential_findings(sentence)
