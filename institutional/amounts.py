@@ -97,6 +97,14 @@ _LETTERS = re.compile(r"[a-z]+")
 _VAGUE_WORDS = ("pouco", "tantos", "pico", "algo", "quebrados", "something", "ish")
 
 
+# ASCII text's letter runs by one translation and a split (what `_LETTERS.findall` gives, faster).
+_ASCII_LETTERS_ONLY = str.maketrans({code: " " for code in range(128) if not "a" <= chr(code) <= "z"})
+
+
+def _letter_runs(folded: str) -> list[str]:
+    return folded.translate(_ASCII_LETTERS_ONLY).split() if folded.isascii() else _LETTERS.findall(folded)
+
+
 def words_to_digits(folded: str) -> str:
     """Folded text with every number written in words replaced by its digits ("dez dias" -> "10 dias").
 
@@ -105,7 +113,7 @@ def words_to_digits(folded: str) -> str:
     """
     if any(word in folded for word in _VAGUE_WORDS):
         folded = _VAGUE_TAIL.sub("", folded)
-    if NUMBER_NAMES.isdisjoint(_LETTERS.findall(folded)):
+    if NUMBER_NAMES.isdisjoint(_letter_runs(folded)):
         return folded
     tokens = re.split(r"(\s+|-)", folded)
     out: list[str] = []
@@ -153,25 +161,28 @@ def _read_number(pieces: list[str], start: int) -> tuple[int, int]:
 
 
 # --- Amounts -------------------------------------------------------------------------------------------
+# (Each amount pattern starts with a lookahead for its possible first characters: the regex engine then
+# rejects most positions with one test instead of trying every alternative there.)
 _MONEY = re.compile(
-    r"(?:r|us)?\$\s*(?P<number>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
+    r"(?=[ru$\d])(?:(?:r\$|us\$|\$)\s*(?P<number>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:[.,]\d{1,2})?)"
     r"|(?P<number2>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:reais|reales|real|brl|dolares|dollars|usd)\b"
     # A number priced by the month without a currency: "trezentos e cinquenta por mês", "350/mês".
     r"|(?P<number3>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:por\s+mes|/\s*mes|mensais|ao\s+mes"
-    r"|al\s+mes|per\s+month|a\s+month|/\s*month|mensuales)\b"
+    r"|al\s+mes|per\s+month|a\s+month|/\s*month|mensuales)\b)"
 )
 # A price without a currency: a number a price verb or word leads to, with nothing after it but the end of
 # the clause or whom or what it is for ("sai por 450 pra você", "consigo baixar pra 450", "I can do 399").
 _BARE_PRICE = re.compile(
-    r"\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa|cuesta|costs?|vale"
+    # (The first letters of the alternatives below, looked at first: see `_MONEY`.)
+    r"(?=[abcdefhmpqsv])(?:\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa|cuesta|costs?|vale"
     r"|dejo|hago|queda|pagar|pay|price|preco|valor|precio)\b[^.!?;\n\d]{0,25}?(?<![\w$.,])"
     r"(?P<number>\d{2,5}(?:,\d{1,2})?)(?![\d.,]*\d)"
     r"(?=\s*(?:$|[.!?;,)]|(?:pra|para|for|no|na|in|on|en|al|do|da|del|por|per|to|you)\b))"
     # Or a number for the customer: "por 450 pra você", "a 399 para ti".
-    r"|\b(?:por|pra|para|a|en|for|at)\s+(?P<number_for>\d{2,5}(?:,\d{1,2})?)\s+(?:pra|para|for)\s+(?:voce|vc|you|ti|usted)\b"
+    r"|\b(?:por|pra|para|a|en|for|at)\s+(?P<number_for>\d{2,5}(?:,\d{1,2})?)\s+(?:pra|para|for)\s+(?:voce|vc|you|ti|usted)\b)"
 )
 _QUANTITY = re.compile(
-    r"(?<![\w.,/])(?P<number>\d+(?:[.,]\d+)*)\s*"
+    r"(?=\d)(?<![\w.,/])(?P<number>\d+(?:[.,]\d+)*)\s*"
     r"(?P<unit>%|por\s*cento\b|por\s*ciento\b|percent\b|pct\b|x(?![a-z0-9])|vezes\b|parcelas\b|prestacoes\b"
     r"|cuotas\b|pagos\b|installments?\b|instalments?\b|mensalidades\b"
     r"|dias?\s+uteis\b|dias?\s+habiles\b|business\s+days?\b|working\s+days?\b|dias?\b|days?\b"
@@ -179,12 +190,13 @@ _QUANTITY = re.compile(
     r"|anos\b|years?\b|minutos?\b|minutes?\b|min\b)"
 )
 _DATE = re.compile(
-    r"(?<![\d/])(?P<day>[0-3]?\d)/(?P<month>[01]?\d)(?:/\d{2,4})?(?![\d/])"
+    # The first characters of a day, a month's name, "dia", "day" or "el".
+    r"(?=[\dadefjmnos])(?:(?<![\d/])(?P<day>[0-3]?\d)/(?P<month>[01]?\d)(?:/\d{2,4})?(?![\d/])"
     r"|\b(?P<day2>[0-3]?\d)\s+de\s+(?P<month_name>janeiro|fevereiro|marco|abril|maio|junho|julho|agosto|setembro"
     r"|outubro|novembro|dezembro|enero|febrero|marzo|mayo|junio|julio|septiembre|octubre|noviembre|diciembre)\b"
     r"|\b(?P<month_en>january|february|march|april|may|june|july|august|september|october|november|december)"
     r"\s+(?P<day3>[0-3]?\d)(?:st|nd|rd|th)?\b"
-    r"|\b(?:dia|day|el)\s+(?P<day4>[0-3]?\d)\b"
+    r"|\b(?:dia|day|el)\s+(?P<day4>[0-3]?\d)\b)"
 )
 # A weekday after "até", "by", "hasta"...: the one date written without a digit.
 _DATE_WEEKDAY = re.compile(
@@ -290,13 +302,39 @@ class Amount:
 _DIGITS = re.compile(r"\d+")
 
 
+def _digit_spans(text: str) -> list[tuple[int, int]]:
+    """The spans of `_DIGITS` in `text`. In ASCII text (nearly every amount text) they are read from each
+    digit's occurrences, found by `str.find`: a reply has few digits, and the search skips the rest at
+    memory speed where the regex tests every character."""
+    if not text.isascii():
+        return [match.span() for match in _DIGITS.finditer(text)]
+    positions: list[int] = []
+    for digit in "0123456789":
+        at = text.find(digit)
+        while at >= 0:
+            positions.append(at)
+            at = text.find(digit, at + 1)
+    if not positions:
+        return []
+    positions.sort()
+    spans: list[tuple[int, int]] = []
+    start = previous = positions[0]
+    for at in positions[1:]:
+        if at != previous + 1:
+            spans.append((start, previous + 1))
+            start = at
+        previous = at
+    spans.append((start, previous + 1))
+    return spans
+
+
 def amounts_found(folded: str, *, converted: bool = False) -> list[Amount]:
     """Every amount in folded text, in order, with its canonical key (positions in `words_to_digits(folded)`).
 
     `converted`: `folded` is already `words_to_digits`'s output (the conversion is not run twice).
     """
     text = folded if converted else words_to_digits(folded)
-    digits = [match.span() for match in _DIGITS.finditer(text)]
+    digits = _digit_spans(text)
     found = _numeric_amounts(text, digits) if digits else []
     if any(hint in text for hint in _WEEKDAY_HINTS):
         found.extend(Amount(_date_key(match), match.group(0), match.start()) for match in _DATE_WEEKDAY.finditer(text))
