@@ -228,19 +228,41 @@ def _piece_tokens(piece: str) -> tuple[Token, ...]:
 def plain_tokens(folded: str) -> list[Token]:
     """`raw_tokens(folded)`, piece by piece (each piece's tokens looked up once): several times faster.
 
-    A money sign ("r$" then " 199") is read with what follows it, so text with one takes `raw_tokens`.
+    A money sign ("r$" then " 199") is read together with the pieces after it, up to one without a sign
+    that is more than markdown;
+    text with a sign and a line break (after which a number may follow it) takes `raw_tokens` whole.
     """
-    if "$" in folded:
+    if "$" in folded and "\n" in folded:
         return raw_tokens(folded)
     tokens: list[Token] = []
     add, extend, known_pieces = tokens.append, tokens.extend, _PIECE_TOKENS.get
     for position, line in enumerate(folded.split("\n") if "\n" in folded else (folded,)):
         if position:
             add(_NEWLINE)
+        if "$" in line:
+            _money_line_tokens(line.split(), tokens)
+            continue
         for piece in line.split():
             found = known_pieces(piece)
             extend(found if found is not None else _piece_tokens(piece))
     return tokens
+
+
+def _money_line_tokens(pieces: list[str], tokens: list[Token]) -> None:
+    index = 0
+    while index < len(pieces):
+        piece = pieces[index]
+        if "$" not in piece:
+            found = _PIECE_TOKENS.get(piece)
+            tokens.extend(found if found is not None else _piece_tokens(piece))
+            index += 1
+            continue
+        end = index + 1
+        # Up to a piece without a sign that is more than markdown (which reads as a space).
+        while end < len(pieces) and ("$" in pieces[end - 1] or _MARKDOWN.fullmatch(pieces[end - 1])):
+            end += 1
+        tokens.extend(raw_tokens(" ".join(pieces[index:end])))
+        index = end
 
 
 def repair(

@@ -212,13 +212,15 @@ def _worth_reading(chunk: str) -> bool:
 
     Repeated letters need no test of their own: a trigger word is recognised squeezed.
     """
-    if _DIGIT_OR_LEET.search(chunk) or _GLUED.search(chunk):
+    mask = 0
+    known_pieces = _PIECE_FLAGS.get
+    for piece in chunk.split():
+        flags = known_pieces(piece)
+        mask |= flags if flags is not None else _piece_flags(piece)
+    if mask & _SIGNALLED:
         return True
-    letters = _LETTER_RUNS.findall(chunk)
-    distinct = set(letters)
-    if not distinct.isdisjoint(_ARTICLES) and not distinct.isdisjoint(_ARTICLE_UNITS) and _ARTICLE_AMOUNT.search(chunk):
+    if mask & _ARTICLE and mask & _ARTICLE_UNIT and _ARTICLE_AMOUNT.search(chunk):
         return True
-    mask = reduce(or_, map(_word_flags, distinct), 0)
     if mask & _TRIGGER:
         return True
     if mask & (mask >> 1) & _pair_firsts():
@@ -227,7 +229,7 @@ def _worth_reading(chunk: str) -> bool:
     if not mask & _ODD_SHORT:
         return False
     singles = short = fragments = 0
-    for word in letters:
+    for word in _LETTER_RUNS.findall(chunk):
         singles = singles + 1 if len(word) == 1 else 0
         if singles >= 3:
             return True
@@ -242,6 +244,28 @@ def _worth_reading(chunk: str) -> bool:
     return False
 
 
+# What each whitespace-separated piece of a chunk tells `_worth_reading` (no test it makes crosses a space but
+# the article amount's, which runs on the chunk): its letter runs' flags, and bits of its own above them.
+_PIECE_FLAGS: dict[str, int] = {}
+_PIECE_FLAGS_MAX = 65536
+# A digit, a leet sign or letters glued by signs; an article; a unit an article can count.
+_SIGNALLED, _ARTICLE, _ARTICLE_UNIT = 1 << 61, 1 << 62, 1 << 63
+
+
+def _piece_flags(piece: str) -> int:
+    flags = _SIGNALLED if _DIGIT_OR_LEET.search(piece) or _GLUED.search(piece) else 0
+    for run in _LETTER_RUNS.findall(piece):
+        flags |= _word_flags(run)
+        if run in _ARTICLES:
+            flags |= _ARTICLE
+        if run in _ARTICLE_UNITS:
+            flags |= _ARTICLE_UNIT
+    if len(_PIECE_FLAGS) >= _PIECE_FLAGS_MAX:
+        _PIECE_FLAGS.clear()
+    _PIECE_FLAGS[piece] = flags
+    return flags
+
+
 # What one word tells `_worth_reading`, as bits OR-ed over a chunk's words: a trigger, a word of the first or
 # the second half of each trigger pair, a short word that is not an everyday one.
 _TRIGGER, _ODD_SHORT = 1, 2
@@ -249,7 +273,10 @@ _TRIGGER, _ODD_SHORT = 1, 2
 
 @lru_cache(maxsize=1)
 def _pair_bits() -> tuple[tuple[int, int], ...]:
-    return tuple((1 << (2 + 2 * index), 1 << (3 + 2 * index)) for index in range(len(_trigger_pairs())))
+    bits = tuple((1 << (2 + 2 * index), 1 << (3 + 2 * index)) for index in range(len(_trigger_pairs())))
+    if bits and bits[-1][1] >= _SIGNALLED:
+        raise ValueError("too many trigger pairs for the piece bits above them")
+    return bits
 
 
 @lru_cache(maxsize=1)
