@@ -302,7 +302,7 @@ class Amount:
 _DIGITS = re.compile(r"\d+")
 
 
-def _digit_spans(text: str) -> list[tuple[int, int]]:
+def digit_spans(text: str) -> list[tuple[int, int]]:
     """The spans of `_DIGITS` in `text`. In ASCII text (nearly every amount text) they are read from each
     digit's occurrences, found by `str.find`: a reply has few digits, and the search skips the rest at
     memory speed where the regex tests every character."""
@@ -334,7 +334,7 @@ def amounts_found(folded: str, *, converted: bool = False) -> list[Amount]:
     `converted`: `folded` is already `words_to_digits`'s output (the conversion is not run twice).
     """
     text = folded if converted else words_to_digits(folded)
-    digits = _digit_spans(text)
+    digits = digit_spans(text)
     found = _numeric_amounts(text, digits) if digits else []
     if any(hint in text for hint in _WEEKDAY_HINTS):
         found.extend(Amount(_date_key(match), match.group(0), match.start()) for match in _DATE_WEEKDAY.finditer(text))

@@ -22,6 +22,7 @@ from institutional.amounts import (
     amount_topics,
     amounts_in,
     canonical_key,
+    digit_spans,
     item_vocabulary,
     priced_items,
     ungrounded_amounts,
@@ -277,9 +278,9 @@ class _CompiledPattern:
     literals: tuple[tuple[str, bool], ...]
     # Otherwise a regex matching a superset of `exact`, much faster; `exact` runs only where it matched.
     prefilter: re.Pattern[str]
-    # Before the prefilter, for a pattern that starts with digits ("\\d{4}..."): that many digits in a row,
-    # which the regex engine finds by skipping from one digit to the next (None: no such start).
-    digits: re.Pattern[str] | None = None
+    # Before the prefilter, for a pattern that starts with digits ("\\d{4}..."): how many digits in a row
+    # every match starts with (the text's longest run of digits is known at once; None: no such start).
+    digits: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +328,8 @@ def _compile_pattern(pattern: str) -> _CompiledPattern | None:
 _DIGIT_CLASSES = ([(_sre.CATEGORY, _sre.CATEGORY_DIGIT)], [(_sre.RANGE, (48, 57))])
 
 
-def _digit_run(pattern: str) -> re.Pattern[str] | None:
-    """`\\d` written as many times as every match of `pattern` starts with digits (two or more), or None."""
+def _digit_run(pattern: str) -> int | None:
+    """How many digits every match of `pattern` starts with (two or more, at most 8), or None."""
     try:
         parsed = list(_sre_parser.parse(_strip_leading_anchors(normalize_pattern(pattern)), re.IGNORECASE))
     except (re.error, TypeError, ValueError, IndexError):
@@ -341,7 +342,7 @@ def _digit_run(pattern: str) -> re.Pattern[str] | None:
     low, _high, item = value
     if low < 2 or len(item) != 1 or item[0][0] is not _sre.IN or item[0][1] not in _DIGIT_CLASSES:
         return None
-    return re.compile(r"\d" * min(low, 8))
+    return min(low, 8)
 
 
 class _CompiledRelease:
@@ -452,12 +453,12 @@ def check_reply(
     folded = [_fold(part) for part in parts]
     pieces = [part.split() for part in folded]
     plain = _PART_SEPARATOR.join(map(" ".join, pieces))
-    haystack = _Haystack(plain, pieces)
+    haystack = _Haystack(plain, runs="\x00".join(set(chain(*pieces))))
     plains = (haystack, haystack.leet()) if _LEET_IN_WORD.search(plain) else (haystack,)
-    word_lists = [_word_list(part) for part in folded]
-    words = " " + " \x00 ".join(map(" ".join, word_lists)) + " "
-    # The words of `words` (the separator between parts is one of them, as `words.split()` would give).
-    vocabulary = frozenset(chain(*word_lists, ("\x00",) if len(word_lists) > 1 else ()))
+    words = _Words(folded)
+    # The words of the text a phrase is looked for in (the separator between parts is one of them), read
+    # from the distinct pieces: a word never crosses a space.
+    vocabulary = frozenset(chain(_word_list(haystack.runs), ("\x00",) if len(parts) > 1 else ()))
     reply_language = textnorm.language_of(" ".join(parts)[:600])
     language = language or reply_language
 
@@ -486,7 +487,7 @@ def check_reply(
     }
     keyed.update(compiled_release.unfiltered)
     for haystack in plains:
-        runs = haystack.runs if compiled_release.word_literals else ""
+        runs = haystack.runs
         for literal, owners in compiled_release.word_literals:
             if literal in runs:
                 keyed.update(owners)
@@ -608,38 +609,55 @@ _WORD_RUN = re.compile(r"\w+")
 
 
 class _Haystack:
-    """A folded text the regexes run on, with its distinct whitespace-separated pieces joined (built once).
+    """A folded text the regexes run on, with its distinct whitespace-separated pieces joined.
 
     A literal made only of word characters can only occur inside one run of them, hence inside one
     whitespace-separated piece: testing it against the distinct pieces gives the same answer as against
     the whole text, on a string many times shorter (a reply repeats its words).
     """
 
-    __slots__ = ("_pieces", "_runs", "text")
+    __slots__ = ("_digit_run", "runs", "text")
 
-    def __init__(self, text: str, pieces: list[list[str]] | None = None, runs: str | None = None) -> None:
+    def __init__(self, text: str, runs: str) -> None:
         self.text = text
-        # The whitespace-separated pieces of each part `text` joins, when the caller split them already.
-        self._pieces = pieces
-        self._runs = runs
+        # The distinct whitespace-separated pieces of `text`, joined by NUL.
+        self.runs = runs
+        self._digit_run: int | None = None
 
     @property
-    def runs(self) -> str:
-        if self._runs is None:
-            pieces = chain(*self._pieces) if self._pieces is not None else self.text.split()
-            self._runs = "\x00".join(set(pieces))
-        return self._runs
+    def digit_run(self) -> int:
+        """The length of the text's longest run of digits."""
+        if self._digit_run is None:
+            self._digit_run = max((end - start for start, end in digit_spans(self.text)), default=0)
+        return self._digit_run
 
     def leet(self) -> _Haystack:
         """The text leet-folded; its pieces are this text's pieces leet-folded (no sign maps to a space)."""
         return _Haystack(self.text.translate(_LEET), runs=self.runs.translate(_LEET))
 
 
+class _Words:
+    """The words of every part, each part's padded with spaces and the parts apart: what phrases are looked
+    for in (built only when a phrase's words are all in the reply's vocabulary)."""
+
+    __slots__ = ("_folded", "_text")
+
+    def __init__(self, folded: list[str]) -> None:
+        self._folded = folded
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = " " + " \x00 ".join(" ".join(_word_list(part)) for part in self._folded) + " "
+        return self._text
+
+
 def _first_hit(
-    compiled: _CompiledConstraint, plains: tuple[_Haystack, ...], words: str, vocabulary: frozenset[str]
+    compiled: _CompiledConstraint, plains: tuple[_Haystack, ...], words: _Words, vocabulary: frozenset[str]
 ) -> tuple[str, str, GuardLayer] | None:
     for phrase in compiled.phrases:
-        if phrase.key_word in vocabulary and phrase.words <= vocabulary and phrase.padded in words:
+        if phrase.key_word in vocabulary and phrase.words <= vocabulary and phrase.padded in words.text:
             return (f"phrase:{phrase.original}", phrase.padded.strip(), GuardLayer.PHRASE)
     for pattern in compiled.patterns:
         for haystack in plains:
@@ -649,7 +667,7 @@ def _first_hit(
                     literal in (haystack.runs if word_only else plain) for literal, word_only in pattern.literals
                 ):
                     continue
-            elif (pattern.digits is not None and pattern.digits.search(plain) is None) or (
+            elif (pattern.digits is not None and haystack.digit_run < pattern.digits) or (
                 pattern.prefilter.search(plain) is None
             ):
                 continue
