@@ -58,6 +58,8 @@ def test_a_customer_is_answered_on_sqlite_with_tasks_in_process(tmp_path: Path, 
         for key, value in os.environ.items()
         if not key.startswith(("DATABASE_", "REDIS_", "CELERY_", "OPENAI_", "WHATSAPP_", "DJANGO_"))
     }
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.local",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -67,7 +69,8 @@ def test_a_customer_is_answered_on_sqlite_with_tasks_in_process(tmp_path: Path, 
         WHATSAPP_API_BASE_URL=fake_graph.base_url,
         WHATSAPP_ACCESS_TOKEN=settings.WHATSAPP_ACCESS_TOKEN,
         WHATSAPP_PHONE_NUMBER_ID=settings.WHATSAPP_PHONE_NUMBER_ID,
-        PROMETHEUS_MULTIPROC_DIR="",
+        # Its own directory: prometheus-client writes its files wherever this points, even when empty.
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
     _manage(["migrate", "--verbosity=0"], env)
     _manage(["seed_demo"], env)
