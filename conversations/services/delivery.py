@@ -362,15 +362,24 @@ def _record_sent_sql() -> str:
 
 
 def _record_sent(message: Message, wamid: str, *, template: MessageTemplate | None, now: datetime) -> None:
-    """The reply `sent` (if still `sending`) and its conversation active now: one statement, atomic by itself.
+    """The reply `sent` (if still `sending`) and its conversation active now, together.
 
-    Every send makes it, so it is one round trip instead of a transaction's four (BEGIN, two UPDATEs, COMMIT).
+    PostgreSQL does both in one statement, atomic by itself: every send makes it, so one round trip
+    instead of a transaction's four (BEGIN, two UPDATEs, COMMIT). SQLite (`make run`'s database when
+    DATABASE_URL is unset) has no UPDATE inside WITH: the ORM does the same in a transaction.
     """
-    at = db_connection.ops.adapt_datetimefield_value(now)
-    params = [Message.Status.SENT.value, wamid, at, at, template.pk if template else None, message.pk]
-    params += [Message.Status.SENDING.value, at, message.conversation_id]
-    with db_connection.cursor() as cursor:
-        cursor.execute(_record_sent_sql(), params)
+    if db_connection.vendor == "postgresql":
+        at = db_connection.ops.adapt_datetimefield_value(now)
+        params = [Message.Status.SENT.value, wamid, at, at, template.pk if template else None, message.pk]
+        params += [Message.Status.SENDING.value, at, message.conversation_id]
+        with db_connection.cursor() as cursor:
+            cursor.execute(_record_sent_sql(), params)
+        return
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
+            status=Message.Status.SENT, wamid=wamid, sent_at=now, updated_at=now, template=template, status_reason=""
+        )
+        Conversation.objects.filter(pk=message.conversation_id).update(last_activity_at=now)
 
 
 def _apply_early_statuses(message_id: int, wamid: str) -> None:

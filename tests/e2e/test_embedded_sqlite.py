@@ -8,6 +8,7 @@ the replies to the fake Graph server.
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,7 @@ def test_a_customer_is_answered_on_sqlite_with_tasks_in_process(tmp_path: Path, 
     sent = fake_graph.wait_for_sent(1, timeout_s=E2E_TIMEOUT_S)
     assert [message["to"] for message in sent] == [CUSTOMER]
     assert sent[0]["type"] in {"text", "interactive"}
+    # Meta got it, and the database says so: a reply left `sending` would be resent by the sweeper.
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        outbound = db.execute("SELECT status, wamid FROM conversations_message WHERE direction = 'out'").fetchall()
+    assert [status for status, _wamid in outbound] == ["sent"] and outbound[0][1].startswith("wamid.")
