@@ -247,7 +247,8 @@ def canvas_launch(payload: dict[str, Any]) -> None:
         decide_state.s(payload).set(priority=DECIDE_STATE_PRIORITY, argsrepr=shown),
         chord(
             [write_reply.s().set(argsrepr=shown), choose_message_type.s().set(argsrepr=shown)],
-            finalize_reply.s(**identity),
+            # The body is published with the header's results as its arguments: a repr of kilobytes too.
+            finalize_reply.s(**identity).set(argsrepr=f"(<LLM results of run {payload['run_key']}>,)"),
         ),
     )
     canvas.on_error(recover_run.s(**identity))
