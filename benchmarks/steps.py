@@ -181,7 +181,7 @@ def one_message(profiler: Profiler, index: int, outcomes: Counter[str]) -> None:
     raw = _webhook(index)
     with correlation_scope(new_correlation_id()) as correlation_id:
         with profiler.step("store"):
-            element_ids = webhook_store(body=raw, payload=json.loads(raw), correlation_id=correlation_id)
+            element_ids = webhook_store(body=raw, payload=json.loads(raw), correlation_id=correlation_id).ids
             dispatch.webhook_elements_enqueue(element_ids=element_ids)
         with profiler.step("ingest"):
             ingested = webhook_elements_ingest(element_ids=element_ids)

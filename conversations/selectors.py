@@ -332,7 +332,12 @@ def run_timeline(*, run_key: str) -> list[RunEvent]:
     return sorted(events, key=lambda event: event.at)
 
 
-def webhook_elements_waiting(*, received_before: datetime, limit: int) -> list[int]:
-    """Stored webhook elements no step has read yet, oldest first (a lost or refused enqueue)."""
-    waiting = WebhookElement.objects.filter(processed_at__isnull=True, received_at__lt=received_before)
+def webhook_elements_waiting(*, received_before: datetime | None, limit: int) -> list[int]:
+    """Stored webhook elements no step has read yet, oldest first (a lost or refused enqueue, a batch).
+
+    `received_before=None`: every waiting element, however recent (the status batch's read).
+    """
+    waiting = WebhookElement.objects.filter(processed_at__isnull=True)
+    if received_before is not None:
+        waiting = waiting.filter(received_at__lt=received_before)
     return list(waiting.order_by("received_at").values_list("pk", flat=True)[:limit])

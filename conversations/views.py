@@ -11,7 +11,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from conversations.services.ingestion import webhook_store
-from pyloto.pipeline.dispatch import webhook_elements_enqueue
+from pyloto.pipeline.dispatch import status_elements_enqueue, webhook_elements_enqueue
 from pyloto.whatsapp.signature import signature_is_valid
 
 log = structlog.get_logger(__name__)
@@ -63,8 +63,10 @@ class WhatsAppWebhookView(View):
             return _error(400, "body is nested too deeply")
         # The correlation middleware bound this id to the request's logs and answers it as X-Correlation-ID.
         stored = webhook_store(body=body, payload=payload, correlation_id=request.correlation_id)
-        if stored:
-            webhook_elements_enqueue(element_ids=stored)
+        if stored.ids and stored.statuses_only:
+            status_elements_enqueue()
+        elif stored.ids:
+            webhook_elements_enqueue(element_ids=stored.ids)
         return JsonResponse({"status": "received"})
 
 

@@ -160,6 +160,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
 REDIS_OUTAGE_RETRY_POLICY = {"max_retries": 20, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0}
 # The webhook is the exception: its messages are durable before it enqueues, so it must not hold Meta's
 # request through an outage; it gives up at once and the sweeper re-drives (pyloto/pipeline/dispatch.py).
+# Status-only webhooks (sent, delivered, read) are read together, once per window (ADR 0022); 0 reads each at once.
+STATUS_BATCH_WINDOW_S = env.float("STATUS_BATCH_WINDOW_S", default=1.0)
 WEBHOOK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.2}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_S,

@@ -61,6 +61,7 @@ from pyloto.whatsapp.webhook import (
     UnhandledChange,
     clean_text,
     content_key,
+    element_kind,
     parse_webhook,
     pg_safe,
     split_webhook,
@@ -104,7 +105,15 @@ class IngestResult:
 # --- the webhook's write ----------------------------------------------------------------------------
 
 
-def webhook_store(*, body: bytes, payload: Any, correlation_id: str) -> list[int]:
+@dataclass(frozen=True)
+class StoredElements:
+    """What `webhook_store` wrote: the new elements' ids, and whether every element was a status."""
+
+    ids: list[int]
+    statuses_only: bool
+
+
+def webhook_store(*, body: bytes, payload: Any, correlation_id: str) -> StoredElements:
     """Store every element of a verified webhook body in one statement; the ids of the new ones.
 
     The statement commits on its own (autocommit), so the caller's 200 follows a durable write. An
@@ -114,7 +123,8 @@ def webhook_store(*, body: bytes, payload: Any, correlation_id: str) -> list[int
     for key, element in split_webhook(storable(body, payload)):
         elements.setdefault(key, element)
     if not elements:
-        return []  # entries without changes to read: nothing to keep
+        return StoredElements([], statuses_only=False)  # entries without changes to read: nothing to keep
+    statuses_only = all(element_kind(key) == "status" for key in elements)
     now = timezone.now()
     params: list[Any] = []
     for key, element in elements.items():
@@ -126,7 +136,7 @@ def webhook_store(*, body: bytes, payload: Any, correlation_id: str) -> list[int
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        return StoredElements([row[0] for row in cursor.fetchall()], statuses_only=statuses_only)
 
 
 # --- the worker step --------------------------------------------------------------------------------

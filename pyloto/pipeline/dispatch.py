@@ -12,6 +12,7 @@ re-drives inbound messages left without a final status and pending replies, so n
 
 from typing import Any
 
+import redis
 import structlog
 from celery import chain, chord
 from django.conf import settings
@@ -29,6 +30,7 @@ from pyloto.errors import TransientError
 from pyloto.pipeline.run import RunStep
 from pyloto.resilience.backoff import backoff_seconds
 from pyloto.resilience.pacing import SendPaced
+from pyloto.resilience.store import resilience_redis
 from pyloto.whatsapp.errors import WhatsAppTransientError
 
 log = structlog.get_logger(__name__)
@@ -75,6 +77,64 @@ def webhook_elements_enqueue(*, element_ids: list[int]) -> bool:
         log.exception("enqueue_failed", task="ingest_webhook", elements=len(element_ids))
         return False
     return True
+
+
+# Set while a status batch is due: status-only webhooks arriving meanwhile are read by that batch.
+STATUS_BATCH_DUE_KEY = "pyloto:ingest:status_batch_due"
+# Past this the flag lapses even if its batch was lost (the sweeper re-drives what is left anyway).
+STATUS_BATCH_DUE_TTL_S = 10.0
+# Elements read per batch task; a full batch schedules the next one at once.
+STATUS_BATCH_LIMIT = 200
+
+
+def status_elements_enqueue() -> bool:
+    """A status-only webhook's enqueue: one read per `STATUS_BATCH_WINDOW_S` for all the statuses in it.
+
+    Meta posts a `sent`, a `delivered` and often a `read` for every reply, each in its own webhook:
+    read one by one, they cost more than the message they describe (ADR 0022). The first status of a
+    window schedules the batch; the others find it due and only store. Without Redis (embedded mode,
+    or an outage) every status schedules its own read, as before.
+    """
+    from pyloto.pipeline import tasks
+
+    if not settings.EMBEDDED:
+        try:
+            scheduled_now = resilience_redis().set(
+                STATUS_BATCH_DUE_KEY, 1, nx=True, px=int(STATUS_BATCH_DUE_TTL_S * 1000)
+            )
+        except redis.RedisError:
+            scheduled_now = True
+        if not scheduled_now:
+            return True
+    try:
+        tasks.ingest_waiting_elements.apply_async(
+            countdown=settings.STATUS_BATCH_WINDOW_S or None,
+            retry_policy=settings.WEBHOOK_PUBLISH_RETRY_POLICY,
+            declare=[],
+        )
+    except Exception:
+        log.exception("enqueue_failed", task="ingest_waiting_elements")
+        return False
+    return True
+
+
+def status_batch_begin() -> None:
+    """The batch starts reading: a status stored from now on schedules the next batch.
+
+    Cleared before the read, never after: a status committed before this line is read by this batch,
+    one committed after it finds no batch due and schedules its own.
+    """
+    if settings.EMBEDDED:
+        return
+    try:
+        resilience_redis().delete(STATUS_BATCH_DUE_KEY)
+    except redis.RedisError:
+        log.warning("status_batch_flag_unavailable")
+
+
+def status_batch_continue() -> bool:
+    """A full batch left more waiting: read the next one now."""
+    return _enqueue("ingest_waiting_elements")
 
 
 def ingested_follow_ups_enqueue(result: IngestResult) -> None:

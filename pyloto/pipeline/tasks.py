@@ -12,6 +12,7 @@ from django.db import InterfaceError, OperationalError
 import pyloto.pipeline.db_connections
 import pyloto.pipeline.heartbeat
 import pyloto.pipeline.queued  # noqa: F401
+from conversations.selectors import webhook_elements_waiting
 from conversations.services.delivery import reply_deliver
 from conversations.services.handoff import handoff_summary_store
 from conversations.services.ingestion import webhook_elements_ingest
@@ -44,6 +45,18 @@ DATABASE_RETRY: dict[str, Any] = {
 def ingest_webhook(element_ids: list[int]) -> None:
     """Read what the webhook stored (contacts, conversations, messages, statuses), then start the runs."""
     dispatch.ingested_follow_ups_enqueue(webhook_elements_ingest(element_ids=element_ids))
+
+
+@shared_task(route_queue=Queue.INGEST, acks_late=True, soft_time_limit=60, time_limit=90, **DATABASE_RETRY)
+def ingest_waiting_elements() -> int:
+    """Read every stored element still unread, up to a batch: the statuses of a window, in one task (ADR 0022)."""
+    dispatch.status_batch_begin()
+    element_ids = webhook_elements_waiting(received_before=None, limit=dispatch.STATUS_BATCH_LIMIT)
+    if element_ids:
+        dispatch.ingested_follow_ups_enqueue(webhook_elements_ingest(element_ids=element_ids))
+    if len(element_ids) == dispatch.STATUS_BATCH_LIMIT:
+        dispatch.status_batch_continue()
+    return len(element_ids)
 
 
 # A new run waits behind the finalize of runs already started (Redis serves priority 0 first): under

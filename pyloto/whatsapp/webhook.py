@@ -751,6 +751,11 @@ def storable(body: bytes, payload: Any) -> Any:
     return pg_safe(payload) if _NEEDS_CLEANING.search(body) else payload
 
 
+def element_kind(key: str) -> str:
+    """The kind a dedup key of `split_webhook` names: "message", "status", "echo", "change", …"""
+    return re.split("[:#]", key, maxsplit=1)[0]
+
+
 def _key(kind: str, *ident: Any) -> str:
     text = "|".join("" if part is None else str(part) for part in ident)
     if len(text) > KEY_MAX or not text:

@@ -14,6 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+import tests.support as tests_support
 from conversations.models import (
     Contact,
     Conversation,
@@ -466,3 +467,90 @@ def test_messages_and_statuses_in_one_body_are_all_handled(client, outbound):
     outbound.refresh_from_db()
     assert outbound.status == "delivered"
     assert Message.objects.filter(direction="in").count() == 1
+
+
+# --- status-only webhooks are read in batches (ADR 0022) -------------------------------------------
+
+
+def _status_webhook(status: str) -> dict:
+    return simulator.webhook_body(statuses=[simulator.status_element(wamid="wamid.OUT1", status=status)])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_only_webhooks_of_one_window_schedule_one_read_that_reads_them_all(client, outbound):
+    from pyloto.pipeline.tasks import ingest_waiting_elements
+
+    for status in ("sent", "delivered"):
+        assert post_signed(client, _status_webhook(status), read=False).status_code == 200
+    assert WebhookElement.objects.filter(processed_at__isnull=True).count() == 2
+    # One task for the window, due once it ends; the second status found it due and only stored.
+    assert [name for name, _args in queued_tasks(Queue.INGEST)] == ["pyloto.pipeline.tasks.ingest_waiting_elements"]
+    (envelope,) = tests_support.queued_tasks(Queue.INGEST)
+    assert envelope["headers"]["eta"] is not None
+
+    assert ingest_waiting_elements() == 2
+
+    outbound.refresh_from_db()
+    assert outbound.status == "delivered"
+    assert DeliveryStatus.objects.filter(message=outbound).count() == 2
+    assert not WebhookElement.objects.filter(processed_at__isnull=True).exists()
+    # The batch began: the next status schedules the next window's read.
+    assert post_signed(client, _status_webhook("read"), read=False).status_code == 200
+    assert len(queued_tasks(Queue.INGEST)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_stored_while_its_batch_is_due_is_read_by_that_batch_even_after_a_message(client, outbound):
+    from pyloto.pipeline.tasks import ingest_waiting_elements
+
+    assert post_signed(client, _status_webhook("delivered"), read=False).status_code == 200
+    message_body = simulator.webhook_body(
+        messages=[simulator.message_element(text="oi", wa_id="5511977776666")],
+        contacts=[simulator.contact_element(wa_id="5511977776666")],
+    )
+    assert post_signed(client, message_body, read=False).status_code == 200
+    assert post_signed(client, _status_webhook("read"), read=False).status_code == 200
+    # A message is read at once by its own task; the statuses wait for the batch.
+    names = [name for name, _args in queued_tasks(Queue.INGEST)]
+    assert sorted(names) == ["pyloto.pipeline.tasks.ingest_waiting_elements", "pyloto.pipeline.tasks.ingest_webhook"]
+
+    # Whichever reads first reads an element once: the batch takes everything unread, the message's own
+    # task then finds its element read.
+    assert ingest_waiting_elements() == 3
+    outbound.refresh_from_db()
+    assert outbound.status == "read"
+    assert Message.objects.filter(direction="in").count() == 1
+    assert tests_support.queued_task_names(Queue.PIPELINE) == ["pyloto.pipeline.tasks.run_conversation"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_batch_schedules_the_next_at_once(client, outbound, monkeypatch):
+    from pyloto.pipeline import dispatch
+    from pyloto.pipeline.tasks import ingest_waiting_elements
+
+    monkeypatch.setattr(dispatch, "STATUS_BATCH_LIMIT", 2)
+    for status in ("sent", "delivered", "read"):
+        assert post_signed(client, _status_webhook(status), read=False).status_code == 200
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+    assert ingest_waiting_elements() == 2
+    (envelope,) = tests_support.queued_tasks(Queue.INGEST)
+    assert envelope["headers"]["task"] == "pyloto.pipeline.tasks.ingest_waiting_elements"
+    assert envelope["headers"]["eta"] is None  # more were waiting: no window to wait for
+    assert ingest_waiting_elements() == 1
+    outbound.refresh_from_db()
+    assert outbound.status == "read"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_redis_for_the_flag_every_status_schedules_its_read(client, outbound, monkeypatch):
+    from pyloto.pipeline import dispatch
+
+    class Unreachable:
+        def set(self, *args, **kwargs):
+            raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(dispatch, "resilience_redis", Unreachable)
+    for status in ("sent", "delivered"):
+        assert post_signed(client, _status_webhook(status), read=False).status_code == 200
+    assert [name for name, _args in queued_tasks(Queue.INGEST)] == ["pyloto.pipeline.tasks.ingest_waiting_elements"] * 2
