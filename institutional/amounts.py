@@ -87,6 +87,12 @@ _UNIT_AFTER = re.compile(
 
 
 NUMBER_NAMES = frozenset([*_UNITS_WORDS, *_MULTIPLIERS])
+# Number words no other word is spelled like (twenty and up): read as a number even without a unit after it,
+# "faço por quatrocentos e noventa" is a price. (Not "dos", "once", "um": Portuguese and English words too;
+# nor "cento" and "ciento", which say a hundred only before more ("cento e noventa"), else "por cento".)
+_LARGE_NUMBER_WORDS = frozenset(
+    [*(name for name, value in _UNITS_WORDS.items() if value >= 20), *_MULTIPLIERS, "hundred"]
+) - {"cento", "ciento"}
 # A vague tail after a number ("trezentos e poucos por mês", "300 y pico", "400-ish"): the number still
 # states a price, so the tail is dropped and the number read with its unit.
 _VAGUE_TAIL = re.compile(
@@ -105,23 +111,29 @@ def _letter_runs(folded: str) -> list[str]:
     return folded.translate(_ASCII_LETTERS_ONLY).split() if folded.isascii() else _LETTERS.findall(folded)
 
 
+# Pieces a number in words is read from: words apart, with the punctuation that ends a clause on its own.
+_NUMBER_PIECES = re.compile(r"(\s+|-|[.,;:!?])")
+
+
 def words_to_digits(folded: str) -> str:
     """Folded text with every number written in words replaced by its digits ("dez dias" -> "10 dias").
 
-    Only a number followed by a unit (money, percent, instalments, a duration) is replaced: "dos planos"
-    stays Portuguese and "once the contract is signed" stays English, while "um mês grátis" is an amount.
+    Only a number followed by a unit (money, percent, instalments, a duration), or one with a word for twenty
+    or more, is replaced: "dos planos" stays Portuguese and "once the contract is signed" stays English, while
+    "um mês grátis" and "por quatrocentos e noventa" are amounts.
     """
     if any(word in folded for word in _VAGUE_WORDS):
         folded = _VAGUE_TAIL.sub("", folded)
     if NUMBER_NAMES.isdisjoint(_letter_runs(folded)):
         return folded
-    tokens = re.split(r"(\s+|-)", folded)
+    tokens = _NUMBER_PIECES.split(folded)
     out: list[str] = []
     index = 0
     while index < len(tokens):
         starts_here = tokens[index].strip() and tokens[index] != "-"
         value, end = _read_number(tokens, index) if starts_here else (0, index)
-        if end > index and _UNIT_AFTER.match("".join(tokens[end:])):
+        large = end > index and not _LARGE_NUMBER_WORDS.isdisjoint(tokens[index:end])
+        if end > index and (large or _UNIT_AFTER.match("".join(tokens[end:]))):
             out.append(str(value))
             index = end
             continue
@@ -174,8 +186,9 @@ _MONEY = re.compile(
 # the clause or whom or what it is for ("sai por 450 pra você", "consigo baixar pra 450", "I can do 399").
 _BARE_PRICE = re.compile(
     # (The first letters of the alternatives below, looked at first: see `_MONEY`.)
-    r"(?=[abcdefhmpqsv])(?:\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa|cuesta|costs?|vale"
-    r"|dejo|hago|queda|pagar|pay|price|preco|valor|precio)\b[^.!?;\n\d]{0,25}?(?<![\w$.,])"
+    r"(?=[abcdefhmopqsv])(?:\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa"
+    r"|cuesta|costs?|vale|dejo|hago|queda|pagar|pay|price|preco|valor|precio|precinho|precito|valorzinho"
+    r"|consigo|cobro|cobramos|ofereco|offer)\b[^.!?;\n\d]{0,25}?(?<![\w$.,])"
     r"(?P<number>\d{2,5}(?:,\d{1,2})?)(?![\d.,]*\d)"
     r"(?=\s*(?:$|[.!?;,)]|(?:pra|para|for|no|na|in|on|en|al|do|da|del|por|per|to|you)\b))"
     # Or a number for the customer: "por 450 pra você", "a 399 para ti".

@@ -106,6 +106,12 @@ DATE_PHRASES = squeezed_phrases(
         ("este", "mes"),
         ("this", "week"),
         ("esta", "semana"),
+        ("fim", "do", "dia"),
+        ("final", "do", "dia"),
+        ("end", "of", "the", "day"),
+        ("end", "of", "day"),
+        ("fin", "del", "dia"),
+        ("final", "del", "dia"),
     )
 )
 
@@ -116,7 +122,8 @@ def deadline_findings(sentence: Sentence) -> Iterable[Finding]:
     if sentence.question:
         return
     negated = not NEGATION.isdisjoint(sentence.vocabulary)
-    if not negated and not READY.isdisjoint(sentence.vocabulary):
+    as_usual = _running_as_usual(sentence)
+    if not negated and not as_usual and not READY.isdisjoint(sentence.vocabulary):
         index = sentence.phrase_at(DATE_PHRASES)
         if index >= 0:
             yield Finding(PRICE, "a deadline promised for a named period", sentence.evidence(index - 5, index + 3))
@@ -138,6 +145,8 @@ def deadline_findings(sentence: Sentence) -> Iterable[Finding]:
         window = words[max(0, index - 6) : index + 8]
         if not any(w in READY for w in window) and not any(classify(w) == ("act", GUARANTEE) for w in window):
             continue
+        if as_usual and all(w in _RUNNING for w in window if w in READY) and not _guarantee_in(window):
+            continue  # "hoje estamos funcionando normalmente": how things run that day, nothing delivered
         by_that_day = index > 0 and words[index - 1] in _UNTIL  # "até sexta" names the deadline itself
         if is_negated(sentence, index, 8) or (has_condition_before(sentence, index) and not by_that_day):
             continue
@@ -145,6 +154,35 @@ def deadline_findings(sentence: Sentence) -> Iterable[Finding]:
             continue
         yield Finding(PRICE, "a deadline promised for a named day", sentence.evidence(index - 5, index + 2))
         return
+
+
+# Running (a business, a system) and running as usual: "funcionando normalmente", "working as usual".
+_RUNNING = squeezed_words("funcionando working funcionamos funciona funcionan operando operating")
+_AS_USUAL = squeezed_words(
+    "normalmente normal normally normalidad normalidade usual habitual habitualmente costume costumbre regularmente"
+)
+# Will be, gets, goes: a state to come rather than one that holds.
+_WILL_BE = squeezed_words(
+    "sera serao estara estarao ficara ficarao fica ficam vai vao ira irao will ll gonna going estara estaran "
+    "quedara quedaran va van"
+)
+
+
+def _running_as_usual(sentence: Sentence) -> bool:
+    """Something running as usual ("hoje estamos funcionando normalmente", "sua empresa está funcionando
+    normalmente hoje", "today we're working as usual"): how it runs that day, not a readiness promised by it.
+
+    Not when it is the customer's and still to come ("seu assistente estará funcionando normalmente amanhã"):
+    that promises the service ready by a day.
+    """
+    vocabulary = sentence.vocabulary
+    if _RUNNING.isdisjoint(vocabulary) or _AS_USUAL.isdisjoint(vocabulary):
+        return False
+    return POSSESSIVE_CUSTOMER.isdisjoint(vocabulary) or _WILL_BE.isdisjoint(vocabulary)
+
+
+def _guarantee_in(words: list[str]) -> bool:
+    return any(classify(word) == ("act", GUARANTEE) for word in words)
 
 
 def act_findings(sentence: Sentence, *, is_label: bool = False) -> Iterable[Finding]:
@@ -225,6 +263,10 @@ ON_ME = squeezed_phrases(
         ("on", "us"),
         ("on", "the", "house"),
         ("por", "mi", "cuenta"),
+        ("conta", "da", "casa"),
+        ("cortesia", "da", "casa"),
+        ("invita", "la", "casa"),
+        ("la", "casa", "invita"),
     )
 )
 
@@ -366,6 +408,10 @@ def _charge_cancelled(sentence: Sentence, index: int, word: str) -> Finding | No
 
 _AGENT = squeezed_words("pela pelo by por")
 
+_AGENT_BEFORE_STATE = squeezed_words("pela pelo by por com with con")
+_GENERIC_BE = squeezed_words("e is es sao are son")
+_ADVERB_ENDINGS = ("mente", "ly")
+
 _FUTURE_VERBS = squeezed_words("fica ficara sera vai passa segue will goes queda quedara va estara")
 
 
@@ -387,10 +433,12 @@ def _state_finding(
         return None
     if sentence.question:
         return None
-    right = words[index + 1 : index + 4]
-    agent = any(word in ("pela", "pelo", "by", "por") for word in right[:1]) and any(
-        word in THIRD_PARTY for word in right
-    )
+    # "Assinado pela equipe", "é assinado digitalmente com a equipe comercial": done by someone else.
+    after = 1 if words[index + 1 : index + 2] and words[index + 1].endswith(_ADVERB_ENDINGS) else 0
+    right = words[index + 1 + after : index + 4 + after]
+    # ("Com a equipe" only in the present, how it is done: "foi assinado com a equipe" says it is done.)
+    agents = _AGENT_BEFORE_STATE if words[index - 1 : index] and words[index - 1] in _GENERIC_BE else _AGENT
+    agent = any(word in agents for word in right[:1]) and any(word in THIRD_PARTY for word in right)
     if kind:
         position = nearest[2] if nearest else index
         object_word = words[position]
@@ -424,7 +472,12 @@ def _state_finding(
     second = any(word in SECOND_PERSON for word in words[max(0, index - 4) : index])
     if second or act in (CLOSE, SIGN, CONFIRM, HIRE):
         # "Fechado!", "Tá fechado então", "Você já está contratado": closure slang or a done deal.
-        return Finding(CLOSURE, f"{act} stated as done with the customer (no object named)", evidence)
+        return Finding(
+            CLOSURE,
+            f"{act} stated as done with the customer (no object named)",
+            evidence,
+            bare_confirmation=act == CONFIRM,
+        )
     return None
 
 

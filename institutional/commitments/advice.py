@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from institutional.commitments.lexicon import ADVICE, CREDENTIALS, squeezed_words
-from institutional.commitments.sentence import Finding, Sentence, is_negated
+from institutional.commitments.lexicon import ADVICE, CREDENTIALS, squeezed_phrases, squeezed_words
+from institutional.commitments.sentence import Finding, Sentence, has_condition_before, is_negated
 from institutional.textnorm import squeeze
 
 # --- Credentials ------------------------------------------------------------------------------------------
@@ -177,6 +177,81 @@ def advice_findings(sentence: Sentence) -> Iterable[Finding]:
             yield Finding(ADVICE, "legal advice (an action against someone)", sentence.evidence(index - 4, index + 3))
             return
     yield from _substance_advice(sentence)
+    yield from _law_for_the_customer(sentence)
+    yield from _no_care_needed(sentence)
+
+
+# "Juridicamente você não deve nada", "legally, you don't owe them anything", "la ley está de su lado": what
+# the customer may or must do stated as the law's word.
+BY_LAW = squeezed_words("juridicamente legalmente legally lawfully")
+LAW = squeezed_words("lei leis ley leyes law laws justica justicia")
+_LAW_PHRASES = squeezed_phrases(
+    ("segundo", "a", "lei"),
+    ("pela", "lei"),
+    ("por", "lei"),
+    ("de", "acordo", "com", "a", "lei"),
+    ("by", "law"),
+    ("under", "the", "law"),
+    ("according", "to", "the", "law"),
+    ("segun", "la", "ley"),
+    ("por", "ley"),
+    ("de", "acuerdo", "con", "la", "ley"),
+)
+_ON_YOUR_SIDE = squeezed_phrases(
+    ("do", "seu", "lado"), ("ao", "seu", "lado"), ("de", "su", "lado"), ("de", "tu", "lado"), ("on", "your", "side")
+)
+_ADDRESSED = squeezed_words("voce voces vc you usted ustedes tu te ti")
+
+
+def _law_for_the_customer(sentence: Sentence) -> Iterable[Finding]:
+    vocabulary = sentence.vocabulary
+    if sentence.question or not PROFESSIONALS.isdisjoint(vocabulary):
+        return
+    if BY_LAW.isdisjoint(vocabulary) and LAW.isdisjoint(vocabulary):
+        return
+    side = not LAW.isdisjoint(vocabulary) and sentence.phrase_at(_ON_YOUR_SIDE) >= 0
+    if side or not _ADDRESSED.isdisjoint(vocabulary):
+        index = next((i for i, word in enumerate(sentence.words) if word in BY_LAW), -1)
+        if index < 0:
+            index = sentence.phrase_at(_LAW_PHRASES)
+        if side or (index >= 0 and not is_negated(sentence, index, 8)):
+            yield Finding(
+                ADVICE,
+                "legal advice (the customer's rights or duties stated as the law's)",
+                sentence.evidence(max(index, 0) - 2, max(index, 0) + 8),
+            )
+
+
+# "Não precisa ir ao médico", "you don't need to see a doctor": care said to be unnecessary.
+MEDICAL_CARE = squeezed_words(
+    "medico medica medicos doctor doctors physician hospital hospitais emergencia emergency prontosocorro "
+    "socorro urgencia medica"
+)
+_NEED_OR_GO = squeezed_words(
+    "precisa precisar precisam necessario necessaria need needs necesita necesitas necesitan falta ir go see "
+    "procurar buscar consultar visit"
+)
+_BUT = squeezed_words("mas but pero porem however sin")
+# "Não deixe de procurar um médico": a referral, the negation undone.
+_DO_NOT_FAIL = squeezed_words("deixe deixar deixem deje dejes dejar fail hesite hesitar hesitate dude dudes dudar")
+
+
+def _no_care_needed(sentence: Sentence) -> Iterable[Finding]:
+    words = sentence.words
+    if sentence.question or MEDICAL_CARE.isdisjoint(sentence.vocabulary):
+        return
+    for index in sentence.indices(MEDICAL_CARE):
+        # (A wide window: letters or syllables set apart can leave a long word in pieces.)
+        before = words[max(0, index - 10) : index]
+        if not is_negated(sentence, index, 10) or _NEED_OR_GO.isdisjoint(before) or not _DO_NOT_FAIL.isdisjoint(before):
+            continue
+        if not _BUT.isdisjoint(before) or has_condition_before(sentence, index):
+            continue  # "não precisa se preocupar, mas procure um médico", "se não melhorar, vá ao médico"
+        yield Finding(ADVICE, "medical advice (care said to be unnecessary)", sentence.evidence(index - 6, index + 1))
+        return
+
+
+ADVICE_RULE_WORDS = BY_LAW | LAW | MEDICAL_CARE | _DO_NOT_FAIL
 
 
 def _substance_advice(sentence: Sentence) -> Iterable[Finding]:

@@ -10,13 +10,17 @@ from operator import or_
 from institutional.amounts import AMOUNT_WORDS, NUMBER_NAMES
 from institutional.commitments.acts import DATE_WORDS, MONTHS, READY
 from institutional.commitments.advice import (
+    ADVICE_RULE_WORDS,
+    BY_LAW,
     CREDENTIAL_PHRASES,
     CREDENTIAL_WORDS,
     DOSE_UNITS,
     INTAKE,
+    LAW,
     LEGAL,
     LEGAL_CONTEXT,
     MEDICAL,
+    MEDICAL_CARE,
     PROFESSIONALS,
     SYMPTOMS,
     WIN,
@@ -54,6 +58,8 @@ from institutional.commitments.sales import (
     ISSUED,
     PHRASE_WORDS,
     PLACED,
+    SALE_RULE_WORDS,
+    SEALED,
     START,
     YOURS,
 )
@@ -63,8 +69,24 @@ from institutional.textnorm import Token, fold, plain_tokens, repair, repair_mer
 # Words of the advice and sale rules: known to the repairs; the distinctive ones make a chunk worth reading
 # (billing and "done" words matter only beside an issuing verb or a deal, see `_trigger_pairs`).
 _NEWER_RULE_WORDS = (
-    SYMPTOMS | INTAKE | DOSE_UNITS | WIN | LEGAL_CONTEXT | START | FRACTION | BILLING | ISSUED | DONE | PLACED | INSIDE
-) | MONTHS
+    (
+        SYMPTOMS
+        | INTAKE
+        | DOSE_UNITS
+        | WIN
+        | LEGAL_CONTEXT
+        | START
+        | FRACTION
+        | BILLING
+        | ISSUED
+        | DONE
+        | PLACED
+        | INSIDE
+    )
+    | MONTHS
+    | ADVICE_RULE_WORDS
+    | SALE_RULE_WORDS
+)
 _RULE_TRIGGERS = (
     SYMPTOMS | INTAKE | DOSE_UNITS | WIN | LEGAL_CONTEXT | START | FRACTION | PLACED | MONTHS
 ) - squeezed_words("dor alta passa passe aplica cabeca causa e")
@@ -147,7 +169,7 @@ def _trigger_words() -> frozenset[str]:
     words.update(squeeze(word) for word in NUMBER_NAMES if word not in _ARTICLE_NUMBERS)
     # Distinctive words of the other rules (common ones like "pronto" or "mês" would make every chunk worth
     # reading; a reply under 400 characters is always read in full anyway).
-    words.update(CLOSING_INTERJECTIONS, CHARGE, _RULE_TRIGGERS)
+    words.update(CLOSING_INTERJECTIONS, CHARGE, _RULE_TRIGGERS, BY_LAW, MEDICAL_CARE, SEALED)
     words.update(squeeze(word) for word in "custo custos cost costo pagar paying house combinado comemorar".split())
     words.update(DONE_PARTICIPLES)
     words.update(squeeze(word) for word in "link enlace fim final end fin proxima next vigor".split())
@@ -190,7 +212,9 @@ _TRIGGER_PAIRS = (
         squeezed_words("cliente clientes customer client member membro assinante subscriber"),
         squeezed_words("voce you usted tu"),
     ),
-    (squeezed_words("conta cuenta"), squeezed_words("minha nossa nuestra mi")),
+    (squeezed_words("conta cuenta"), squeezed_words("minha nossa nuestra mi casa")),
+    (LAW, squeezed_words("voce voces vc you usted ustedes tu te ti lado side")),
+    (squeezed_words("casa house"), squeezed_words("cortesia invita")),
     (squeezed_words("us me"), squeezed_words("on")),
 )
 

@@ -34,6 +34,7 @@ from institutional.commitments.lexicon import (
     SIGN,
     STATE_WORDS,
     THIRD_PARTY,
+    THIRD_PARTY_ONLY,
     TIME_PLACE,
     classify,
     is_deal_object,
@@ -41,6 +42,7 @@ from institutional.commitments.lexicon import (
     squeezed_words,
 )
 from institutional.commitments.sentence import Finding, Sentence, has_condition_before, is_negated
+from institutional.textnorm import squeeze
 
 # Said of the customer's own deal ("tudo certo com a sua contratação", "your plan is all set"): done.
 DONE = squeezed_words(
@@ -144,7 +146,7 @@ PLACED = squeezed_words(
 INSIDE = squeezed_words("dentro inside adentro")
 _PLACED_OR_INSIDE = PLACED | INSIDE
 # "Metade do preço", "half price": a discount written as a fraction.
-FRACTION = squeezed_words("metade meio half mitad medio")
+FRACTION = squeezed_words("metade meio half mitad medio terco tercio third")
 
 # A closure conditioned on doing it now: "se assinar hoje", "fechando ainda hoje", "if you sign today".
 _NOW = squeezed_words("hoje agora today now hoy ahora ja already ya")
@@ -193,6 +195,11 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
         return  # "Fechou, parceiro!": the interjection, then whom it is said to
     negated = not NEGATION.isdisjoint(sentence.vocabulary)
     vocabulary = sentence.vocabulary
+    if not negated:
+        finding = _deal_called_done(sentence) or _hammer_down(sentence)
+        if finding is not None:
+            yield finding
+            return
     if not _WITHOUT.isdisjoint(vocabulary):
         finding = _fee_waived_for_you(sentence)
         if finding is not None:
@@ -203,6 +210,7 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
             _bare_done(sentence)
             or _left_done(sentence)
             or _customer_in_plan(sentence)
+            or _part_of_us(sentence)
             or _handed_over(sentence)
             or _in_customer_name(sentence)
             or _free_offer(sentence)
@@ -277,8 +285,10 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
         role = classify(word)
         if role is None or role[0] != "object" or role[1] not in DEAL_OBJECTS or negated:
             continue
-        owned = not POSSESSIVE_CUSTOMER.isdisjoint(words[max(0, index - 3) : index]) or not ALREADY.isdisjoint(
-            words[index + 1 : index + 4]
+        owned = (
+            not POSSESSIVE_CUSTOMER.isdisjoint(words[max(0, index - 3) : index])
+            or not ALREADY.isdisjoint(words[index + 1 : index + 4])
+            or not AGREED.isdisjoint(words[index + 1 : index + 4])
         )
         if owned and not _DONE_ANY.isdisjoint(sentence.vocabulary) and not sentence.third_party:
             yield Finding(CLOSURE, "the customer's deal called done", sentence.evidence(index - 5, index + 3))
@@ -430,6 +440,31 @@ def _customer_in_plan(sentence: Sentence) -> Finding | None:
     return None
 
 
+_PART = squeezed_words("parte part")
+# Who is part of something, said by the verb alone: "formas parte", "eres parte".
+_BEING_PART = _CUSTOMER_BEING | squeezed_words("formas formais")
+
+
+def _part_of_us(sentence: Sentence) -> Finding | None:
+    """ "Agora você faz parte da família Pyloto", "ya eres parte de Pyloto", "you're now part of our
+    customers": the customer one of the company's customers now (the sale made)."""
+    words = sentence.words
+    if sentence.question or _PART.isdisjoint(sentence.vocabulary) or _NOW_OR_DONE.isdisjoint(sentence.vocabulary):
+        return None
+    for index in sentence.indices(_PART):
+        if not words[index + 1 : index + 2] or words[index + 1] not in _OF:
+            continue
+        before = words[max(0, index - 4) : index]
+        if _BEING_PART.isdisjoint(before) or not THIRD_PARTY_ONLY.isdisjoint(before):
+            continue
+        if has_condition_before(sentence, index):
+            continue
+        return Finding(
+            CLOSURE, "the customer said to be part of the company's customers", sentence.evidence(index - 4, index + 4)
+        )
+    return None
+
+
 # "A escolha do plano é sua": the plan only completes what is theirs.
 _OF = squeezed_words("do da de dos das of del")
 # After "é seu" these leave "seu" the predicate ("é seu a partir de hoje"); a noun makes it a determiner
@@ -576,9 +611,17 @@ def _started_findings(sentence: Sentence, negated: bool) -> Iterable[Finding]:
     if not FRACTION.isdisjoint(sentence.vocabulary):
         for index, word in enumerate(words):
             near = words[index + 1 : index + 4]
-            if word in FRACTION and any(classify(w) == ("object", "price") for w in near):
+            if word in FRACTION and any(_fraction_of(sentence, classify(w)) for w in near):
                 yield Finding(PRICE, "a price cut by a fraction (half price)", sentence.evidence(index - 3, index + 4))
                 return
+
+
+def _fraction_of(sentence: Sentence, role: tuple[str, str] | None) -> bool:
+    """A fraction of a price or fee; or of the service itself where charging is spoken of ("cobro só um terço
+    da implantação")."""
+    if role is None or role[0] != "object":
+        return False
+    return role[1] in ("price", "fee") or (role[1] in _WAIVABLE and not CHARGE.isdisjoint(sentence.vocabulary))
 
 
 def _conditional_offer(sentence: Sentence) -> Iterable[Finding]:
@@ -603,5 +646,50 @@ def _conditional_offer(sentence: Sentence) -> Iterable[Finding]:
             return
 
 
+# "Combinamos", "acertado": what the speaker and the customer agreed on ("o acordo que combinamos").
+AGREED = squeezed_words(
+    "combinamos combinado combinada acertamos acertado acertada acordamos acordado acordada agreed pactamos "
+    "pactado pactada"
+)
+
+
+def _deal_called_done(sentence: Sentence) -> Finding | None:
+    """ "Negócio feito!", "Deal done!", "Acordo selado": a deal and a word for done, and nothing else in a part."""
+    if sentence.question or (_DONE_ANY.isdisjoint(sentence.vocabulary) and SEALED.isdisjoint(sentence.vocabulary)):
+        return None
+    words = sentence.words
+    start = 0
+    for end in [*(index for index in range(1, len(words)) if sentence.segment_start[index] == index), len(words)]:
+        part = [word for word in words[start:end] if word not in FILLERS and word not in _BE]
+        start = end
+        done = [word for word in part if word in _DONE_ANY or word in SEALED]
+        if len(part) != 2 or len(done) != 1:
+            continue
+        found = classify(part[0] if part[1] == done[0] else part[1])
+        if found is not None and found[0] == "object" and found[1] in DEAL_OBJECTS:
+            return Finding(CLOSURE, "a deal called done (the sale treated as made)", " ".join(part))
+    return None
+
+
+SEALED = squeezed_words("selado selada sealed sellado sellada")
+
+# "Bateu o martelo", "martelo batido": the deal closed, said as an idiom.
+_HAMMER = squeeze("martelo")
+_STRIKE = squeezed_words("bateu batemos bato bati batido batida bater")
+
+
+def _hammer_down(sentence: Sentence) -> Finding | None:
+    if _HAMMER not in sentence.vocabulary or _STRIKE.isdisjoint(sentence.vocabulary) or sentence.question:
+        return None
+    index = sentence.words.index(_HAMMER)
+    if _STRIKE.isdisjoint(sentence.words[max(0, index - 3) : index + 2]) or has_condition_before(sentence, index):
+        return None
+    return Finding(
+        CLOSURE, "the deal closed, said as an idiom (the hammer down)", sentence.evidence(index - 3, index + 4)
+    )
+
+
 # Word pairs the long-reply reader needs to see (see `reading._trigger_pairs`): the new rules' common words.
-TRIGGER_PAIRS = ((_CUSTOMER_BEING, _IN_PLAN), (YOURS, _BE | CONSIDER))
+TRIGGER_PAIRS = ((_CUSTOMER_BEING, _IN_PLAN), (YOURS, _BE | CONSIDER), (_STRIKE, frozenset({_HAMMER})))
+# Words of the rules above the long-reply reader must recognise (see `reading.known_word`).
+SALE_RULE_WORDS = AGREED | SEALED | _STRIKE | _PART | (_BEING_PART - _CUSTOMER_BEING) | {_HAMMER}

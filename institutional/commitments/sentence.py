@@ -40,6 +40,9 @@ class Finding:
     family: str  # CLOSURE, PRICE, CREDENTIALS or ADVICE
     reason: str  # the parse in words, for the ledger and the admin tester
     evidence: str  # the words of the sentence that fired
+    # A confirmation with nothing named ("Confirmado!"): it binds only a reply that has a deal in view
+    # (see `verdict.find_commitments`); alone, or with thanks, it acknowledges.
+    bare_confirmation: bool = False
 
 
 # --- The rules -------------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from institutional.commitments.acts import act_findings, deadline_findings
+from institutional.commitments.acts import PAYMENT_WORDS, act_findings, deadline_findings
 from institutional.commitments.advice import advice_findings, credential_findings
+from institutional.commitments.lexicon import CONFIRM, CONGRATULATE, classify, squeezed_words
 from institutional.commitments.reading import TokenMemo, joined_variants, parse
-from institutional.commitments.sales import sale_findings
+from institutional.commitments.sales import CUSTOMER_STATUS, INSIDE, START, sale_findings
 from institutional.commitments.sentence import Finding, prepare
 from institutional.textnorm import Token
 
@@ -33,7 +34,39 @@ def find_commitments(
                 if key not in seen:
                     seen.add(key)
                     findings.append(finding)
+    if any(finding.bare_confirmation for finding in findings) and not _deal_in_view(texts, language, memo, items):
+        findings = [finding for finding in findings if not finding.bare_confirmation]
     return findings
+
+
+# Besides objects, amounts and other acts: paying, welcoming, concluding ("tá confirmado então"), becoming a
+# customer or getting in, starting.
+_DEAL_WORDS = PAYMENT_WORDS | CONGRATULATE | CUSTOMER_STATUS | INSIDE | START | squeezed_words("entao then entonces")
+# A reply this long is not read in full (see `reading.tokens_of`): its deal may lie in a chunk not read.
+_READ_IN_FULL = 400
+
+
+def _deal_in_view(texts: Sequence[str], language: str, memo: TokenMemo | None, items: frozenset[str]) -> bool:
+    """Whether the reply gives a bare confirmation something to bind: an object (a plan, an order, a price),
+    an amount, another act, a payment, a welcome. "Confirmado!" or "Confirmado, obrigado!" acknowledge;
+    "Confirmado! Seu pedido já está na fila" or "Confirmado. Pode fazer o Pix" close a sale.
+
+    The guard reads the reply, not the customer's message it answers: with nothing of a deal in the reply, a
+    confirmation there is read as an acknowledgement (and no state a person must reach follows from it).
+    """
+    if sum(len(text) for text in texts) >= _READ_IN_FULL:
+        return True
+    for text in texts:
+        if not text or not text.strip():
+            continue
+        for tokens in parse(text, memo):
+            for word in prepare(tokens, language, items).words:
+                if word.startswith("#") or word in _DEAL_WORDS:
+                    return True
+                role = classify(word)
+                if role is not None and (role[0] == "object" or (role[0] == "act" and role[1] != CONFIRM)):
+                    return True
+    return False
 
 
 def _sentence_findings(

@@ -204,3 +204,51 @@ def test_demo_faq_translations_never_trip_the_guard():
     for translations in demo.FAQ_TRANSLATIONS.values():
         for language, (_question, answer, _keywords) in translations.items():
             assert check_reply(release=DEMO_RELEASE, text=answer, language=language).allowed, answer
+
+
+@pytest.mark.parametrize(
+    "text, labels",
+    [
+        ("Confirmado!", ()),
+        ("Confirmado, obrigado!", ()),
+        ("Confirmed, thanks!", ()),
+        ("¡Confirmado! Le paso su consulta al equipo.", ()),
+        ("Confirmado!", ("Falar com a equipe",)),
+    ],
+)
+def test_a_bare_confirmation_with_no_deal_in_view_is_an_acknowledgement(text, labels):
+    assert check_reply(release=demo_snapshot(), text=text, labels=labels).allowed
+
+
+@pytest.mark.parametrize(
+    "text, labels",
+    [
+        ("Confirmado! Seu pedido já está na fila.", ()),
+        ("Confirmado. Pode fazer o Pix.", ()),
+        ("Confirmado! Bem-vindo à Pyloto!", ()),
+        ("Tá confirmado então!", ()),
+        ("Confirmado, R$ 499 por mês.", ()),
+        ("Confirmado!", ("Ver planos",)),
+        # A long reply is read only where it may commit: a deal in a chunk not read cannot be ruled out.
+        ("Obrigado pela conversa de hoje. " * 13 + "Confirmado!", ()),
+    ],
+)
+def test_a_bare_confirmation_binds_a_reply_with_a_deal_in_view(text, labels):
+    verdict = check_reply(release=demo_snapshot(), text=text, labels=labels)
+    assert not verdict.allowed
+    assert verdict.violations[0].constraint_slug == "no-contract-closure"
+
+
+@pytest.mark.parametrize(
+    "text, allowed",
+    [
+        ("Sua empresa está funcionando normalmente hoje.", True),
+        ("Amanhã estaremos funcionando normalmente, das 8h às 18h.", True),
+        ("Today we're working as usual.", True),
+        ("Seu assistente estará funcionando normalmente amanhã.", False),
+        ("Your assistant will be working normally tomorrow.", False),
+        ("Seu sistema estará funcionando amanhã.", False),
+    ],
+)
+def test_running_as_usual_on_a_day_is_no_deadline_unless_the_customers_service_is_still_to_come(text, allowed):
+    assert check_reply(release=demo_snapshot(), text=text).allowed is allowed
