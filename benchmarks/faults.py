@@ -349,16 +349,7 @@ def main() -> int:
             _environment(stack)
             stack.start_fakes()
             stack.prepare_database()
-            # Meta posts statuses (echoing our callback data): what confirms an ambiguous send.
-            httpx.post(
-                f"{stack.graph_url}/_fake/config",
-                json={
-                    "emit_statuses": True,
-                    "webhook_url": f"{stack.web_url}/webhooks/whatsapp/",
-                    "app_secret": APP_SECRET,
-                },
-                timeout=10,
-            )
+            stack.post_status_webhooks()
             commands = procfile_commands(BASE_DIR / "Procfile")
             with supervisor_log.open("w") as out:
                 supervisor = Supervisor(

@@ -511,16 +511,7 @@ def main() -> None:
             stack.start(["web"])
             stack.wait_ready()
             if os.environ.get("BENCH_STATUS_WEBHOOKS") == "1":
-                # As Meta does: a `sent` and a `delivered` webhook for every reply, signed, posted to the web.
-                httpx.post(
-                    f"{stack.graph_url}/_fake/config",
-                    json={
-                        "emit_statuses": True,
-                        "webhook_url": f"{stack.web_url}/webhooks/whatsapp/",
-                        "app_secret": APP_SECRET,
-                    },
-                    timeout=10,
-                ).raise_for_status()
+                stack.post_status_webhooks()
             stack.start(WORKERS)
             stack.wait_workers(WORKERS)
             warm_up(stack, llm_latency_ms=config.llm_latency_ms)

@@ -198,6 +198,17 @@ class Stack:
         _wait_http(f"{self.graph_url}/_fake/stats", "fake Graph server")
         _wait_http(f"{self.openai_url}/healthz", "fake OpenAI server")
 
+    def post_status_webhooks(self) -> None:
+        """Have the Graph fake post a signed `sent` and `delivered` webhook per reply to the web, as Meta does.
+
+        They echo each send's callback data: what confirms an ambiguous send.
+        """
+        httpx.post(
+            f"{self.graph_url}/_fake/config",
+            json={"emit_statuses": True, "webhook_url": f"{self.web_url}/webhooks/whatsapp/", "app_secret": APP_SECRET},
+            timeout=10,
+        ).raise_for_status()
+
     def prepare_database(self) -> None:
         """A fresh benchmark database and Redis db, then migrate and seed the demo content."""
         _recreate_database(self.config.database_url)
