@@ -124,14 +124,16 @@ class WhatsAppClient:
             raise WhatsAppPermanentError(
                 "WhatsApp Cloud API answered 2xx without a message id", code="bad_response", details={"body": body}
             )
-        log.info("whatsapp_send_ok", wamid=wamid, **fields)
+        # Debug: the delivery service's `reply_sent` says the same at info (with the message's id).
+        log.debug("whatsapp_send_ok", wamid=wamid, **fields)
         return wamid
 
     def mark_read(self, *, message_id: str, typing_indicator: bool = True) -> None:
         """Mark an inbound message read and, by default, show the typing indicator to the customer."""
         payload = MarkReadPayload(message_id=message_id, typing_indicator=typing_indicator).to_graph_payload()
         self._post(payload, event="whatsapp_mark_read", fields={"message_id": message_id})
-        log.info("whatsapp_mark_read_ok", message_id=message_id, typing_indicator=typing_indicator)
+        # Debug: the delivery service's `acknowledged` says the same at info.
+        log.debug("whatsapp_mark_read_ok", message_id=message_id, typing_indicator=typing_indicator)
 
     def list_templates(self, *, business_account_id: str, page_size: int = 100, max_pages: int = 50) -> list[dict]:
         """Every message template of the WhatsApp Business Account (`GET /{WABA-ID}/message_templates`), all pages."""
