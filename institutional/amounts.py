@@ -115,6 +115,15 @@ def _letter_runs(folded: str) -> list[str]:
 _NUMBER_PIECES = re.compile(r"(\s+|-|[.,;:!?])")
 
 
+# "1k", "2,5k": thousands written with a k ("sai por 1k por mês"). The hint starts with the k itself.
+_THOUSANDS_HINT = re.compile(r"k(?<=[0-9]k)(?![a-z0-9])")
+_THOUSANDS = re.compile(r"(?<![\w.,])(?P<whole>\d{1,3})(?:[.,](?P<tenths>\d))?k(?![a-z0-9])")
+
+
+def _thousands(match: re.Match[str]) -> str:
+    return str(int(match.group("whole")) * 1000 + int(match.group("tenths") or 0) * 100)
+
+
 def words_to_digits(folded: str) -> str:
     """Folded text with every number written in words replaced by its digits ("dez dias" -> "10 dias").
 
@@ -124,6 +133,8 @@ def words_to_digits(folded: str) -> str:
     """
     if any(word in folded for word in _VAGUE_WORDS):
         folded = _VAGUE_TAIL.sub("", folded)
+    if "k" in folded and _THOUSANDS_HINT.search(folded):
+        folded = _THOUSANDS.sub(_thousands, folded)
     if NUMBER_NAMES.isdisjoint(_letter_runs(folded)):
         return folded
     tokens = _NUMBER_PIECES.split(folded)
@@ -182,13 +193,21 @@ _MONEY = re.compile(
     r"|(?P<number3>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:,\d{1,2})?)\s*(?:por\s+mes|/\s*mes|mensais|ao\s+mes"
     r"|al\s+mes|per\s+month|a\s+month|/\s*month|mensuales)\b)"
 )
+# The price verbs and words of `_BARE_PRICE`, keyed by their squeezed spelling: the detector's repairs know
+# them, and the amount text writes them back as the pattern spells them ("b41x4r" and "baaaixar" read "baixar").
+PRICE_WORDS: dict[str, str] = {
+    squeeze(word): word
+    for word in "sai sale fica faco fazer faz baixar baixo chegar chego deixo dou make custa cuesta cost costs vale "
+    "dejo hago queda pagar pay price preco valor precio precinho precito valorzinho consigo cobro cobramos "
+    "ofereco offer lower reduce drop bajar bajo rebajar rebajo reduzir reduzo".split()
+}
 # A price without a currency: a number a price verb or word leads to, with nothing after it but the end of
 # the clause or whom or what it is for ("sai por 450 pra você", "consigo baixar pra 450", "I can do 399").
 _BARE_PRICE = re.compile(
     # (The first letters of the alternatives below, looked at first: see `_MONEY`.)
-    r"(?=[abcdefhmopqsv])(?:\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa"
+    r"(?=[abcdefhlmopqrsv])(?:\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa"
     r"|cuesta|costs?|vale|dejo|hago|queda|pagar|pay|price|preco|valor|precio|precinho|precito|valorzinho"
-    r"|consigo|cobro|cobramos|ofereco|offer)\b[^.!?;\n\d]{0,25}?(?<![\w$.,])"
+    r"|consigo|cobro|cobramos|ofereco|offer|lower|reduce|drop|bajar|bajo|rebajar|rebajo|reduzir|reduzo)\b[^.!?;\n\d]{0,25}?(?<![\w$.,])"
     r"(?P<number>\d{2,5}(?:,\d{1,2})?)(?![\d.,]*\d)"
     r"(?=\s*(?:$|[.!?;,)]|(?:pra|para|for|no|na|in|on|en|al|do|da|del|por|per|to|you)\b))"
     # Or a number for the customer: "por 450 pra você", "a 399 para ti".
@@ -268,7 +287,7 @@ _INSTALMENT_UNITS = frozenset(
 @lru_cache(maxsize=65536)
 def _word_as_written(text: str, raw: str) -> str:
     """A word token as the amount patterns read it: a number or unit word restored, any other as written."""
-    return AMOUNT_WORDS.get(text) or AMOUNT_WORDS.get(squeeze(raw)) or raw.replace("'", "")
+    return AMOUNT_WORDS.get(text) or AMOUNT_WORDS.get(squeeze(raw)) or PRICE_WORDS.get(text) or raw.replace("'", "")
 
 
 def amount_text(tokens: list[Token]) -> str:

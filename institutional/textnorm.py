@@ -31,6 +31,8 @@ LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"
 LEET_L = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s"})
 # Greek letters whose Latin look-alike the Unicode confusables table gives only as a capital or not at all.
 _EXTRA_CONFUSABLES = {"κ": "k", "τ": "t", "χ": "x", "ε": "e", "β": "b", "ι": "i", "η": "n", "ω": "w", "μ": "u"}
+# Signs written for a letter inside a word ("f€chado", "fechadø"): no decomposition or TR39 entry gives them.
+_EXTRA_CONFUSABLES |= {"€": "e", "ø": "o", "Ø": "o", "¢": "c"}
 
 
 def _confusable_table() -> dict[int, str]:
@@ -223,6 +225,26 @@ def _piece_tokens(piece: str) -> tuple[Token, ...]:
         _PIECE_TOKENS.clear()
     _PIECE_TOKENS[piece] = found
     return found
+
+
+# A word spelled out letter by letter with a dot or an apostrophe after each ("f. e. c. h. a. d. o.",
+# "s'e'u"): read as letters spaced apart (four or more, see `repair`) or glued (three or more). Each hint
+# starts with a literal, which the regex engine finds at memory speed. (Folding turns "’" into "'".)
+_DOTTED_HINT = re.compile(r"\. [a-z]\. ")
+_APOSTROPHE_HINT = re.compile(r"'[a-z]'")
+_DOTTED = re.compile(r"(?<![a-z0-9])[a-z](?:\. [a-z]){3,}(?![a-z0-9])\.?")  # without the space they are glued
+_APOSTROPHES = re.compile(r"(?<![a-z0-9])[a-z](?:'[a-z]){2,}(?![a-z0-9'])")
+
+
+def unspell(folded: str) -> str:
+    """Letters spelled out with dots set apart by spaces instead ("f. e. c. h. a" -> "f e c h a"), so that no
+    sentence ends between them; with apostrophes, glued by hyphens ("s'e'u" -> "s-e-u"), not read as an
+    English contraction."""
+    if _DOTTED_HINT.search(folded) is not None:
+        folded = _DOTTED.sub(lambda match: " ".join(match.group(0).replace(".", " ").split()), folded)
+    if "'" in folded and _APOSTROPHE_HINT.search(folded) is not None:
+        folded = _APOSTROPHES.sub(lambda match: match.group(0).replace("'", "-"), folded)
+    return folded
 
 
 def plain_tokens(folded: str) -> list[Token]:

@@ -86,6 +86,38 @@ def _shouted(word: str) -> str:
     return word.upper()
 
 
+def _dot_spaced(word: str) -> str:
+    return ". ".join(word)
+
+
+def _apostrophes(word: str) -> str:
+    return "'".join(word)
+
+
+def _styled(word: str, lower: int, upper: int) -> str:
+    """Letters drawn from a Unicode block of styled Latin letters (mathematical bold, circled)."""
+    return "".join(
+        chr(lower + ord(char) - 97)
+        if "a" <= char <= "z"
+        else chr(upper + ord(char) - 65)
+        if "A" <= char <= "Z"
+        else char
+        for char in word
+    )
+
+
+def _math_bold(word: str) -> str:
+    return _styled(word, 0x1D41A, 0x1D400)
+
+
+def _circled(word: str) -> str:
+    return _styled(word, 0x24D0, 0x24B6)
+
+
+def _struck(word: str) -> str:
+    return "".join(char + "\u0336" for char in word)
+
+
 # Tricks that keep a number a number (a price split letter by letter is no longer a price anyone reads).
 NUMBER_TRICKS: dict[str, Callable[[str], str]] = {
     "zero_width": _zero_width,
@@ -109,6 +141,11 @@ WORD_TRICKS: dict[str, Callable[[str], str]] = {
     "fullwidth": _fullwidth,
     "syllables": _syllables,
     "shouted": _shouted,
+    "dot_spaced": _dot_spaced,
+    "apostrophes": _apostrophes,
+    "math_bold": _math_bold,
+    "circled": _circled,
+    "struck": _struck,
 }
 BENIGN_DECORATIONS: tuple[Callable[[str], str], ...] = (
     lambda text: f"{text} 😊",

@@ -251,7 +251,7 @@ def _no_care_needed(sentence: Sentence) -> Iterable[Finding]:
         return
 
 
-ADVICE_RULE_WORDS = BY_LAW | LAW | MEDICAL_CARE | _DO_NOT_FAIL
+ADVICE_RULE_WORDS = BY_LAW | LAW | MEDICAL_CARE | _DO_NOT_FAIL | _LEGAL_ACTION
 
 
 def _substance_advice(sentence: Sentence) -> Iterable[Finding]:

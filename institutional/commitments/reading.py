@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from functools import lru_cache, reduce
 from operator import or_
 
-from institutional.amounts import AMOUNT_WORDS, NUMBER_NAMES
+from institutional.amounts import AMOUNT_WORDS, NUMBER_NAMES, PRICE_WORDS
 from institutional.commitments.acts import DATE_WORDS, MONTHS, READY
 from institutional.commitments.advice import (
     ADVICE_RULE_WORDS,
@@ -34,6 +34,7 @@ from institutional.commitments.lexicon import (
     FILLERS,
     FIRST_PERSON,
     FIRST_PERSON_AUX,
+    FIRST_PERSON_MARKERS,
     FIRST_PERSON_WORDS,
     NEGATION,
     OBJECTS,
@@ -64,7 +65,7 @@ from institutional.commitments.sales import (
     YOURS,
 )
 from institutional.commitments.sales import TRIGGER_PAIRS as SALE_PAIRS
-from institutional.textnorm import Token, fold, plain_tokens, repair, repair_merges, sentences, squeeze
+from institutional.textnorm import Token, fold, plain_tokens, repair, repair_merges, sentences, squeeze, unspell
 
 # Words of the advice and sale rules: known to the repairs; the distinctive ones make a chunk worth reading
 # (billing and "done" words matter only beside an issuing verb or a deal, see `_trigger_pairs`).
@@ -86,6 +87,8 @@ _NEWER_RULE_WORDS = (
     | MONTHS
     | ADVICE_RULE_WORDS
     | SALE_RULE_WORDS
+    | DONE_PARTICIPLES
+    | frozenset(PRICE_WORDS)
 )
 _RULE_TRIGGERS = (
     SYMPTOMS | INTAKE | DOSE_UNITS | WIN | LEGAL_CONTEXT | START | FRACTION | PLACED | MONTHS
@@ -103,6 +106,7 @@ _SCOPE_WORDS = (
     | SPECIAL
     | SECOND_PERSON
     | POSSESSIVE_CUSTOMER
+    | FIRST_PERSON_MARKERS
 )
 
 # Endings a verb stem takes in the three languages (squeezed): what joined pieces may add to a stem.
@@ -339,7 +343,7 @@ def tokens_of(text: str, folded: str | None = None) -> tuple[Token, ...]:
 
     Only the chunks that may hold a finding or an amount are tokenised; the others cannot matter.
     """
-    folded = fold(text) if folded is None else folded
+    folded = unspell(fold(text) if folded is None else folded)
     if len(folded) < 400:
         return tuple(_read(folded))
     tokens: list[Token] = []

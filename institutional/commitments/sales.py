@@ -692,4 +692,4 @@ def _hammer_down(sentence: Sentence) -> Finding | None:
 # Word pairs the long-reply reader needs to see (see `reading._trigger_pairs`): the new rules' common words.
 TRIGGER_PAIRS = ((_CUSTOMER_BEING, _IN_PLAN), (YOURS, _BE | CONSIDER), (_STRIKE, frozenset({_HAMMER})))
 # Words of the rules above the long-reply reader must recognise (see `reading.known_word`).
-SALE_RULE_WORDS = AGREED | SEALED | _STRIKE | _PART | (_BEING_PART - _CUSTOMER_BEING) | {_HAMMER}
+SALE_RULE_WORDS = AGREED | SEALED | _STRIKE | _PART | (_BEING_PART - _CUSTOMER_BEING) | {_HAMMER} | _USE
