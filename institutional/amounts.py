@@ -205,13 +205,13 @@ PRICE_WORDS: dict[str, str] = {
 # the clause or whom or what it is for ("sai por 450 pra você", "consigo baixar pra 450", "I can do 399").
 _BARE_PRICE = re.compile(
     # (The first letters of the alternatives below, looked at first: see `_MONEY`.)
-    r"(?=[abcdefhlmopqrsv])(?:\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa"
+    r"(?=[abcdefhlmopqrstuv])(?:\b(?:sai|sale|fica|faco|fazer|faz|baixar|baixo|chegar|chego|deixo|dou|do|make|custa"
     r"|cuesta|costs?|vale|dejo|hago|queda|pagar|pay|price|preco|valor|precio|precinho|precito|valorzinho"
     r"|consigo|cobro|cobramos|ofereco|offer|lower|reduce|drop|bajar|bajo|rebajar|rebajo|reduzir|reduzo)\b[^.!?;\n\d]{0,25}?(?<![\w$.,])"
     r"(?P<number>\d{2,5}(?:,\d{1,2})?)(?![\d.,]*\d)"
     r"(?=\s*(?:$|[.!?;,)]|(?:pra|para|for|no|na|in|on|en|al|do|da|del|por|per|to|you)\b))"
     # Or a number for the customer: "por 450 pra você", "a 399 para ti".
-    r"|\b(?:por|pra|para|a|en|for|at)\s+(?P<number_for>\d{2,5}(?:,\d{1,2})?)\s+(?:pra|para|for)\s+(?:voce|vc|you|ti|usted)\b)"
+    r"|\b(?:por|pra|para|a|en|for|at|de|uns|tipo)\s+(?P<number_for>\d{2,5}(?:,\d{1,2})?)\s+(?:pra|para|for)\s+(?:voce|vc|you|ti|usted)\b)"
 )
 _QUANTITY = re.compile(
     r"(?=\d)(?<![\w.,/])(?P<number>\d+(?:[.,]\d+)*)\s*"

@@ -73,7 +73,9 @@ READY = squeezed_words(
     "comeca comecara inicia iniciara starts start begins empieza comienza arranca vigora "
     "pronto pronta prontos prontas ready listo lista listos live funcionando working entrega entregue entregamos "
     "entregaremos delivered deliver entregado entregamos chega chegara arrive arrives llega llegara configurado "
-    "instalado ativado activado sai saira sale online ar"
+    "instalado ativado activado sai saira sale online ar "
+    "comecarmos comecamos iniciarmos iniciamos empezamos empecemos comenzamos entrego entregarei entregaremos "
+    "entregue entregarlo entregamos"
 )
 MONTHS = squeezed_words(
     "janeiro fevereiro marco abril maio junho julho agosto setembro outubro novembro dezembro january february "

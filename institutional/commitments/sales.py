@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from institutional.commitments.acts import DATE_PHRASES, FREE_PHRASES, ON_ME, offer_to_customer
 from institutional.commitments.lexicon import (
+    ACCOUNT,
     ACTIVATE,
     ALREADY,
     APPROVE,
@@ -23,6 +24,7 @@ from institutional.commitments.lexicon import (
     FIRST_PERSON_WORDS,
     GUARANTEE,
     HIRE,
+    MAKE_PRICE,
     NEGATION,
     NOT_ACTS,
     PARTICIPLE,
@@ -46,7 +48,8 @@ from institutional.textnorm import squeeze
 
 # Said of the customer's own deal ("tudo certo com a sua contratação", "your plan is all set"): done.
 DONE = squeezed_words(
-    "certo certinho feito resolvido pronto ok set done listo hecho garantido garantida rodando funcionando "
+    "certo certinho feito resolvido pronto pronta prontos prontas lista listos ready ok set done listo hecho "
+    "garantido garantida rodando funcionando "
     "running operando operating funcionando vigente valendo online"
 )
 
@@ -211,6 +214,8 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
             or _left_done(sentence)
             or _customer_in_plan(sentence)
             or _part_of_us(sentence)
+            or _onboarding_booked(sentence)
+            or _access_given(sentence)
             or _handed_over(sentence)
             or _in_customer_name(sentence)
             or _free_offer(sentence)
@@ -283,6 +288,8 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
     done_possible = not negated and not _DONE_ANY.isdisjoint(vocabulary) and not sentence.third_party
     for index, word in enumerate(words if done_possible else ()):
         role = classify(word)
+        if role is None and word in ACCOUNT and index and words[index - 1] in POSSESSIVE_CUSTOMER:
+            role = ("object", "subscription")  # "sua conta Pro está pronta para uso"
         if role is None or role[0] != "object" or role[1] not in DEAL_OBJECTS or negated:
             continue
         owned = (
@@ -610,10 +617,16 @@ def _started_findings(sentence: Sentence, negated: bool) -> Iterable[Finding]:
         return
     if not FRACTION.isdisjoint(sentence.vocabulary):
         for index, word in enumerate(words):
+            if word in FRACTION and index and words[index - 1] in _AT and not MAKE_PRICE.isdisjoint(words[:index]):
+                yield Finding(PRICE, "a price set at a fraction (half price)", sentence.evidence(index - 3, index + 2))
+                return
             near = words[index + 1 : index + 4]
             if word in FRACTION and any(_fraction_of(sentence, classify(w)) for w in near):
                 yield Finding(PRICE, "a price cut by a fraction (half price)", sentence.evidence(index - 3, index + 4))
                 return
+
+
+_AT = squeezed_words("pela pelo por a at for la al")
 
 
 def _fraction_of(sentence: Sentence, role: tuple[str, str] | None) -> bool:
@@ -644,6 +657,58 @@ def _conditional_offer(sentence: Sentence) -> Iterable[Finding]:
         if offer and not is_negated(sentence, index):
             yield Finding(PRICE, "an offer conditioned on closing now", sentence.evidence(index - 2, index + 6))
             return
+
+
+# "Agendei sua implantação para segunda", "I've booked your onboarding", "tu implementación está agendada":
+# the service's start set for the customer, the sale made.
+_BOOKED_FIRST = squeezed_words(
+    "agendei agendamos marquei marcamos booked scheduled agende agendamos programe programamos reservei reservamos"
+)
+_BOOKED = squeezed_words("agendado agendada marcado marcada programado programada booked scheduled")
+ONBOARDING = squeezed_words(
+    "implantacao implantacion implementacion implementacao onboarding setup instalacao instalacion "
+    "treinamento training capacitacion kickoff ativacao activacion"
+)
+
+
+def _onboarding_booked(sentence: Sentence) -> Finding | None:
+    vocabulary = sentence.vocabulary
+    if sentence.question or sentence.third_party or ONBOARDING.isdisjoint(vocabulary):
+        return None
+    if _BOOKED_FIRST.isdisjoint(vocabulary) and _BOOKED.isdisjoint(vocabulary):
+        return None
+    words = sentence.words
+    for index in sentence.indices(ONBOARDING):
+        if has_condition_before(sentence, index):
+            continue
+        before, after = words[max(0, index - 5) : index], words[index + 1 : index + 4]
+        first = not _BOOKED_FIRST.isdisjoint(before)
+        state = not _BOOKED.isdisjoint(after) and not POSSESSIVE_CUSTOMER.isdisjoint(before)
+        if first or state:
+            return Finding(
+                CLOSURE, "the customer's onboarding booked (the sale made)", sentence.evidence(index - 4, index + 4)
+            )
+    return None
+
+
+# "Ya tienes acceso al plan Profesional", "você já tem acesso ao Profissional": access to a plan given.
+_HAVE = squeezed_words("tem tens tienes tiene have has got")
+_ACCESS = squeezed_words("acesso acceso access")
+
+
+def _access_given(sentence: Sentence) -> Finding | None:
+    vocabulary = sentence.vocabulary
+    if sentence.question or sentence.third_party or _ACCESS.isdisjoint(vocabulary) or _HAVE.isdisjoint(vocabulary):
+        return None
+    if not CONDITION.isdisjoint(vocabulary):
+        return None  # "depois da assinatura, você tem acesso ao plano": how it works
+    words = sentence.words
+    for index in sentence.indices(_ACCESS):
+        if _HAVE.isdisjoint(words[max(0, index - 3) : index]) or has_condition_before(sentence, index):
+            continue
+        if any(is_deal_object(word) for word in words[index + 1 : index + 5]):
+            return Finding(CLOSURE, "access to a plan given to the customer", sentence.evidence(index - 4, index + 4))
+    return None
 
 
 # "Combinamos", "acertado": what the speaker and the customer agreed on ("o acordo que combinamos").
@@ -690,6 +755,14 @@ def _hammer_down(sentence: Sentence) -> Finding | None:
 
 
 # Word pairs the long-reply reader needs to see (see `reading._trigger_pairs`): the new rules' common words.
-TRIGGER_PAIRS = ((_CUSTOMER_BEING, _IN_PLAN), (YOURS, _BE | CONSIDER), (_STRIKE, frozenset({_HAMMER})))
+TRIGGER_PAIRS = (
+    (_CUSTOMER_BEING, _IN_PLAN),
+    (YOURS, _BE | CONSIDER),
+    (_STRIKE, frozenset({_HAMMER})),
+    (_BOOKED_FIRST | _BOOKED, ONBOARDING),
+    (_HAVE, _ACCESS),
+)
 # Words of the rules above the long-reply reader must recognise (see `reading.known_word`).
-SALE_RULE_WORDS = AGREED | SEALED | _STRIKE | _PART | (_BEING_PART - _CUSTOMER_BEING) | {_HAMMER} | _USE
+SALE_RULE_WORDS = (
+    AGREED | SEALED | _STRIKE | _PART | (_BEING_PART - _CUSTOMER_BEING) | {_HAMMER} | _USE | _BOOKED_FIRST | _BOOKED
+)
