@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from institutional.commitments.acts import DATE_PHRASES, FREE_PHRASES, ON_ME, offer_to_customer
+from institutional.commitments.acts import DATE_PHRASES, DATE_WORDS, FREE_PHRASES, ON_ME, offer_to_customer
 from institutional.commitments.lexicon import (
     ACCOUNT,
     ACTIVATE,
@@ -126,6 +126,8 @@ _CAN = squeezed_words("pode podes can puede puedes ja already ya")
 
 _ACCESS_NOW = squeezed_words("ja agora hoje partir now today already ya ahora hoy desde")
 
+_WHEN_ONLY = squeezed_words("mesmo ja agora hoje now today right away ya ahora hoy mismo")
+
 _WAS = squeezed_words("foi foram was were fue fueron sido been esta estao is")
 
 _FIRST_LOOP_WORDS = _USE | CUSTOMER_STATUS | YOURS | CHARGE
@@ -216,6 +218,8 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
             or _part_of_us(sentence)
             or _onboarding_booked(sentence)
             or _access_given(sentence)
+            or _sign_here(sentence)
+            or _good_to_go(sentence)
             or _handed_over(sentence)
             or _in_customer_name(sentence)
             or _free_offer(sentence)
@@ -233,11 +237,14 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
             left = words[max(0, index - 4) : index]
             now = not _ACCESS_NOW.isdisjoint(words)
             addressed = not SECOND_PERSON.isdisjoint(words[max(0, index - 6) : index]) or not START.isdisjoint(left)
+            after = words[index + 1 : index + 4]
+            # "Já pode começar a usar amanhã mesmo": starting to use, with nothing named, is the plan's.
+            bare_start = not START.isdisjoint(left) and all(w in DATE_WORDS or w in _WHEN_ONLY for w in after)
             if (
                 not _CAN.isdisjoint(left)
                 and (now or not START.isdisjoint(left))
                 and addressed
-                and any(is_deal_object(w) for w in words[index + 1 : index + 6])
+                and (bare_start or any(is_deal_object(w) for w in words[index + 1 : index + 6]))
             ):
                 yield Finding(
                     CLOSURE,
@@ -711,6 +718,48 @@ def _access_given(sentence: Sentence) -> Finding | None:
     return None
 
 
+# "Pode assinar aqui", "you can sign right here", "puedes firmar aquí mismo": the signature taken in the chat.
+_HERE = squeezed_words("aqui here aca")
+_PURPOSE = squeezed_words("para pra to")
+_INFINITIVE = ("ar", "er", "ir")
+_SIGN_NOW = squeezed_words("sign assine assina firme firma")
+
+
+def _sign_here(sentence: Sentence) -> Finding | None:
+    if sentence.question or sentence.third_party or _HERE.isdisjoint(sentence.vocabulary):
+        return None
+    words = sentence.words
+    for index, word in enumerate(words):
+        if classify(word) != ("act", SIGN) or _HERE.isdisjoint(words[index + 1 : index + 4]):
+            continue
+        if not word.endswith(_INFINITIVE) and word not in _SIGN_NOW:
+            continue  # "assinou aqui": said of someone, not asked of the customer
+        if (index and words[index - 1] in _PURPOSE) or has_condition_before(sentence, index):
+            continue  # "para assinar, a equipe envia o contrato"
+        return Finding(CLOSURE, "the customer asked to sign in the chat", sentence.evidence(index - 3, index + 4))
+    return None
+
+
+_GOOD_TO_GO = squeezed_phrases(("good", "to", "go"))
+
+
+def _good_to_go(sentence: Sentence) -> Finding | None:
+    """ "You're good to go!": all done for the customer, the sale made."""
+    if (
+        sentence.question
+        or _SECOND_YOU.isdisjoint(sentence.vocabulary)
+        or not CONDITION.isdisjoint(sentence.vocabulary)
+    ):
+        return None
+    index = sentence.phrase_at(_GOOD_TO_GO)
+    if index < 0 or has_condition_before(sentence, index):
+        return None
+    return Finding(CLOSURE, "the customer told all is done (good to go)", sentence.evidence(index - 3, index + 3))
+
+
+_SECOND_YOU = squeezed_words("you youre")
+
+
 # "Combinamos", "acertado": what the speaker and the customer agreed on ("o acordo que combinamos").
 AGREED = squeezed_words(
     "combinamos combinado combinada acertamos acertado acertada acordamos acordado acordada agreed pactamos "
@@ -761,8 +810,18 @@ TRIGGER_PAIRS = (
     (_STRIKE, frozenset({_HAMMER})),
     (_BOOKED_FIRST | _BOOKED, ONBOARDING),
     (_HAVE, _ACCESS),
+    (squeezed_words("good"), squeezed_words("go")),
 )
 # Words of the rules above the long-reply reader must recognise (see `reading.known_word`).
 SALE_RULE_WORDS = (
-    AGREED | SEALED | _STRIKE | _PART | (_BEING_PART - _CUSTOMER_BEING) | {_HAMMER} | _USE | _BOOKED_FIRST | _BOOKED
+    _HERE
+    | AGREED
+    | SEALED
+    | _STRIKE
+    | _PART
+    | (_BEING_PART - _CUSTOMER_BEING)
+    | {_HAMMER}
+    | _USE
+    | _BOOKED_FIRST
+    | _BOOKED
 )
