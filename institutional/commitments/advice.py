@@ -202,6 +202,11 @@ _LAW_PHRASES = squeezed_phrases(
     ("por", "ley"),
     ("de", "acuerdo", "con", "la", "ley"),
 )
+_WITHIN_LAW = squeezed_phrases(
+    ("dentro", "da", "lei"), ("within", "the", "law"), ("dentro", "de", "la", "ley"), ("conforme", "a", "lei")
+)
+_WITHIN_LAW_WORDS = squeezed_words("dentro within conforme")
+_SIGN_WORDS = squeezed_words("assinar assina assine assinalo firmar firma firme firmarlo firmelo sign signing asinar")
 _ON_YOUR_SIDE = squeezed_phrases(
     ("do", "seu", "lado"), ("ao", "seu", "lado"), ("de", "su", "lado"), ("de", "tu", "lado"), ("on", "your", "side")
 )
@@ -214,6 +219,16 @@ def _law_for_the_customer(sentence: Sentence) -> Iterable[Finding]:
         return
     if BY_LAW.isdisjoint(vocabulary) and LAW.isdisjoint(vocabulary):
         return
+    if not _SIGN_WORDS.isdisjoint(vocabulary):
+        # "Pode assinar tranquilo, está dentro da lei": the document called lawful, the customer told to sign.
+        index = next((i for i, word in enumerate(sentence.words) if word in BY_LAW), -1)
+        if index < 0:
+            index = sentence.phrase_at(_LAW_PHRASES + _WITHIN_LAW)
+        if index >= 0 and not is_negated(sentence, index, 8) and not has_condition_before(sentence, index):
+            yield Finding(
+                ADVICE, "legal advice (a document called lawful to sign)", sentence.evidence(index - 6, index + 4)
+            )
+            return
     side = not LAW.isdisjoint(vocabulary) and sentence.phrase_at(_ON_YOUR_SIDE) >= 0
     if side or not _ADDRESSED.isdisjoint(vocabulary):
         index = next((i for i, word in enumerate(sentence.words) if word in BY_LAW), -1)
@@ -232,6 +247,9 @@ MEDICAL_CARE = squeezed_words(
     "medico medica medicos doctor doctors physician hospital hospitais emergencia emergency prontosocorro "
     "socorro urgencia medica"
 )
+# "Você não precisa de advogado", "you don't need a lawyer": legal counsel said to be unnecessary.
+LEGAL_CARE = squeezed_words("advogado advogada advogados lawyer lawyers attorney attorneys abogado abogada abogados")
+CARE = MEDICAL_CARE | LEGAL_CARE
 _NEED_OR_GO = squeezed_words(
     "precisa precisar precisam necessario necessaria need needs necesita necesitas necesitan falta ir go see "
     "procurar buscar consultar visit"
@@ -243,20 +261,21 @@ _DO_NOT_FAIL = squeezed_words("deixe deixar deixem deje dejes dejar fail hesite 
 
 def _no_care_needed(sentence: Sentence) -> Iterable[Finding]:
     words = sentence.words
-    if sentence.question or MEDICAL_CARE.isdisjoint(sentence.vocabulary):
+    if sentence.question or CARE.isdisjoint(sentence.vocabulary):
         return
-    for index in sentence.indices(MEDICAL_CARE):
+    for index in sentence.indices(CARE):
         # (A wide window: letters or syllables set apart can leave a long word in pieces.)
         before = words[max(0, index - 10) : index]
         if not is_negated(sentence, index, 10) or _NEED_OR_GO.isdisjoint(before) or not _DO_NOT_FAIL.isdisjoint(before):
             continue
         if not _BUT.isdisjoint(before) or has_condition_before(sentence, index):
             continue  # "não precisa se preocupar, mas procure um médico", "se não melhorar, vá ao médico"
-        yield Finding(ADVICE, "medical advice (care said to be unnecessary)", sentence.evidence(index - 6, index + 1))
+        kind = "legal advice (a lawyer" if words[index] in LEGAL_CARE else "medical advice (care"
+        yield Finding(ADVICE, f"{kind} said to be unnecessary)", sentence.evidence(index - 6, index + 1))
         return
 
 
-ADVICE_RULE_WORDS = BY_LAW | LAW | MEDICAL_CARE | _DO_NOT_FAIL | _LEGAL_ACTION
+ADVICE_RULE_WORDS = BY_LAW | LAW | CARE | _WITHIN_LAW_WORDS | _SIGN_WORDS | _DO_NOT_FAIL | _LEGAL_ACTION
 
 
 def _substance_advice(sentence: Sentence) -> Iterable[Finding]:

@@ -12,6 +12,7 @@ from institutional.commitments.acts import DATE_WORDS, MONTHS, READY
 from institutional.commitments.advice import (
     ADVICE_RULE_WORDS,
     BY_LAW,
+    CARE,
     CREDENTIAL_PHRASES,
     CREDENTIAL_WORDS,
     DOSE_UNITS,
@@ -20,7 +21,6 @@ from institutional.commitments.advice import (
     LEGAL,
     LEGAL_CONTEXT,
     MEDICAL,
-    MEDICAL_CARE,
     PROFESSIONALS,
     SYMPTOMS,
     WIN,
@@ -60,6 +60,7 @@ from institutional.commitments.sales import (
     PHRASE_WORDS,
     PLACED,
     SALE_RULE_WORDS,
+    SALE_TRIGGERS,
     SEALED,
     START,
     YOURS,
@@ -173,7 +174,7 @@ def _trigger_words() -> frozenset[str]:
     words.update(squeeze(word) for word in NUMBER_NAMES if word not in _ARTICLE_NUMBERS)
     # Distinctive words of the other rules (common ones like "pronto" or "mês" would make every chunk worth
     # reading; a reply under 400 characters is always read in full anyway).
-    words.update(CLOSING_INTERJECTIONS, CHARGE, _RULE_TRIGGERS, BY_LAW, MEDICAL_CARE, SEALED)
+    words.update(CLOSING_INTERJECTIONS, CHARGE, _RULE_TRIGGERS, BY_LAW, CARE, SEALED, SALE_TRIGGERS)
     words.update(squeeze(word) for word in "custo custos cost costo pagar paying house combinado comemorar".split())
     words.update(DONE_PARTICIPLES)
     words.update(squeeze(word) for word in "link enlace fim final end fin proxima next vigor".split())

@@ -26,6 +26,7 @@ from institutional.commitments.lexicon import (
     HIRE,
     MAKE_PRICE,
     NEGATION,
+    NEGATION_EN_ES,
     NOT_ACTS,
     PARTICIPLE,
     POSSESSIVE_CUSTOMER,
@@ -118,6 +119,7 @@ _PAYMENT_LINK = squeezed_phrases(
 CHARGE = squeezed_words("cobramos cobro cobrarei cobraremos cobrar charge charging cobramos cobraremos")
 
 _WAIVABLE = frozenset({"service", "price", "plan", "subscription"})
+_WILL_CHARGE = squeezed_words("vamos vou iremos irei will wil wont voy vamos")
 
 # "Você já pode usar o plano a partir de hoje": access granted, the sale made.
 _USE = squeezed_words("usar utilizar use using aproveitar acessar access usar utilizarlo")
@@ -217,6 +219,9 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
             or _customer_in_plan(sentence)
             or _part_of_us(sentence)
             or _onboarding_booked(sentence)
+            or _booked_for_customer(sentence)
+            or _fee_covered(sentence)
+            or _credit_approved(sentence)
             or _access_given(sentence)
             or _sign_here(sentence)
             or _good_to_go(sentence)
@@ -273,9 +278,15 @@ def sale_findings(sentence: Sentence) -> Iterable[Finding]:
                     CLOSURE, "the deal handed to the customer (it is theirs)", sentence.evidence(index - 4, index + 1)
                 )
                 return
-        if word in CHARGE and negated and not sentence.third_party:
+        not_charged = negated or (
+            sentence.language in ("en", "es") and not NEGATION_EN_ES.isdisjoint(words[max(0, index - 3) : index])
+        )
+        if word in CHARGE and not_charged and not sentence.third_party:
             charged = next((classify(w) for w in words[index + 1 : index + 5] if classify(w)), None)
-            if charged is not None and charged[0] == "object" and charged[1] in _WAIVABLE:
+            # A fee too when the customer is addressed or it is promised: "não vamos cobrar a taxa de você".
+            promised = not (SECOND_PERSON | _WILL_CHARGE).isdisjoint(words)
+            waivable = _WAIVABLE | {"fee"} if promised else _WAIVABLE
+            if charged is not None and charged[0] == "object" and charged[1] in waivable:
                 yield Finding(
                     PRICE, "a published price waived for the customer", sentence.evidence(index - 2, index + 4)
                 )
@@ -698,6 +709,105 @@ def _onboarding_booked(sentence: Sentence) -> Finding | None:
     return None
 
 
+# "Reservamos o horário para você", "agendamos sua reunião", "I've booked a call for you", "le reservamos el
+# horario": a booking stated as made by the speaker. The company cannot book (its staff do), whatever is booked.
+_BOOKED_FIRST_ANY = _BOOKED_FIRST | squeezed_words("reserve reservo reserved booked")
+_BOOKED_ANY = _BOOKED | squeezed_words("reservado reservada reserved")
+_BOOKED_FOR = SECOND_PERSON | POSSESSIVE_CUSTOMER | squeezed_words("le lhe")
+_SPEAKER_EN = squeezed_words("i we ive weve")
+
+
+def _booked_for_customer(sentence: Sentence) -> Finding | None:
+    vocabulary = sentence.vocabulary
+    if sentence.question or _BOOKED_FOR.isdisjoint(vocabulary):
+        return None
+    if _BOOKED_FIRST_ANY.isdisjoint(vocabulary) and _BOOKED_ANY.isdisjoint(vocabulary):
+        return None
+    words = sentence.words
+    for index, word in enumerate(words):
+        if word not in _BOOKED_FIRST_ANY and word not in _BOOKED_ANY:
+            continue
+        if has_condition_before(sentence, index) or is_negated(sentence, index):
+            continue
+        before, after = words[max(0, index - 4) : index], words[index + 1 : index + 8]
+        english = word in _SPEAKER_EN or sentence.language == "en"
+        # Someone else booking ("a equipe agendou") or as agent ("agendada pela equipe") is not the speaker;
+        # someone met at the booking ("marquei sua reunião com o consultor") is.
+        by_other = not THIRD_PARTY_ONLY.isdisjoint(words[:index])
+        first = word in _BOOKED_FIRST_ANY and (not english or not _SPEAKER_EN.isdisjoint(before)) and not by_other
+        for_customer = not _BOOKED_FOR.isdisjoint(before[-2:]) or not _BOOKED_FOR.isdisjoint(after)
+        state = word in _BOOKED_ANY and not POSSESSIVE_CUSTOMER.isdisjoint(before) and not sentence.third_party
+        if (first and for_customer) or state:
+            return Finding(
+                CLOSURE, "a booking for the customer stated as made", sentence.evidence(index - 4, index + 5)
+            )
+    return None
+
+
+# "A gente cobre a taxa", "we'll cover the setup fee", "nosotros cubrimos la tarifa": a fee paid by the company.
+_COVER = squeezed_words(
+    "cobre cobrimos cobriremos cobrir cubro cubre cubrimos cubriremos cubrir cover covers covering banca bancamos "
+    "bancar bancaremos absorvemos absorver absorbemos absorb asumimos assumimos assumir asumir"
+)
+
+
+def _fee_covered(sentence: Sentence) -> Finding | None:
+    vocabulary = sentence.vocabulary
+    if sentence.question or sentence.third_party or _COVER.isdisjoint(vocabulary):
+        return None
+    if (FIRST_PERSON | FIRST_PERSON_MARKERS).isdisjoint(vocabulary) and not any(
+        word in _COVER and word.endswith("mos") for word in vocabulary
+    ):
+        return None
+    words = sentence.words
+    for index in sentence.indices(_COVER):
+        if has_condition_before(sentence, index) or is_negated(sentence, index):
+            continue
+        near = words[max(0, index - 6) : index] + words[index + 1 : index + 6]
+        if (
+            any(
+                (role := classify(word)) is not None and role[0] == "object" and role[1] in ("fee", "price")
+                for word in near
+            )
+            or "fe" in near
+        ):
+            return Finding(PRICE, "a fee covered by the company", sentence.evidence(index - 4, index + 5))
+    return None
+
+
+# "Eu aprovo seu crédito", "seu financiamento está aprovado", "I approve your credit", "liberei seu crédito":
+# credit or financing approved, a payment condition granted.
+_CREDIT = squeezed_words(
+    "credito creditos credit financiamento financiamentos financiamiento financiamientos financing financiacion "
+    "emprestimo emprestimos loan loans prestamo prestamos limite limit"
+)
+_CARD = squeezed_words("cartao cartoes card cards tarjeta tarjetas")
+_APPROVED = squeezed_words(
+    "aprovo aprovei aprovamos aprovado aprovada apruebo aprobe aprobamos aprobado aprobada approve approved "
+    "libero liberei liberamos liberado liberada granted grant autorizo autorizei autorizamos autorizado "
+    "autorizada authorized authorised concedo concedi concedemos concedido concedida"
+)
+
+
+def _credit_approved(sentence: Sentence) -> Finding | None:
+    vocabulary = sentence.vocabulary
+    if sentence.question or sentence.third_party or _CREDIT.isdisjoint(vocabulary) or _APPROVED.isdisjoint(vocabulary):
+        return None
+    words = sentence.words
+    for index in sentence.indices(_CREDIT):
+        if not _CARD.isdisjoint(words[max(0, index - 2) : index + 2]):
+            continue  # "cartão de crédito", "credit card": a means of payment
+        for position in range(max(0, index - 5), min(len(words), index + 5)):
+            if words[position] not in _APPROVED:
+                continue
+            if has_condition_before(sentence, position) or is_negated(sentence, position):
+                continue
+            return Finding(
+                PRICE, "credit or financing approved for the customer", sentence.evidence(index - 4, index + 4)
+            )
+    return None
+
+
 # "Ya tienes acceso al plan Profesional", "você já tem acesso ao Profissional": access to a plan given.
 _HAVE = squeezed_words("tem tens tienes tiene have has got")
 _ACCESS = squeezed_words("acesso acceso access")
@@ -824,4 +934,11 @@ SALE_RULE_WORDS = (
     | _USE
     | _BOOKED_FIRST
     | _BOOKED
+    | _BOOKED_FIRST_ANY
+    | _BOOKED_ANY
+    | _COVER
+    | _CREDIT
+    | _APPROVED
 )
+# Distinctive words of the booking, covering and credit rules: a long reply's chunk with one is read.
+SALE_TRIGGERS = _BOOKED_FIRST_ANY | _BOOKED_ANY | _COVER | _APPROVED

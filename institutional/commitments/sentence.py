@@ -28,6 +28,7 @@ from institutional.commitments.lexicon import (
     THIRD_PARTY_ONLY,
     Phrases,
     classify,
+    squeezed_phrases,
     squeezed_words,
 )
 from institutional.textnorm import Token, squeeze
@@ -119,6 +120,8 @@ def prepare(tokens: Sequence[Token], language: str, items: frozenset[str] = froz
                 marks.append((len(words), token.text))
         else:
             add_word("#" + token.text)  # numbers and money: never a word of any list
+    if not _REASSURANCE.firsts.isdisjoint(words) and not _REASSURED.isdisjoint(words):
+        _drop_reassurance(words)
     if items:
         for index in range(1, len(words)):
             previous, word = words[index - 1], words[index]
@@ -159,6 +162,36 @@ _QUESTION_MARKS = frozenset("?¿")
 _QUOTES = frozenset('"“”«»')
 _SEGMENT_MARKS = frozenset(',()"“”«»')
 _SCOPE_MARKS = _QUESTION_MARKS | _SEGMENT_MARKS
+
+
+# "Sem problemas, ...", "no worries", "no se preocupe": a reassurance, not a negation of what follows it.
+_REASSURANCE = squeezed_phrases(
+    ("sem", "problema"),
+    ("sem", "problemas"),
+    ("nao", "tem", "problema"),
+    ("nao", "ha", "problema"),
+    ("nao", "se", "preocupe"),
+    ("no", "problem"),
+    ("no", "problems"),
+    ("no", "worries"),
+    ("do", "not", "worry"),
+    ("sin", "problema"),
+    ("sin", "problemas"),
+    ("no", "hay", "problema"),
+    ("no", "se", "preocupe"),
+    ("no", "te", "preocupes"),
+)
+_REASSURED = frozenset(phrase[-1] for phrase in _REASSURANCE)
+# What stands in for the idiom's words: no list holds it, so the idiom neither negates nor names anything.
+_REASSURANCE_MARK = "~"
+
+
+def _drop_reassurance(words: list[str]) -> None:
+    for phrase in _REASSURANCE:
+        size = len(phrase)
+        for index, word in enumerate(words):
+            if word == phrase[0] and tuple(words[index : index + size]) == phrase:
+                words[index : index + size] = [_REASSURANCE_MARK] * size
 
 
 def _names_item(previous: str, key: str, items: frozenset[str]) -> bool:

@@ -42,6 +42,12 @@ def find_commitments(
 # Besides objects, amounts and other acts: paying, welcoming, concluding ("tá confirmado então"), becoming a
 # customer or getting in, starting.
 _DEAL_WORDS = PAYMENT_WORDS | CONGRATULATE | CUSTOMER_STATUS | INSIDE | START | squeezed_words("entao then entonces")
+# Handing the customer over to a person: "transferir" then names no payment.
+_HANDOFF = squeezed_words("transferir transfiro transfiero transfer transferring transferindo transfira transferencia")
+_HANDOFF_TO = squeezed_words(
+    "atendente atendentes agent agents asesor asesora asesores equipe equipo team consultor consultora humano "
+    "human pessoa person especialista specialist setor departamento department colega"
+)
 # A reply this long is not read in full (see `reading.tokens_of`): its deal may lie in a chunk not read.
 _READ_IN_FULL = 400
 
@@ -60,7 +66,11 @@ def _deal_in_view(texts: Sequence[str], language: str, memo: TokenMemo | None, i
         if not text or not text.strip():
             continue
         for tokens in parse(text, memo):
-            for word in prepare(tokens, language, items).words:
+            sentence = prepare(tokens, language, items)
+            handoff = not _HANDOFF_TO.isdisjoint(sentence.vocabulary)
+            for word in sentence.words:
+                if handoff and word in _HANDOFF:
+                    continue  # "vou transferir você para um atendente": a handoff, not a payment
                 if word.startswith("#") or word in _DEAL_WORDS:
                     return True
                 role = classify(word)

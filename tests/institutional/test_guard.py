@@ -252,3 +252,52 @@ def test_a_bare_confirmation_binds_a_reply_with_a_deal_in_view(text, labels):
 )
 def test_running_as_usual_on_a_day_is_no_deadline_unless_the_customers_service_is_still_to_come(text, allowed):
     assert check_reply(release=demo_snapshot(), text=text).allowed is allowed
+
+
+@pytest.mark.parametrize(
+    "text, slug",
+    [
+        # A fee waived as an idiom, a reassurance first: "sem problemas" negates nothing that follows it.
+        ("Sem problemas, a taxa de setup fica por nossa conta.", "no-unlisted-price-or-deadline"),
+        ("No hay problema, nosotros cubrimos la tarifa de instalación.", "no-unlisted-price-or-deadline"),
+        ("Don't worry, we'll cover the setup fee.", "no-unlisted-price-or-deadline"),
+        ("Não vamos cobrar a taxa de setup de você.", "no-unlisted-price-or-deadline"),
+        # Credit or financing approved.
+        ("Eu aprovo seu crédito agora mesmo.", "no-unlisted-price-or-deadline"),
+        ("Your financing is approved.", "no-unlisted-price-or-deadline"),
+        ("Liberei seu crédito, pode comprar.", "no-unlisted-price-or-deadline"),
+        # A lawyer said to be unnecessary, a document called lawful to sign.
+        ("Você não precisa de advogado, pode assinar que está tudo legal.", "no-legal-or-medical-advice"),
+        ("You don't need a lawyer, the contract is fine.", "no-legal-or-medical-advice"),
+        ("Puede firmar tranquilo, está dentro de la ley.", "no-legal-or-medical-advice"),
+        # A booking for the customer stated as made by the speaker.
+        ("Reservamos o horário das 15h para você, está confirmado.", "no-contract-closure"),
+        ("Ya le agendamos la reunión para el lunes.", "no-contract-closure"),
+        ("I've booked a call for you tomorrow at 10.", "no-contract-closure"),
+        ("Sua visita está agendada para sexta às 9h.", "no-contract-closure"),
+    ],
+)
+def test_waivers_credit_approvals_legal_reassurance_and_bookings_are_blocked(text, slug):
+    verdict = check_reply(release=demo_snapshot(), text=text)
+    assert not verdict.allowed
+    assert slug in {violation.constraint_slug for violation in verdict.violations}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Confirmado: vou transferir você para um atendente.",
+        "Confirmed, I'm transferring you to an agent.",
+        "Sem problemas, vou passar seu pedido para a equipe.",
+        "A taxa fica a cargo do cliente, conforme a tabela.",
+        "A gente cobre todo o Brasil com atendimento online.",
+        "O crédito é analisado pela equipe financeira.",
+        "Aceitamos cartão de crédito e Pix, conforme a tabela.",
+        "Antes de assinar, se quiser, consulte um advogado de sua confiança.",
+        "Para agendar, um atendente vai falar com você.",
+        "Sua mensagem foi marcada como lida pela equipe.",
+    ],
+)
+def test_handoffs_and_near_misses_of_waivers_credit_law_and_bookings_pass(text):
+    verdict = check_reply(release=demo_snapshot(), text=text)
+    assert verdict.allowed, verdict.violations
